@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+#include "resp.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+	S_BEGIN,     /* between commands */
+	S_COUNT,     /* digits of *count */
+	S_COUNT_LF,
+	S_DOLLAR,    /* expecting '$' of the next argument */
+	S_LEN,       /* digits of $len */
+	S_LEN_LF,
+	S_DATA,
+	S_DATA_CR,
+	S_DATA_LF,
+	S_INLINE,    /* collecting an inline command line */
+};
+
+void resp_init(struct resp_parser *p, const struct kv_limits *lim)
+{
+	memset(p, 0, sizeof(*p));
+	p->lim = *lim;
+}
+
+void resp_free(struct resp_parser *p)
+{
+	free(p->argv);
+	free(p->copy_off);
+	free(p->buf);
+	memset(p, 0, sizeof(*p));
+}
+
+int resp_busy(const struct resp_parser *p)
+{
+	return p->state != S_BEGIN;
+}
+
+static int fail(struct resp_parser *p, const char *why)
+{
+	p->err = why;
+	return KV_ERR;
+}
+
+static int reserve_args(struct resp_parser *p, uint32_t n)
+{
+	if (n <= p->argv_cap)
+		return 0;
+	uint32_t cap = p->argv_cap ? p->argv_cap : 8;
+	while (cap < n)
+		cap *= 2;
+	struct kv_arg *a = realloc(p->argv, cap * sizeof(*a));
+	if (!a)
+		return -1;
+	p->argv = a;
+	uint32_t *o = realloc(p->copy_off, cap * sizeof(*o));
+	if (!o)
+		return -1;
+	p->copy_off = o;
+	p->argv_cap = cap;
+	return 0;
+}
+
+static int reserve_buf(struct resp_parser *p, uint32_t extra)
+{
+	uint64_t need = (uint64_t)p->buf_len + extra;
+	if (need <= p->buf_cap)
+		return 0;
+	uint32_t cap = p->buf_cap ? p->buf_cap : 256;
+	while (cap < need)
+		cap *= 2;
+	char *b = realloc(p->buf, cap);
+	if (!b)
+		return -1;
+	p->buf = b;
+	p->buf_cap = cap;
+	return 0;
+}
+
+/* Copies live in one buffer that may move while the command grows; pointers
+ * are handed out only once the command is complete. */
+static void publish(struct resp_parser *p)
+{
+	for (uint32_t i = 0; i < p->argc; i++)
+		p->argv[i].copy = p->copy_off[i] == UINT32_MAX ? NULL : p->buf + p->copy_off[i];
+}
+
+static void start_command(struct resp_parser *p, uint64_t seq)
+{
+	p->argc = 0;
+	p->buf_len = 0;
+	p->cmd_start = seq;
+	p->num = 0;
+	p->ndigits = 0;
+	p->negative = 0;
+}
+
+/* A digit of a length field: refuse early, before the client sends gigabytes. */
+static int digit(struct resp_parser *p, char c, uint64_t max)
+{
+	if (c == '-' && p->ndigits == 0 && !p->negative) {
+		p->negative = 1;
+		return 0;
+	}
+	if (c < '0' || c > '9')
+		return -1;
+	p->num = p->num * 10 + (uint64_t)(c - '0');
+	p->ndigits++;
+	if (p->num > max || p->ndigits > 10)
+		return -2;
+	return 0;
+}
+
+static int split_inline(struct resp_parser *p)
+{
+	uint32_t i = 0;
+	while (i < p->buf_len) {
+		while (i < p->buf_len && (p->buf[i] == ' ' || p->buf[i] == '\t'))
+			i++;
+		if (i == p->buf_len)
+			break;
+		uint32_t s = i;
+		while (i < p->buf_len && p->buf[i] != ' ' && p->buf[i] != '\t')
+			i++;
+		if (p->argc == p->lim.max_args)
+			return fail(p, "too many arguments");
+		if (reserve_args(p, p->argc + 1))
+			return fail(p, "out of memory");
+		p->argv[p->argc] = (struct kv_arg){ .seq = p->line_seq + s, .len = i - s };
+		p->copy_off[p->argc] = s;
+		p->argc++;
+	}
+	return 0;
+}
+
+int resp_parse(struct resp_parser *p, uint64_t seq, const char *data, size_t len, size_t *used)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		char c = data[i];
+		switch (p->state) {
+		case S_BEGIN:
+			start_command(p, seq + i);
+			if (c == '*') {
+				p->state = S_COUNT;
+				i++;
+			} else if (c == '\r' || c == '\n') {
+				i++; /* blank lines between commands are allowed, as in Redis */
+			} else {
+				p->state = S_INLINE;
+				p->line_seq = seq + i;
+			}
+			break;
+		case S_COUNT:
+			i++;
+			if (c == '\r' && p->ndigits) {
+				p->state = S_COUNT_LF;
+				break;
+			}
+			if (digit(p, c, p->lim.max_args))
+				return *used = i, fail(p, "invalid multibulk length");
+			break;
+		case S_COUNT_LF:
+			i++;
+			if (c != '\n')
+				return *used = i, fail(p, "expected LF after multibulk length");
+			if (p->negative || p->num == 0) {
+				p->state = S_BEGIN; /* empty or null array: nothing to run */
+				break;
+			}
+			p->want = (uint32_t)p->num;
+			if (reserve_args(p, p->want))
+				return *used = i, fail(p, "out of memory");
+			p->state = S_DOLLAR;
+			break;
+		case S_DOLLAR:
+			i++;
+			if (c != '$')
+				return *used = i, fail(p, "expected '$'");
+			p->num = 0;
+			p->ndigits = 0;
+			p->negative = 0;
+			p->state = S_LEN;
+			break;
+		case S_LEN:
+			i++;
+			if (c == '\r' && p->ndigits && !p->negative) {
+				p->state = S_LEN_LF;
+				break;
+			}
+			if (digit(p, c, p->lim.max_bulk) || p->negative)
+				return *used = i, fail(p, "invalid bulk length");
+			break;
+		case S_LEN_LF: {
+			i++;
+			if (c != '\n')
+				return *used = i, fail(p, "expected LF after bulk length");
+			uint32_t n = (uint32_t)p->num;
+			p->argv[p->argc] = (struct kv_arg){ .seq = seq + i, .len = n };
+			p->copy_off[p->argc] = UINT32_MAX;
+			if (n <= p->lim.copy_max && (uint64_t)p->buf_len + n <= p->lim.max_line &&
+			    reserve_buf(p, n) == 0)
+				p->copy_off[p->argc] = p->buf_len;
+			p->remaining = n;
+			p->state = n ? S_DATA : S_DATA_CR;
+			break;
+		}
+		case S_DATA: {
+			size_t take = len - i < p->remaining ? len - i : p->remaining;
+			if (p->copy_off[p->argc] != UINT32_MAX) {
+				memcpy(p->buf + p->buf_len, data + i, take);
+				p->buf_len += (uint32_t)take;
+			}
+			i += take;
+			p->remaining -= (uint32_t)take;
+			if (!p->remaining)
+				p->state = S_DATA_CR;
+			break;
+		}
+		case S_DATA_CR:
+			i++;
+			if (c != '\r')
+				return *used = i, fail(p, "expected CR after bulk data");
+			p->state = S_DATA_LF;
+			break;
+		case S_DATA_LF:
+			i++;
+			if (c != '\n')
+				return *used = i, fail(p, "expected LF after bulk data");
+			p->argc++;
+			if (p->argc < p->want) {
+				p->state = S_DOLLAR;
+				break;
+			}
+			p->state = S_BEGIN;
+			publish(p);
+			*used = i;
+			return KV_DONE;
+		case S_INLINE: {
+			const char *nl = memchr(data + i, '\n', len - i);
+			size_t take = nl ? (size_t)(nl - (data + i)) : len - i;
+			if ((uint64_t)p->buf_len + take > p->lim.max_line)
+				return *used = i, fail(p, "too big inline request");
+			if (reserve_buf(p, (uint32_t)take))
+				return *used = i, fail(p, "out of memory");
+			memcpy(p->buf + p->buf_len, data + i, take);
+			p->buf_len += (uint32_t)take;
+			i += take;
+			if (!nl)
+				break;
+			i++; /* the LF */
+			if (p->buf_len && p->buf[p->buf_len - 1] == '\r')
+				p->buf_len--;
+			p->state = S_BEGIN;
+			if (split_inline(p) < 0)
+				return *used = i, KV_ERR;
+			if (!p->argc)
+				break;
+			publish(p);
+			*used = i;
+			return KV_DONE;
+		}
+		}
+	}
+	*used = i;
+	return KV_NEED;
+}

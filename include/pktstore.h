@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pktstore.h - receive TCP bytes straight into a persistent-memory arena and
+ * keep each received segment as a durable, checksummed pkt-record.
+ *
+ * Conventions (every call):
+ *   - returns a count or 0 on success and a negative errno on failure;
+ *     errno is never read or written;
+ *   - pktstore_strerror() turns any return value into text;
+ *   - record views (struct pktstore_rec) point into the mapped arena and stay
+ *     valid until the record is released or the store is closed.
+ *
+ * Threads: one struct pktstore is driven by one thread at a time (the caller
+ * serialises calls on it, as with an io_uring ring). Distinct stores share
+ * nothing. The receive path takes no lock.
+ *
+ * See pktstore(7) for the model, the on-media format and the durability
+ * contract, and one section-3 page per call.
+ */
+#ifndef PKTSTORE_H
+#define PKTSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PKTSTORE_VERSION_MAJOR 1
+#define PKTSTORE_VERSION_MINOR 0
+#define PKTSTORE_VERSION_PATCH 0
+
+#if defined(PKTSTORE_BUILDING_LIBRARY) && defined(__GNUC__)
+#define PKTSTORE_API __attribute__((visibility("default")))
+#else
+#define PKTSTORE_API
+#endif
+
+struct pktstore;
+
+/* pktstore_open() flags. */
+enum {
+	PKTSTORE_CREATE = 1 << 0, /* create the arena file if it does not exist */
+	PKTSTORE_EXCL = 1 << 1,   /* with CREATE: fail with -EEXIST if it exists */
+};
+
+/* Receive paths; PKTSTORE_PATH_AUTO picks the best one the kernel offers. */
+enum pktstore_recv_path {
+	PKTSTORE_PATH_AUTO = 0,
+	PKTSTORE_PATH_URING_INC = 1,   /* io_uring multishot recv, incremental buffer ring */
+	PKTSTORE_PATH_URING_FIXED = 2, /* io_uring multishot recv, fixed-size buffers */
+	PKTSTORE_PATH_RECV = 3,        /* plain recv(2) into the arena */
+};
+
+/* Persistence granularity of the mapping (what one flush makes durable). */
+enum pktstore_granularity {
+	PKTSTORE_GRAN_BYTE = 0,       /* eADR platforms: stores are durable once visible */
+	PKTSTORE_GRAN_CACHE_LINE = 1, /* DAX: CLWB/CLFLUSHOPT + SFENCE */
+	PKTSTORE_GRAN_PAGE = 2,       /* page cache: msync(2) */
+};
+
+/*
+ * Options for pktstore_open(). Zero-initialise, then set what you need; a
+ * NULL pointer means "all defaults" (open an existing arena only).
+ */
+struct pktstore_opts {
+	unsigned flags;           /* PKTSTORE_CREATE, PKTSTORE_EXCL */
+	uint64_t size;            /* arena size when creating; default 64 MiB */
+	uint32_t segment_size;    /* data segment size when creating; default 1 MiB */
+	uint32_t max_flows;       /* flow table entries when creating; default 1024 */
+	uint32_t bytes_per_record; /* expected mean record size, sizes the
+				      descriptor log when creating; default 512 */
+	enum pktstore_recv_path recv_path; /* default AUTO; the environment
+					      variable PKTSTORE_RECV_PATH
+					      (uring-inc, uring-fixed, recv)
+					      overrides AUTO */
+};
+
+/* A record view. data points into the arena. */
+struct pktstore_rec {
+	uint64_t id;       /* record id: unique among live records, increasing */
+	uint64_t flow;     /* flow id */
+	uint64_t seq;      /* offset of data[0] in the flow's byte stream */
+	uint64_t ts_ns;    /* receive (or append) time, CLOCK_REALTIME ns */
+	const void *data;  /* the bytes, inside the arena */
+	uint32_t len;      /* number of bytes */
+	uint32_t crc32c;   /* CRC32C of the bytes, as persisted */
+	uint32_t flags;    /* PKTSTORE_REC_* */
+	int32_t status;    /* 0; on an end-of-stream event (id 0, len 0) from
+			      pktstore_recv_persist_any(): 0 for EOF, or the
+			      -errno that ended the stream */
+};
+
+/* pktstore_rec.flags */
+enum {
+	PKTSTORE_REC_APPENDED = 1 << 0, /* made by pktstore_append(), not received */
+};
+
+/* Flow description. */
+struct pktstore_flow_info {
+	uint64_t id;
+	uint64_t tag;          /* the application's tag given at attach/create */
+	uint64_t open_ns;      /* CLOCK_REALTIME */
+	uint64_t close_ns;     /* 0 while attached */
+	uint64_t next_seq;     /* bytes persisted so far = seq of the next record */
+	uint64_t records;      /* live records */
+	int family;            /* AF_INET, AF_INET6, or 0 for a local flow */
+	uint16_t local_port, peer_port; /* host byte order */
+	uint8_t local_addr[16], peer_addr[16]; /* network byte order; IPv4 in the first 4 */
+	unsigned state;        /* PKTSTORE_FLOW_* */
+};
+
+enum {
+	PKTSTORE_FLOW_ATTACHED = 1, /* receiving from a socket in this session */
+	PKTSTORE_FLOW_CLOSED = 2,   /* detached, or from an earlier session */
+	PKTSTORE_FLOW_LOCAL = 3,    /* no socket: records come from pktstore_append() */
+	PKTSTORE_FLOW_EOF = 4,      /* attached, and the peer has shut down its side */
+};
+
+/* pktstore_recv_persist() / pktstore_recv_persist_any() flags */
+enum {
+	PKTSTORE_NONBLOCK = 1 << 0, /* return -EAGAIN instead of waiting */
+};
+
+/* pktstore_get() flags */
+enum {
+	PKTSTORE_NO_VERIFY = 1 << 0, /* skip the CRC32C check of the bytes */
+};
+
+/* pktstore_range() query kinds */
+enum pktstore_range_kind {
+	PKTSTORE_BY_SEQ = 1,  /* records of q.flow whose bytes intersect [lo, hi) */
+	PKTSTORE_BY_ID = 2,   /* records with lo <= id < hi; q.flow 0 = any flow */
+	PKTSTORE_BY_TIME = 3, /* records with lo <= ts_ns < hi; q.flow 0 = any flow */
+};
+
+struct pktstore_query {
+	enum pktstore_range_kind kind;
+	uint64_t flow;
+	uint64_t lo, hi; /* half-open interval */
+};
+
+struct pktstore_stats {
+	uint64_t arena_size;
+	uint64_t data_bytes;        /* capacity of the data region */
+	uint64_t segment_size;
+	uint64_t segments, segments_free;
+	uint64_t descriptors, descriptors_free;
+	uint64_t flows_max, flows; /* flow table capacity, entries in use */
+	uint64_t records;          /* live records */
+	uint64_t record_bytes;     /* bytes held by live records */
+	uint64_t records_persisted; /* made in this session */
+	uint64_t bytes_persisted;   /* in this session */
+	uint64_t batches;           /* drains issued for records in this session */
+	uint64_t recovered_records; /* found valid at open */
+	uint64_t damaged_records;   /* descriptor valid but bytes fail CRC32C */
+	uint64_t invalid_descriptors; /* descriptors rejected at open (torn or corrupt) */
+	uint64_t invalid_flows;     /* flow table entries rejected at open */
+	uint64_t superblock_repairs; /* superblock copies rewritten at open */
+	uint64_t recovery_ns;       /* time open() spent rebuilding the index */
+	uint64_t enospc_events;     /* times receiving waited for free space */
+	enum pktstore_granularity granularity;
+	enum pktstore_recv_path recv_path; /* the active receive path */
+	int dirty_shutdown;         /* 1: the previous session did not close cleanly */
+	int unsafe_shutdown;        /* 1: the device reports a lost-power event too */
+	char recv_path_name[16];    /* "uring-inc", "uring-fixed" or "recv" */
+	char fallback_reason[96];   /* why a better path is not active, or "" */
+};
+
+/* Open or create an arena; *out receives the store. */
+PKTSTORE_API int pktstore_open(const char *path, const struct pktstore_opts *opts,
+			       struct pktstore **out);
+/* Mark a clean shutdown, unmap, free. The caller's sockets stay open. */
+PKTSTORE_API int pktstore_close(struct pktstore *ps);
+
+/* Adopt a connected TCP socket as a new flow. The caller keeps owning fd and
+ * must not read from it while attached. */
+PKTSTORE_API int pktstore_attach(struct pktstore *ps, int sockfd, uint64_t tag,
+				 uint64_t *flow);
+/* Make a flow with no socket, for pktstore_append(). */
+PKTSTORE_API int pktstore_flow_create(struct pktstore *ps, uint64_t tag, uint64_t *flow);
+/* Stop receiving on a flow; bytes already taken from the socket are persisted. */
+PKTSTORE_API int pktstore_detach(struct pktstore *ps, uint64_t flow);
+PKTSTORE_API int pktstore_flow_info(struct pktstore *ps, uint64_t flow,
+				    struct pktstore_flow_info *info);
+/* List flows (ascending id), starting after flow id `after` (0 = from the start). */
+PKTSTORE_API int pktstore_flows(struct pktstore *ps, uint64_t after,
+				struct pktstore_flow_info *out, unsigned max);
+
+/* Receive from one flow: up to max records, each durable when returned.
+ * 0 at end of stream. */
+PKTSTORE_API int pktstore_recv_persist(struct pktstore *ps, uint64_t flow,
+				       struct pktstore_rec *recs, unsigned max, unsigned flags);
+/* Receive from every attached flow; records of one flow come in seq order.
+ * A flow whose stream ended is reported once, after its last record, as an
+ * event: a record with id 0, len 0, data NULL and status 0 (EOF) or -errno.
+ * Returns 0 when no flow is attached and nothing is pending. */
+PKTSTORE_API int pktstore_recv_persist_any(struct pktstore *ps, struct pktstore_rec *recs,
+					   unsigned max, unsigned flags);
+/* A file descriptor that becomes readable when pktstore_recv_persist_any()
+ * may have work. It must only be treated as a hint to call in. */
+PKTSTORE_API int pktstore_fd(struct pktstore *ps);
+
+/* Persist application bytes as a record of a local flow. */
+PKTSTORE_API int pktstore_append(struct pktstore *ps, uint64_t flow, const void *data,
+				 uint32_t len, struct pktstore_rec *rec);
+
+PKTSTORE_API int pktstore_get(struct pktstore *ps, uint64_t id, struct pktstore_rec *rec,
+			      unsigned flags);
+PKTSTORE_API int pktstore_range(struct pktstore *ps, const struct pktstore_query *q,
+				struct pktstore_rec *out, unsigned max);
+/* Free a record's space; durable when it returns. */
+PKTSTORE_API int pktstore_release(struct pktstore *ps, uint64_t id);
+
+PKTSTORE_API int pktstore_stats(struct pktstore *ps, struct pktstore_stats *st);
+PKTSTORE_API const char *pktstore_strerror(int err);
+
+/* CRC32C (Castagnoli) as stored in records: crc = pktstore_crc32c(0, buf, len). */
+PKTSTORE_API uint32_t pktstore_crc32c(uint32_t crc, const void *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PKTSTORE_H */

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * index.c - the DRAM index and the read calls (get, range).
+ *
+ * Each flow keeps its records as an array in seq order, and the store keeps
+ * every record in id order. Records are appended in both orders at once
+ * (seq, id and time all grow together), so lookups are binary searches and
+ * inserts are appends. A released record leaves a dead entry that is
+ * squeezed out once dead entries are the majority; liveness is checked
+ * against the descriptor slot, so a dead entry is never served.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+int ps_index_push(struct ps_index *ix, uint64_t id, uint64_t seq, uint64_t ts)
+{
+	if (ix->n == ix->cap) {
+		size_t cap = ix->cap ? ix->cap * 2 : 64;
+		struct ps_ent *e = realloc(ix->e, cap * sizeof(*e));
+
+		if (!e)
+			return -ENOMEM;
+		ix->e = e;
+		ix->cap = cap;
+	}
+	ix->e[ix->n++] = (struct ps_ent){ .id = id, .seq = seq, .ts = ts };
+	return 0;
+}
+
+bool ps_record_live(const struct pktstore *ps, uint64_t id)
+{
+	return ps->desc_state[id % ps->ndesc] == PS_D_LIVE && ps_desc_slot(ps, id)->id == id;
+}
+
+void ps_index_squeeze(struct pktstore *ps, struct ps_index *ix)
+{
+	if (ix->dead < 64 || ix->dead * 2 < ix->n)
+		return;
+	size_t j = 0;
+
+	for (size_t i = 0; i < ix->n; i++)
+		if (ps_record_live(ps, ix->e[i].id))
+			ix->e[j++] = ix->e[i];
+	ix->n = j;
+	ix->dead = 0;
+}
+
+/* First entry with seq >= key. */
+size_t ps_index_lower_seq(const struct ps_index *ix, uint64_t key)
+{
+	size_t lo = 0, hi = ix->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ix->e[mid].seq < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static size_t lower_id(const struct ps_index *ix, uint64_t key)
+{
+	size_t lo = 0, hi = ix->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ix->e[mid].id < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static size_t lower_ts(const struct ps_index *ix, uint64_t key)
+{
+	size_t lo = 0, hi = ix->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ix->e[mid].ts < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+void ps_rec_fill(const struct pktstore *ps, const struct ps_desc *d, struct pktstore_rec *r)
+{
+	r->id = d->id;
+	r->flow = d->flow;
+	r->seq = d->seq;
+	r->ts_ns = d->ts_ns;
+	r->data = ps_ptr(ps, d->data_off);
+	r->len = d->len;
+	r->crc32c = d->data_crc;
+	r->flags = d->flags;
+	r->status = 0;
+}
+
+int pktstore_get(struct pktstore *ps, uint64_t id, struct pktstore_rec *rec, unsigned flags)
+{
+	if (!ps || !rec || !id || flags & ~PKTSTORE_NO_VERIFY)
+		return -EINVAL;
+
+	const struct ps_desc *d = ps_desc_slot(ps, id);
+	uint8_t state = ps->desc_state[id % ps->ndesc];
+
+	if (state == PS_D_FREE || d->id != id)
+		return -ENOENT;
+	if (state == PS_D_DAMAGED)
+		return -EBADMSG;
+	/* The media can rot after open: re-check what is about to be served. */
+	struct ps_desc copy = *d;
+
+	ps_desc_encode(&copy);
+	if (copy.crc != d->crc)
+		return -EBADMSG;
+	if (!(flags & PKTSTORE_NO_VERIFY) &&
+	    ps_crc32c(ps_ptr(ps, d->data_off), d->len) != d->data_crc)
+		return -EBADMSG;
+	ps_rec_fill(ps, d, rec);
+	return 0;
+}
+
+/* Emit live entries from position i while they satisfy the query. */
+static int emit(struct pktstore *ps, const struct ps_index *ix, size_t i,
+		const struct pktstore_query *q, struct pktstore_rec *out, unsigned max)
+{
+	unsigned n = 0;
+
+	for (; i < ix->n && n < max; i++) {
+		const struct ps_ent *e = &ix->e[i];
+		uint64_t key = q->kind == PKTSTORE_BY_SEQ ? e->seq
+			       : q->kind == PKTSTORE_BY_ID ? e->id
+							   : e->ts;
+
+		if (key >= q->hi)
+			break;
+		if (!ps_record_live(ps, e->id))
+			continue;
+
+		const struct ps_desc *d = ps_desc_slot(ps, e->id);
+
+		if (q->flow && d->flow != q->flow)
+			continue;
+		if (q->kind == PKTSTORE_BY_SEQ && d->seq + d->len <= q->lo)
+			continue;
+		ps_rec_fill(ps, d, &out[n++]);
+	}
+	return (int)n;
+}
+
+int pktstore_range(struct pktstore *ps, const struct pktstore_query *q, struct pktstore_rec *out,
+		   unsigned max)
+{
+	if (!ps || !q || (!out && max) || q->lo > q->hi || max > INT32_MAX)
+		return -EINVAL;
+
+	const struct ps_index *ix = &ps->all;
+	size_t i;
+
+	if (q->flow || q->kind == PKTSTORE_BY_SEQ) {
+		struct ps_flow *f = ps_flow_get(ps, q->flow);
+
+		if (!f)
+			return -ENOENT;
+		ix = &f->idx;
+	}
+	switch (q->kind) {
+	case PKTSTORE_BY_SEQ:
+		/* The record holding byte lo starts at or before lo. */
+		i = ps_index_lower_seq(ix, q->lo);
+		if (i == ix->n || ix->e[i].seq > q->lo)
+			i = i ? i - 1 : 0;
+		break;
+	case PKTSTORE_BY_ID:
+		i = lower_id(ix, q->lo);
+		break;
+	case PKTSTORE_BY_TIME:
+		i = lower_ts(ix, q->lo);
+		break;
+	default:
+		return -EINVAL;
+	}
+	return emit(ps, ix, i, q, out, max);
+}

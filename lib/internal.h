@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - the store's DRAM state and the contracts between lib/ files.
+ *
+ *   arena.c       map the file with libpmem2, create/validate the layout
+ *   persist.c     flush/drain, chosen by the mapping's granularity
+ *   crc.c         CRC32C
+ *   segments.c    who owns each data segment (free, kernel, bump, sealed)
+ *   flows.c       the persisted flow table
+ *   records.c     make, commit and release pkt-records
+ *   recovery.c    rebuild DRAM state from the descriptor log at open
+ *   index.c       per-flow and global record order; get and range
+ *   receive.c     recv_persist: backend landings -> records -> delivery
+ *   recv_uring.c  io_uring multishot recv into an arena buffer ring
+ *   recv_socket.c plain recv(2) into the arena
+ *   store.c       open/close, stats, strerror: the public glue
+ */
+#ifndef PKTSTORE_INTERNAL_H
+#define PKTSTORE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pktstore.h"
+#include "media.h"
+
+#define PS_COLD __attribute__((cold))
+#define ps_unlikely(x) __builtin_expect(!!(x), 0)
+
+struct pktstore;
+struct pmem2_map;
+struct pmem2_source;
+
+/* ---------------------------------------------------------------- persist.c */
+
+/* Ranges waiting for one flush pass and one drain; adjacent ranges merge so a
+ * batch of records packed in one segment costs one flush run. */
+#define PS_FLUSH_SET_MAX 64
+struct ps_flush_set {
+	unsigned n;
+	int err; /* from an early flush, reported at commit */
+	struct {
+		uint64_t off, len;
+	} r[PS_FLUSH_SET_MAX];
+};
+
+struct ps_persist {
+	enum pktstore_granularity gran;
+	char *base;
+	/* At page granularity libpmem2 aborts when msync fails; we call msync
+	 * ourselves there so the error reaches the caller instead. */
+	void (*pm_flush)(const void *p, size_t len);
+	void (*pm_drain)(void);
+};
+
+int ps_flush_range(struct ps_persist *pp, uint64_t off, uint64_t len);
+int ps_drain(struct ps_persist *pp);
+int ps_persist_range(struct ps_persist *pp, uint64_t off, uint64_t len);
+void ps_flush_set_add(struct ps_persist *pp, struct ps_flush_set *fs, uint64_t off,
+		      uint64_t len);
+int ps_flush_set_commit(struct ps_persist *pp, struct ps_flush_set *fs);
+
+/* ----------------------------------------------------------------- crc.c */
+uint32_t ps_crc32c_update(uint32_t crc, const void *buf, size_t len);
+
+static inline uint32_t ps_crc32c(const void *buf, size_t len)
+{
+	return ps_crc32c_update(0, buf, len);
+}
+
+/* --------------------------------------------------------------- arena.c */
+struct ps_arena {
+	int fd;
+	struct pmem2_map *map;
+	struct pmem2_source *src;
+	char *base;
+	uint64_t size;
+	struct ps_superblock sb; /* validated copy of the layout */
+	struct ps_superblock *sb_pm[2];
+	struct ps_flow_entry *flows_pm;
+	struct ps_desc *descs_pm;
+	char *data_pm;
+	bool dirty_shutdown, unsafe_shutdown;
+	unsigned sb_repaired;
+};
+
+int ps_arena_open(struct pktstore *ps, const char *path, const struct pktstore_opts *o);
+int ps_arena_mark(struct pktstore *ps, bool in_use);
+void ps_arena_close(struct ps_arena *a);
+int ps_layout_compute(struct ps_superblock *sb, uint64_t size, uint32_t seg_size,
+		      uint32_t max_flows, uint32_t bytes_per_record);
+int ps_superblock_check(const struct ps_superblock *sb, uint64_t file_size);
+
+/* ------------------------------------------------------------ segments.c */
+enum ps_seg_state {
+	PS_SEG_FREE = 0,
+	PS_SEG_KERNEL, /* handed to a receive backend's buffers */
+	PS_SEG_BUMP,   /* the user-space bump allocator's current segment */
+	PS_SEG_SEALED, /* no new bytes land here; free when its last record goes */
+};
+
+struct ps_segments {
+	uint64_t n, nfree;
+	uint32_t size;
+	uint8_t *state;
+	uint32_t *refs;     /* records (and landings not yet recorded) inside */
+	uint32_t *free_stack;
+	/* Bump allocator for bytes placed by user space (recv(2), append). */
+	int64_t bump_seg;   /* -1: none */
+	uint32_t bump_used;
+};
+
+int ps_segments_init(struct ps_segments *s, uint64_t n, uint32_t size);
+void ps_segments_fini(struct ps_segments *s);
+void ps_segments_build_free(struct ps_segments *s); /* after recovery counted refs */
+int64_t ps_seg_take(struct pktstore *ps, enum ps_seg_state as);
+void ps_seg_ref(struct pktstore *ps, uint64_t seg);
+void ps_seg_unref(struct pktstore *ps, uint64_t seg);
+void ps_seg_seal(struct pktstore *ps, uint64_t seg);
+int ps_bump_reserve(struct pktstore *ps, uint32_t min, uint64_t *off, uint32_t *avail);
+void ps_bump_commit(struct pktstore *ps, uint32_t used);
+uint64_t ps_seg_of(const struct pktstore *ps, uint64_t data_off);
+
+/* -------------------------------------------------------- index / flows */
+struct ps_ent {
+	uint64_t id, seq, ts;
+};
+
+struct ps_index {
+	struct ps_ent *e;
+	size_t n, cap;
+	size_t dead; /* entries whose record was released; squeezed out lazily */
+};
+
+enum ps_flow_run {
+	PS_RUN_NONE = 0,  /* closed, or local */
+	PS_RUN_ACTIVE,    /* attached: the backend receives for it */
+	PS_RUN_ENDED,     /* the socket reached EOF or an error */
+};
+
+struct ps_flow {
+	uint64_t id;
+	uint32_t slot;
+	int fd;
+	enum ps_flow_state kind;
+	enum ps_flow_run run;
+	int end_status;        /* 0 EOF, or -errno */
+	bool end_reported;
+	bool starved;          /* receiving waits for free space */
+	bool in_ready;
+	uint64_t next_seq;     /* seq of the next record */
+	uint64_t delivered_seq;
+	uint64_t live;
+	uint64_t live_bytes;
+	struct ps_index idx;   /* records in seq order */
+	struct ps_flow *ready_next;
+	bool armed;            /* a multishot receive is posted for it */
+};
+
+int ps_flows_load(struct pktstore *ps);
+struct ps_flow *ps_flow_get(struct pktstore *ps, uint64_t id);
+int ps_flow_new(struct pktstore *ps, enum ps_flow_state kind, int fd, uint64_t tag,
+		struct ps_flow **out);
+int ps_flow_close_entry(struct pktstore *ps, struct ps_flow *f);
+void ps_flow_maybe_reclaim(struct pktstore *ps, struct ps_flow *f);
+void ps_flow_fill_info(struct pktstore *ps, struct ps_flow *f, struct pktstore_flow_info *fi);
+void ps_flows_free(struct pktstore *ps);
+
+int ps_index_push(struct ps_index *ix, uint64_t id, uint64_t seq, uint64_t ts);
+void ps_index_squeeze(struct pktstore *ps, struct ps_index *ix);
+bool ps_record_live(const struct pktstore *ps, uint64_t id);
+void ps_rec_fill(const struct pktstore *ps, const struct ps_desc *d, struct pktstore_rec *r);
+size_t ps_index_lower_seq(const struct ps_index *ix, uint64_t seq);
+
+/* ------------------------------------------------------------ records.c */
+enum ps_desc_state { PS_D_FREE = 0, PS_D_LIVE = 1, PS_D_DAMAGED = 2 };
+
+int ps_record_make(struct pktstore *ps, struct ps_flow *f, uint64_t data_off, uint32_t len,
+		   uint32_t flags, uint64_t *id);
+int ps_commit(struct pktstore *ps);
+void ps_desc_encode(struct ps_desc *d);
+uint64_t ps_now_ns(void);
+
+/* ------------------------------------------------------------ recovery.c */
+int ps_recover(struct pktstore *ps);
+
+/* ----------------------------------------------------- receive backends */
+
+/* What a backend reports: bytes landed in the arena for a flow, or the end of
+ * the flow's stream. The core turns landings into records in order. */
+struct ps_landing {
+	struct ps_flow *f;
+	uint64_t off;
+	uint32_t len;
+	int status; /* 1: data; 0: EOF; <0: -errno ending the stream */
+};
+
+struct ps_backend_ops {
+	const char *name;
+	enum pktstore_recv_path path;
+	int (*init)(struct pktstore *ps);
+	void (*fini)(struct pktstore *ps);
+	int (*attach)(struct pktstore *ps, struct ps_flow *f);
+	/* Stop receiving; every landing for f is reported before it returns. */
+	void (*detach)(struct pktstore *ps, struct ps_flow *f);
+	/* Report landings via ps_land(); wait for at least one when `wait`.
+	 * `only` restricts the work to one flow where the backend can. */
+	int (*poll)(struct pktstore *ps, struct ps_flow *only, bool wait);
+	/* Space or descriptors became free: hand buffers back, re-arm. */
+	void (*space_freed)(struct pktstore *ps);
+	int (*fd)(struct pktstore *ps);
+};
+
+extern const struct ps_backend_ops ps_backend_uring_inc;
+extern const struct ps_backend_ops ps_backend_uring_fixed;
+extern const struct ps_backend_ops ps_backend_socket;
+
+void ps_land(struct pktstore *ps, struct ps_flow *f, uint64_t off, uint32_t len, int status);
+
+/* ------------------------------------------------------------ the store */
+struct pktstore {
+	struct ps_arena a;
+	struct ps_persist pp;
+	struct ps_segments seg;
+	struct ps_flush_set fs;
+
+	uint64_t ndesc, desc_free;
+	uint8_t *desc_state;     /* enum ps_desc_state per descriptor slot */
+	uint64_t next_id;
+	uint64_t last_ts;
+	struct ps_index all;     /* every record in id order */
+
+	uint32_t max_flows;
+	struct ps_flow **flows;  /* by slot */
+	uint64_t nflows;
+	uint64_t next_flow_id;
+
+	/* Landings that could not become records yet (no free descriptor). */
+	struct ps_landing *stall;
+	size_t stall_head, stall_n, stall_cap;
+
+	struct ps_flow *ready_head, *ready_tail;
+	uint64_t active_flows;   /* attached and not detached */
+	uint64_t starved_flows;  /* waiting for space to receive */
+	int broken;              /* a failed persist: every call returns it */
+
+	const struct ps_backend_ops *be;
+	void *be_state;
+	enum pktstore_recv_path path;
+	char fallback[96];
+	bool uncommitted;        /* records made since the last drain */
+	bool space_pending;      /* segments or descriptors freed since the
+				    backend last refilled */
+
+	struct pktstore_stats st;
+};
+
+/* A backend marks a flow that cannot receive for lack of space. */
+static inline void ps_flow_starve(struct pktstore *ps, struct ps_flow *f, bool starved)
+{
+	if (f->starved != starved) {
+		f->starved = starved;
+		if (starved) {
+			ps->starved_flows++;
+			ps->st.enospc_events++;
+		} else {
+			ps->starved_flows--;
+		}
+	}
+}
+
+static inline struct ps_desc *ps_desc_slot(const struct pktstore *ps, uint64_t id)
+{
+	return &ps->a.descs_pm[id % ps->ndesc];
+}
+
+static inline void *ps_ptr(const struct pktstore *ps, uint64_t off)
+{
+	return ps->a.base + off;
+}
+
+#endif

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * media.h - the on-media format of an arena. Everything here is read back
+ * from an untrusted file, so every field is validated before use.
+ *
+ *   offset 0          superblock copy A (4 KiB)
+ *   offset 4 KiB      superblock copy B (4 KiB)
+ *   flow_off          flow table: max_flows x 128-byte entries
+ *   desc_off          descriptor log: ndesc x 64-byte pkt-record descriptors
+ *   data_off          data region: nsegs x seg_size segments
+ *
+ * All integers are little-endian (the library builds only on x86-64 and
+ * other little-endian hosts; see the static assertion in store.c).
+ */
+#ifndef PKTSTORE_MEDIA_H
+#define PKTSTORE_MEDIA_H
+
+#include <stdint.h>
+
+#define PS_MAGIC 0x31524f5453544b50ULL /* "PKTSTOR1" */
+#define PS_FORMAT_VERSION 1
+#define PS_SB_SIZE 4096
+#define PS_CACHELINE 64
+
+/* Layout, fixed at creation. Both superblock copies hold the same layout. */
+struct ps_superblock {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t sb_size;
+	uint64_t arena_size;
+	uint64_t flow_off;
+	uint64_t desc_off;
+	uint64_t data_off;
+	uint32_t max_flows;
+	uint32_t seg_size;
+	uint64_t ndesc;
+	uint64_t nsegs;
+	uint64_t create_ns;
+	uint8_t uuid[16];
+	/* Session state, rewritten at open and close. */
+	uint64_t generation; /* bumped on every rewrite; the higher valid copy wins */
+	uint32_t in_use;     /* 1 between open and a clean close */
+	uint32_t usc_valid;  /* the device reported an unsafe shutdown count */
+	uint64_t usc;        /* that count at open */
+	uint32_t reserved[2];
+	uint32_t crc;        /* CRC32C of every byte above */
+};
+
+enum ps_flow_state {
+	PS_FLOW_FREE = 0,
+	PS_FLOW_SOCKET = 1, /* a network flow: seq = offset in the TCP stream */
+	PS_FLOW_LOCAL = 2,  /* application flow: records come from append */
+};
+
+/* One flow table entry: 128 bytes, two cache lines. */
+struct ps_flow_entry {
+	uint64_t id;         /* 0 = free slot */
+	uint64_t tag;
+	uint64_t open_ns;
+	uint64_t close_ns;   /* 0: closed by a crash, or still open */
+	uint32_t state;      /* enum ps_flow_state */
+	uint16_t family;
+	uint16_t local_port; /* host byte order */
+	uint16_t peer_port;
+	uint16_t reserved16;
+	uint8_t local_addr[16];
+	uint8_t peer_addr[16];
+	uint8_t reserved[48];
+	uint32_t crc;        /* CRC32C of the 124 bytes above */
+};
+
+/* One pkt-record descriptor: exactly one cache line, so it persists with one
+ * flush and can never be torn across lines. */
+struct ps_desc {
+	uint64_t id;       /* 0 = free slot; otherwise slot == id % ndesc */
+	uint64_t flow;
+	uint64_t seq;
+	uint64_t ts_ns;
+	uint64_t data_off; /* arena offset of the bytes */
+	uint32_t len;
+	uint32_t data_crc; /* CRC32C of the bytes */
+	uint32_t flags;    /* PKTSTORE_REC_* */
+	uint32_t reserved[2];
+	uint32_t crc;      /* CRC32C of the 60 bytes above */
+};
+
+_Static_assert(sizeof(struct ps_superblock) <= PS_SB_SIZE, "superblock fits its slot");
+_Static_assert(sizeof(struct ps_flow_entry) == 128, "flow entry is two cache lines");
+_Static_assert(sizeof(struct ps_desc) == PS_CACHELINE, "descriptor is one cache line");
+
+#endif

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * persist.c - making arena bytes durable.
+ *
+ * DAX mappings (byte or cache-line granularity) use libpmem2's flush
+ * (CLWB/CLFLUSHOPT) and drain (SFENCE). Page-granularity mappings (tmpfs, a
+ * regular file) need msync(2); libpmem2 aborts the process if that fails, so
+ * at page granularity we call msync ourselves and hand the error back.
+ *
+ * Callers batch: every range of a batch is flushed, then one drain makes the
+ * whole batch durable. That single drain is what the API amortises.
+ */
+#include <errno.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static uintptr_t page_mask(void)
+{
+	static uintptr_t mask;
+
+	if (!mask)
+		mask = ~((uintptr_t)sysconf(_SC_PAGESIZE) - 1);
+	return mask;
+}
+
+int ps_flush_range(struct ps_persist *pp, uint64_t off, uint64_t len)
+{
+	if (!len)
+		return 0;
+	if (pp->gran != PKTSTORE_GRAN_PAGE) {
+		pp->pm_flush(pp->base + off, len);
+		return 0;
+	}
+	uintptr_t start = (uintptr_t)(pp->base + off) & page_mask();
+	uintptr_t end = (uintptr_t)(pp->base + off + len);
+
+	if (msync((void *)start, end - start, MS_SYNC))
+		return -errno;
+	return 0;
+}
+
+int ps_drain(struct ps_persist *pp)
+{
+	if (pp->gran != PKTSTORE_GRAN_PAGE)
+		pp->pm_drain();
+	return 0;
+}
+
+int ps_persist_range(struct ps_persist *pp, uint64_t off, uint64_t len)
+{
+	int ret = ps_flush_range(pp, off, len);
+
+	return ret ? ret : ps_drain(pp);
+}
+
+/* Flush what the set holds (no drain) and empty it. */
+static int flush_set_flush(struct ps_persist *pp, struct ps_flush_set *fs)
+{
+	int ret = 0;
+
+	for (unsigned i = 0; i < fs->n; i++) {
+		int r = ps_flush_range(pp, fs->r[i].off, fs->r[i].len);
+
+		if (r && !ret)
+			ret = r;
+	}
+	fs->n = 0;
+	return ret;
+}
+
+void ps_flush_set_add(struct ps_persist *pp, struct ps_flush_set *fs, uint64_t off,
+		      uint64_t len)
+{
+	/* Records of a batch usually sit back to back in one segment and their
+	 * descriptors in consecutive slots: try to extend one of the open runs. */
+	for (unsigned i = fs->n; i-- > 0;) {
+		uint64_t ro = fs->r[i].off, rl = fs->r[i].len;
+
+		if (off <= ro + rl && ro <= off + len) {
+			uint64_t lo = off < ro ? off : ro;
+			uint64_t hi = off + len > ro + rl ? off + len : ro + rl;
+
+			fs->r[i].off = lo;
+			fs->r[i].len = hi - lo;
+			return;
+		}
+	}
+	/* A full set is flushed early; the drain at commit still covers it,
+	 * and an error is kept for commit to report. */
+	if (fs->n == PS_FLUSH_SET_MAX) {
+		int r = flush_set_flush(pp, fs);
+
+		if (r && !fs->err)
+			fs->err = r;
+	}
+	fs->r[fs->n].off = off;
+	fs->r[fs->n].len = len;
+	fs->n++;
+}
+
+int ps_flush_set_commit(struct ps_persist *pp, struct ps_flush_set *fs)
+{
+	int ret = flush_set_flush(pp, fs);
+	int r = ps_drain(pp);
+
+	if (fs->err) {
+		ret = fs->err;
+		fs->err = 0;
+	}
+	return ret ? ret : r;
+}

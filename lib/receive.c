@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * receive.c - from a backend's landings to durable records in the caller's
+ * hands.
+ *
+ *   backend poll -> ps_land() -> record (CRC, descriptor, flush set)
+ *                -> ps_commit() (one drain for the batch) -> delivery
+ *
+ * Delivery only ever hands out records that a commit has already made
+ * durable. A landing that finds no free descriptor waits, in arrival order,
+ * in the stall queue; later landings queue behind it so no flow's stream is
+ * reordered. Flows with records to deliver sit on the ready list, which is
+ * what recv_persist_any() walks.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "internal.h"
+
+static void ready_push(struct pktstore *ps, struct ps_flow *f)
+{
+	if (f->in_ready)
+		return;
+	f->in_ready = true;
+	f->ready_next = NULL;
+	if (ps->ready_tail)
+		ps->ready_tail->ready_next = f;
+	else
+		ps->ready_head = f;
+	ps->ready_tail = f;
+}
+
+static void ready_push_front(struct pktstore *ps, struct ps_flow *f)
+{
+	f->in_ready = true;
+	f->ready_next = ps->ready_head;
+	ps->ready_head = f;
+	if (!ps->ready_tail)
+		ps->ready_tail = f;
+}
+
+static struct ps_flow *ready_pop(struct pktstore *ps)
+{
+	struct ps_flow *f = ps->ready_head;
+
+	if (!f)
+		return NULL;
+	ps->ready_head = f->ready_next;
+	if (!ps->ready_head)
+		ps->ready_tail = NULL;
+	f->in_ready = false;
+	return f;
+}
+
+/* Turn one landing into a record (or an end of stream). -ENOSPC: no
+ * descriptor free, try again later. */
+static int land_one(struct pktstore *ps, const struct ps_landing *l)
+{
+	struct ps_flow *f = l->f;
+
+	if (l->status <= 0) {
+		f->run = PS_RUN_ENDED;
+		f->end_status = l->status;
+		ready_push(ps, f);
+		return 0;
+	}
+	int ret = ps_record_make(ps, f, l->off, l->len, 0, NULL);
+
+	if (!ret)
+		ready_push(ps, f);
+	return ret;
+}
+
+static int stall_push(struct pktstore *ps, const struct ps_landing *l)
+{
+	if (ps->stall_n == ps->stall_cap) {
+		size_t cap = ps->stall_cap ? ps->stall_cap * 2 : 64;
+		struct ps_landing *q = malloc(cap * sizeof(*q));
+
+		if (!q)
+			return -ENOMEM;
+		for (size_t i = 0; i < ps->stall_n; i++)
+			q[i] = ps->stall[(ps->stall_head + i) % ps->stall_cap];
+		free(ps->stall);
+		ps->stall = q;
+		ps->stall_cap = cap;
+		ps->stall_head = 0;
+	}
+	ps->stall[(ps->stall_head + ps->stall_n) % ps->stall_cap] = *l;
+	ps->stall_n++;
+	return 0;
+}
+
+static void stall_drain(struct pktstore *ps)
+{
+	while (ps->stall_n) {
+		if (land_one(ps, &ps->stall[ps->stall_head]))
+			return;
+		ps->stall_head = (ps->stall_head + 1) % ps->stall_cap;
+		ps->stall_n--;
+	}
+}
+
+void ps_land(struct pktstore *ps, struct ps_flow *f, uint64_t off, uint32_t len, int status)
+{
+	struct ps_landing l = { .f = f, .off = off, .len = len, .status = status };
+
+	/* The bytes are in the arena now: their segment is busy until the
+	 * record made from them is released. */
+	if (status > 0)
+		ps_seg_ref(ps, ps_seg_of(ps, off));
+	if (ps->stall_n || land_one(ps, &l)) {
+		if (stall_push(ps, &l) && !ps->broken)
+			ps->broken = -ENOMEM;
+	}
+}
+
+/* Make records from whatever waits, then make them durable. */
+static int settle(struct pktstore *ps)
+{
+	if (ps->space_pending && ps->be && ps->be->space_freed) {
+		ps->space_pending = false;
+		ps->be->space_freed(ps);
+	}
+	stall_drain(ps);
+	int ret = ps_commit(ps);
+
+	if (ret && !ps->broken)
+		ps->broken = ret;
+	return ps->broken;
+}
+
+/* Hand out f's durable, undelivered records. */
+static unsigned deliver(struct pktstore *ps, struct ps_flow *f, struct pktstore_rec *out,
+			unsigned max)
+{
+	const struct ps_index *ix = &f->idx;
+	unsigned n = 0;
+
+	for (size_t i = ps_index_lower_seq(ix, f->delivered_seq); i < ix->n && n < max; i++) {
+		if (!ps_record_live(ps, ix->e[i].id))
+			continue;
+		ps_rec_fill(ps, ps_desc_slot(ps, ix->e[i].id), &out[n]);
+		f->delivered_seq = out[n].seq + out[n].len;
+		n++;
+	}
+	if (n < max)
+		f->delivered_seq = f->next_seq; /* only released ones were left */
+	return n;
+}
+
+static bool has_pending(const struct ps_flow *f)
+{
+	return f->delivered_seq < f->next_seq;
+}
+
+/* Receiving cannot progress until the caller releases something. */
+static bool out_of_space(const struct pktstore *ps, const struct ps_flow *f)
+{
+	if (ps->stall_n && !ps->desc_free)
+		return true;
+	return f ? f->starved && !ps->seg.nfree : ps->starved_flows && !ps->seg.nfree;
+}
+
+int pktstore_recv_persist(struct pktstore *ps, uint64_t flow, struct pktstore_rec *recs,
+			  unsigned max, unsigned flags)
+{
+	if (!ps || !recs || !max || max > INT32_MAX || flags & ~PKTSTORE_NONBLOCK)
+		return -EINVAL;
+
+	struct ps_flow *f = ps_flow_get(ps, flow);
+
+	if (!f)
+		return -ENOENT;
+	if (f->kind != PS_FLOW_SOCKET)
+		return -EINVAL;
+	for (bool polled = false;;) {
+		int ret = settle(ps);
+
+		if (ret)
+			return ret;
+		unsigned n = deliver(ps, f, recs, max);
+
+		if (n)
+			return (int)n;
+		if (f->run == PS_RUN_ENDED) {
+			f->end_reported = true;
+			return f->end_status;
+		}
+		if (f->run != PS_RUN_ACTIVE)
+			return 0;
+		if (out_of_space(ps, f))
+			return -ENOSPC;
+		if (polled && flags & PKTSTORE_NONBLOCK)
+			return -EAGAIN;
+		ret = ps->be->poll(ps, f, !(flags & PKTSTORE_NONBLOCK));
+		if (ret < 0)
+			return ret;
+		polled = true;
+	}
+}
+
+int pktstore_recv_persist_any(struct pktstore *ps, struct pktstore_rec *recs, unsigned max,
+			      unsigned flags)
+{
+	if (!ps || !recs || !max || max > INT32_MAX || flags & ~PKTSTORE_NONBLOCK)
+		return -EINVAL;
+	for (bool polled = false;;) {
+		int ret = settle(ps);
+
+		if (ret)
+			return ret;
+
+		unsigned n = 0;
+		struct ps_flow *f;
+
+		while (n < max && (f = ready_pop(ps))) {
+			n += deliver(ps, f, recs + n, max - n);
+			if (has_pending(f)) {
+				ready_push_front(ps, f); /* out[] is full */
+				break;
+			}
+			if (f->run == PS_RUN_ENDED && !f->end_reported) {
+				if (n == max) {
+					ready_push_front(ps, f);
+					break;
+				}
+				f->end_reported = true;
+				recs[n++] = (struct pktstore_rec){ .status = f->end_status,
+								   .flow = f->id };
+			}
+			ps_flow_maybe_reclaim(ps, f);
+		}
+		if (n)
+			return (int)n;
+		if (!ps->active_flows)
+			return 0;
+		if (out_of_space(ps, NULL))
+			return -ENOSPC;
+		if (polled && flags & PKTSTORE_NONBLOCK)
+			return -EAGAIN;
+		ret = ps->be->poll(ps, NULL, !(flags & PKTSTORE_NONBLOCK));
+		if (ret < 0)
+			return ret;
+		polled = true;
+	}
+}
+
+int pktstore_fd(struct pktstore *ps)
+{
+	if (!ps)
+		return -EINVAL;
+	return ps->be->fd(ps);
+}
+
+int pktstore_attach(struct pktstore *ps, int sockfd, uint64_t tag, uint64_t *flow)
+{
+	int type = 0;
+	socklen_t tl = sizeof(type);
+	struct sockaddr_storage peer;
+	socklen_t pl = sizeof(peer);
+
+	if (!ps || sockfd < 0 || !flow)
+		return -EINVAL;
+	if (ps->broken)
+		return ps->broken;
+	if (getsockopt(sockfd, SOL_SOCKET, SO_TYPE, &type, &tl))
+		return -errno;
+	if (type != SOCK_STREAM)
+		return -EPROTOTYPE;
+	if (getpeername(sockfd, (struct sockaddr *)&peer, &pl))
+		return -errno;
+
+	struct ps_flow *f;
+	int ret = ps_flow_new(ps, PS_FLOW_SOCKET, sockfd, tag, &f);
+
+	if (ret)
+		return ret;
+	f->run = PS_RUN_ACTIVE;
+	ret = ps->be->attach(ps, f);
+	if (ret) {
+		f->run = PS_RUN_NONE;
+		ps_flow_close_entry(ps, f);
+		ps_flow_maybe_reclaim(ps, f);
+		return ret;
+	}
+	ps->active_flows++;
+	*flow = f->id;
+	return 0;
+}
+
+int pktstore_detach(struct pktstore *ps, uint64_t flow)
+{
+	if (!ps)
+		return -EINVAL;
+
+	struct ps_flow *f = ps_flow_get(ps, flow);
+
+	if (!f)
+		return -ENOENT;
+	if (f->kind != PS_FLOW_SOCKET || f->run == PS_RUN_NONE)
+		return -EINVAL;
+	ps->be->detach(ps, f);
+	ps_flow_starve(ps, f, false);
+	f->run = PS_RUN_NONE;
+	f->fd = -1;
+	ps->active_flows--;
+	int ret = settle(ps);
+	int r = ps_flow_close_entry(ps, f);
+
+	ps_flow_maybe_reclaim(ps, f);
+	return ret ? ret : r;
+}
+
+int pktstore_flow_create(struct pktstore *ps, uint64_t tag, uint64_t *flow)
+{
+	struct ps_flow *f;
+
+	if (!ps || !flow)
+		return -EINVAL;
+	if (ps->broken)
+		return ps->broken;
+
+	int ret = ps_flow_new(ps, PS_FLOW_LOCAL, -1, tag, &f);
+
+	if (!ret)
+		*flow = f->id;
+	return ret;
+}
+
+int pktstore_append(struct pktstore *ps, uint64_t flow, const void *data, uint32_t len,
+		    struct pktstore_rec *rec)
+{
+	if (!ps || (!data && len) || !len)
+		return -EINVAL;
+	if (ps->broken)
+		return ps->broken;
+
+	struct ps_flow *f = ps_flow_get(ps, flow);
+
+	if (!f)
+		return -ENOENT;
+	if (f->kind != PS_FLOW_LOCAL)
+		return -EINVAL;
+
+	uint64_t off, id;
+	uint32_t avail;
+	int ret = ps_bump_reserve(ps, len, &off, &avail);
+
+	if (ret)
+		return ret;
+	if (!ps->desc_free)
+		return -ENOSPC;
+	memcpy(ps_ptr(ps, off), data, len);
+	ps_bump_commit(ps, len);
+	ps_seg_ref(ps, ps_seg_of(ps, off));
+	ret = ps_record_make(ps, f, off, len, PKTSTORE_REC_APPENDED, &id);
+	if (ret) {
+		ps_seg_unref(ps, ps_seg_of(ps, off));
+		return ret;
+	}
+	/* An appended record is never "delivered": the caller has it. */
+	f->delivered_seq = f->next_seq;
+	ret = settle(ps);
+	if (ret)
+		return ret;
+	if (rec)
+		ps_rec_fill(ps, ps_desc_slot(ps, id), rec);
+	return 0;
+}

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * records.c - pkt-records: make one from bytes already in the arena, commit
+ * a batch with one drain, release one.
+ *
+ * Commit protocol: the bytes and the descriptor (which carries the bytes'
+ * CRC32C and its own) are flushed; one drain makes the batch durable. The
+ * order in which lines reach the media does not matter: recovery accepts a
+ * descriptor only if its own CRC holds and its bytes match their CRC, so a
+ * record that was not fully durable is never served.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+uint64_t ps_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void ps_desc_encode(struct ps_desc *d)
+{
+	d->crc = ps_crc32c(d, offsetof(struct ps_desc, crc));
+}
+
+/* Record ids only grow; id % ndesc names the descriptor slot, so the next id
+ * is the next one whose slot is free (slots of live old records are skipped). */
+static uint64_t next_free_id(struct pktstore *ps)
+{
+	uint64_t id = ps->next_id;
+
+	while (ps->desc_state[id % ps->ndesc] != PS_D_FREE)
+		id++;
+	return id;
+}
+
+int ps_record_make(struct pktstore *ps, struct ps_flow *f, uint64_t data_off, uint32_t len,
+		   uint32_t flags, uint64_t *idp)
+{
+	if (!ps->desc_free)
+		return -ENOSPC;
+
+	uint64_t id = next_free_id(ps);
+	uint64_t now = ps_now_ns();
+
+	/* Time only moves forward inside a store, so time ranges can be
+	 * binary-searched in id and seq order. */
+	if (now < ps->last_ts)
+		now = ps->last_ts;
+	ps->last_ts = now;
+
+	int ret = ps_index_push(&f->idx, id, f->next_seq, now);
+
+	if (!ret)
+		ret = ps_index_push(&ps->all, id, f->next_seq, now);
+	if (ret)
+		return ret;
+
+	struct ps_desc d = {
+		.id = id,
+		.flow = f->id,
+		.seq = f->next_seq,
+		.ts_ns = now,
+		.data_off = data_off,
+		.len = len,
+		.data_crc = ps_crc32c(ps_ptr(ps, data_off), len),
+		.flags = flags,
+	};
+	ps_desc_encode(&d);
+
+	struct ps_desc *slot = ps_desc_slot(ps, id);
+
+	memcpy(slot, &d, sizeof(d));
+	ps_flush_set_add(&ps->pp, &ps->fs, data_off, len);
+	ps_flush_set_add(&ps->pp, &ps->fs, (uint64_t)((char *)slot - ps->a.base), sizeof(d));
+
+	ps->desc_state[id % ps->ndesc] = PS_D_LIVE;
+	ps->desc_free--;
+	ps->next_id = id + 1;
+	f->next_seq += len;
+	f->live++;
+	f->live_bytes += len;
+	ps->st.records++;
+	ps->st.record_bytes += len;
+	ps->st.records_persisted++;
+	ps->st.bytes_persisted += len;
+	ps->uncommitted = true;
+	if (idp)
+		*idp = id;
+	return 0;
+}
+
+int ps_commit(struct pktstore *ps)
+{
+	if (!ps->uncommitted)
+		return 0;
+	ps->uncommitted = false;
+	ps->st.batches++;
+	return ps_flush_set_commit(&ps->pp, &ps->fs);
+}
+
+int pktstore_release(struct pktstore *ps, uint64_t id)
+{
+	if (!ps || !id)
+		return -EINVAL;
+
+	struct ps_desc *d = ps_desc_slot(ps, id);
+	uint8_t *state = &ps->desc_state[id % ps->ndesc];
+
+	if (*state == PS_D_FREE || d->id != id)
+		return -ENOENT;
+
+	uint64_t data_off = d->data_off;
+	uint32_t len = d->len;
+	struct ps_flow *f = *state == PS_D_LIVE ? ps_flow_get(ps, d->flow) : NULL;
+
+	/* The descriptor is invalidated durably before its bytes can be
+	 * reused, so recovery never pairs it with someone else's bytes. */
+	memset(d, 0, sizeof(*d));
+	int ret = ps_persist_range(&ps->pp, (uint64_t)((char *)d - ps->a.base), sizeof(*d));
+
+	if (ret)
+		return ret;
+	if (f) {
+		f->live--;
+		f->live_bytes -= len;
+		f->idx.dead++;
+		ps->all.dead++;
+		ps->st.records--;
+		ps->st.record_bytes -= len;
+	} else {
+		ps->st.damaged_records--;
+	}
+	*state = PS_D_FREE;
+	ps->desc_free++;
+	ps->space_pending = true;
+	ps_seg_unref(ps, ps_seg_of(ps, data_off));
+	if (f) {
+		ps_index_squeeze(ps, &f->idx);
+		ps_flow_maybe_reclaim(ps, f);
+	}
+	ps_index_squeeze(ps, &ps->all);
+	if (ps->space_pending && ps->be && ps->be->space_freed) {
+		ps->space_pending = false;
+		ps->be->space_freed(ps);
+	}
+	return 0;
+}

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * recovery.c - rebuild the DRAM state from the descriptor log at open.
+ *
+ * One sequential pass over the descriptors. A descriptor counts only if its
+ * own CRC holds, it sits in the slot its id names, its extent lies inside one
+ * data segment, its flow exists, and its bytes match their CRC. Anything else
+ * was torn by a crash or damaged on the media: a bad descriptor frees its
+ * slot; a good descriptor over bad bytes stays, marked damaged, so the damage
+ * is reported (get returns -EBADMSG) instead of silently forgotten.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+static bool extent_ok(const struct pktstore *ps, const struct ps_desc *d)
+{
+	const struct ps_superblock *sb = &ps->a.sb;
+	uint64_t data_end = sb->data_off + sb->nsegs * sb->seg_size;
+
+	if (!d->len || d->data_off < sb->data_off || d->data_off >= data_end ||
+	    d->len > data_end - d->data_off)
+		return false;
+	return ps_seg_of(ps, d->data_off) == ps_seg_of(ps, d->data_off + d->len - 1);
+}
+
+static int cmp_seq(const void *a, const void *b)
+{
+	const struct ps_ent *x = a, *y = b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	const struct ps_ent *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void mark_damaged(struct pktstore *ps, uint64_t slot, const struct ps_desc *d)
+{
+	ps->desc_state[slot] = PS_D_DAMAGED;
+	ps->desc_free--;
+	ps->st.damaged_records++;
+	ps_seg_ref(ps, ps_seg_of(ps, d->data_off));
+}
+
+/* Records of one flow cover disjoint, increasing seq ranges; a record that
+ * overlaps its predecessor can only come from a damaged arena. */
+static void finish_flow(struct pktstore *ps, struct ps_flow *f)
+{
+	struct ps_index *ix = &f->idx;
+	uint64_t end = 0;
+	size_t j = 0;
+
+	qsort(ix->e, ix->n, sizeof(*ix->e), cmp_seq);
+	for (size_t i = 0; i < ix->n; i++) {
+		uint64_t slot = ix->e[i].id % ps->ndesc;
+		const struct ps_desc *d = &ps->a.descs_pm[slot];
+
+		if (j && d->seq < end) {
+			f->live--;
+			f->live_bytes -= d->len;
+			ps->st.records--;
+			ps->st.record_bytes -= d->len;
+			ps->desc_state[slot] = PS_D_FREE;
+			ps->desc_free++;
+			ps_seg_unref(ps, ps_seg_of(ps, d->data_off));
+			mark_damaged(ps, slot, d);
+			continue;
+		}
+		end = d->seq + d->len;
+		ix->e[j++] = ix->e[i];
+	}
+	ix->n = j;
+	f->next_seq = end;
+	f->delivered_seq = end;
+}
+
+int ps_recover(struct pktstore *ps)
+{
+	for (uint64_t slot = 0; slot < ps->ndesc; slot++) {
+		const struct ps_desc *d = &ps->a.descs_pm[slot];
+
+		if (!d->id)
+			continue;
+
+		struct ps_desc copy = *d;
+
+		ps_desc_encode(&copy);
+		if (copy.crc != d->crc || d->id % ps->ndesc != slot || !extent_ok(ps, d)) {
+			ps->st.invalid_descriptors++;
+			continue;
+		}
+		struct ps_flow *f = ps_flow_get(ps, d->flow);
+
+		if (!f || ps_crc32c(ps_ptr(ps, d->data_off), d->len) != d->data_crc) {
+			mark_damaged(ps, slot, d);
+		} else {
+			if (ps_index_push(&f->idx, d->id, d->seq, d->ts_ns) ||
+			    ps_index_push(&ps->all, d->id, d->seq, d->ts_ns))
+				return -ENOMEM;
+			ps->desc_state[slot] = PS_D_LIVE;
+			ps->desc_free--;
+			ps_seg_ref(ps, ps_seg_of(ps, d->data_off));
+			f->live++;
+			f->live_bytes += d->len;
+			ps->st.records++;
+			ps->st.record_bytes += d->len;
+		}
+		if (d->id >= ps->next_id)
+			ps->next_id = d->id + 1;
+		if (d->ts_ns > ps->last_ts)
+			ps->last_ts = d->ts_ns;
+	}
+	for (uint32_t s = 0; s < ps->max_flows; s++)
+		if (ps->flows[s])
+			finish_flow(ps, ps->flows[s]);
+	/* finish_flow may have dropped entries that `all` still lists; the
+	 * liveness check on every read hides them, squeeze drops them. */
+	qsort(ps->all.e, ps->all.n, sizeof(*ps->all.e), cmp_id);
+	ps->st.recovered_records = ps->st.records;
+	ps_segments_build_free(&ps->seg);
+	/* Closed network flows without records are reclaimed now. */
+	for (uint32_t s = 0; s < ps->max_flows; s++)
+		if (ps->flows[s])
+			ps_flow_maybe_reclaim(ps, ps->flows[s]);
+	return 0;
+}

@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * recv_uring.c - io_uring multishot recv into buffers carved from the arena.
+ *
+ * The provided buffer ring holds arena addresses, so the kernel's one copy
+ * out of the socket lands the bytes where they will be persisted, and user
+ * space copies nothing. Two shapes:
+ *
+ *   uring-inc    (Linux 6.12+) one buffer = one whole segment, consumed
+ *                incrementally: receives of every flow pack back to back, a
+ *                record is an extent with no slack, and a batch flushes as a
+ *                few contiguous runs.
+ *   uring-fixed  (Linux 6.0+) segments chopped into fixed chunks; each
+ *                receive takes a whole chunk and the tail is slack.
+ *
+ * Only a small window of buffers is lent to the kernel at a time, so free
+ * segments stay available for append and so a full arena simply stops the
+ * refill: receives then end with -ENOBUFS, the bytes stay in the socket
+ * buffer and TCP's window closes. Space coming back re-arms starved flows.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "compat_uring.h"
+#include "internal.h"
+
+#define BGID 0
+#define UD_CANCEL (1ull << 63)   /* user_data of cancel requests */
+#define FIXED_CHUNK (16u * 1024)
+#define WINDOW_SEGS 4u           /* segments lent to the kernel at most */
+#define FIXED_WINDOW 256u        /* chunks lent at most */
+
+struct uring_state {
+	struct io_uring ring;
+	bool inc;
+	int evfd;
+	struct io_uring_buf_ring *br;
+	size_t br_bytes;
+	unsigned entries, window, in_ring;
+	uint32_t buf_len;
+	uint64_t *buf_off;     /* by buffer id: arena offset of the buffer */
+	uint32_t *buf_used;    /* by buffer id: bytes consumed (incremental) */
+	uint16_t *free_bids;
+	unsigned nfree_bids;
+	uint32_t *seg_out;     /* fixed: chunks of a segment still in the kernel */
+	int64_t chop_seg;      /* fixed: segment being handed out chunk by chunk */
+	uint32_t chop_next;
+};
+
+static struct io_uring_sqe *get_sqe(struct uring_state *u)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+
+	if (!sqe) {
+		io_uring_submit(&u->ring);
+		sqe = io_uring_get_sqe(&u->ring);
+	}
+	return sqe;
+}
+
+static int arm(struct pktstore *ps, struct ps_flow *f)
+{
+	struct uring_state *u = ps->be_state;
+	struct io_uring_sqe *sqe = get_sqe(u);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_recv_multishot(sqe, f->fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BGID;
+	io_uring_sqe_set_data64(sqe, f->id);
+	f->armed = true;
+	int ret = io_uring_submit(&u->ring);
+
+	return ret < 0 ? ret : 0;
+}
+
+/* Next buffer to lend: a whole segment (inc) or the next chunk of one. */
+static bool next_buffer(struct pktstore *ps, struct uring_state *u, uint64_t *off)
+{
+	uint64_t data_off = ps->a.sb.data_off;
+
+	if (u->inc) {
+		int64_t s = ps_seg_take(ps, PS_SEG_KERNEL);
+
+		if (s < 0)
+			return false;
+		*off = data_off + (uint64_t)s * ps->seg.size;
+		return true;
+	}
+	if (u->chop_seg < 0) {
+		u->chop_seg = ps_seg_take(ps, PS_SEG_KERNEL);
+		u->chop_next = 0;
+		if (u->chop_seg < 0)
+			return false;
+	}
+	uint64_t s = (uint64_t)u->chop_seg;
+
+	*off = data_off + s * ps->seg.size + (uint64_t)u->chop_next * u->buf_len;
+	u->seg_out[s]++;
+	if (++u->chop_next == ps->seg.size / u->buf_len)
+		u->chop_seg = -1;
+	return true;
+}
+
+static void refill(struct pktstore *ps)
+{
+	struct uring_state *u = ps->be_state;
+	unsigned added = 0;
+	uint64_t off;
+
+	/* Without descriptors the bytes could not become records; keep them
+	 * in the socket instead. */
+	while (u->in_ring < u->window && u->nfree_bids && ps->desc_free &&
+	       next_buffer(ps, u, &off)) {
+		uint16_t bid = u->free_bids[--u->nfree_bids];
+
+		u->buf_off[bid] = off;
+		u->buf_used[bid] = 0;
+		io_uring_buf_ring_add(u->br, ps_ptr(ps, off), u->buf_len, bid,
+				      io_uring_buf_ring_mask(u->entries), (int)added);
+		added++;
+		u->in_ring++;
+	}
+	if (added)
+		io_uring_buf_ring_advance(u->br, (int)added);
+}
+
+static void uring_space_freed(struct pktstore *ps)
+{
+	struct uring_state *u = ps->be_state;
+
+	refill(ps);
+	if (!ps->starved_flows || !u->in_ring)
+		return;
+	for (uint32_t i = 0; i < ps->max_flows && ps->starved_flows; i++) {
+		struct ps_flow *f = ps->flows[i];
+
+		if (f && f->starved && f->run == PS_RUN_ACTIVE && !f->armed && !arm(ps, f))
+			ps_flow_starve(ps, f, false);
+	}
+}
+
+/* The kernel is done with buffer bid. */
+static void buffer_done(struct pktstore *ps, struct uring_state *u, uint16_t bid)
+{
+	uint64_t seg = ps_seg_of(ps, u->buf_off[bid]);
+
+	u->in_ring--;
+	u->free_bids[u->nfree_bids++] = bid;
+	if (u->inc) {
+		ps_seg_seal(ps, seg);
+	} else if (--u->seg_out[seg] == 0 && (int64_t)seg != u->chop_seg) {
+		ps_seg_seal(ps, seg);
+	}
+}
+
+static void handle_cqe(struct pktstore *ps, struct uring_state *u, const struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+
+	if (ud & UD_CANCEL)
+		return;
+
+	struct ps_flow *f = ps_flow_get(ps, ud);
+	uint64_t off = 0;
+
+	if (cqe->flags & IORING_CQE_F_BUFFER) {
+		uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+
+		off = u->buf_off[bid] + u->buf_used[bid];
+		if (cqe->res > 0)
+			u->buf_used[bid] += (uint32_t)cqe->res;
+		if (!u->inc || !(cqe->flags & IORING_CQE_F_BUF_MORE))
+			buffer_done(ps, u, bid);
+	}
+	if (!f)
+		return; /* cannot happen: detach waits for the final completion */
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		f->armed = false;
+
+	if (cqe->res > 0) {
+		ps_land(ps, f, off, (uint32_t)cqe->res, 1);
+		/* A multishot receive may end early (e.g. CQ overflow): re-arm. */
+		if (!f->armed && f->run == PS_RUN_ACTIVE && arm(ps, f))
+			ps_flow_starve(ps, f, true);
+	} else if (cqe->res == -ENOBUFS) {
+		ps_flow_starve(ps, f, true);
+		ps->space_pending = true; /* maybe the ring can be refilled now */
+	} else if (cqe->res != -ECANCELED && f->run == PS_RUN_ACTIVE) {
+		ps_land(ps, f, 0, 0, cqe->res);
+	}
+}
+
+static unsigned reap(struct pktstore *ps, struct uring_state *u)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+
+	io_uring_for_each_cqe(&u->ring, head, cqe) {
+		handle_cqe(ps, u, cqe);
+		n++;
+	}
+	io_uring_cq_advance(&u->ring, n);
+	return n;
+}
+
+static int uring_poll(struct pktstore *ps, struct ps_flow *only, bool wait)
+{
+	struct uring_state *u = ps->be_state;
+	uint64_t ignored;
+	int ret;
+
+	(void)only; /* one ring serves every flow */
+	/* Clear the hint before reaping, so a completion arriving meanwhile
+	 * leaves the fd readable. */
+	if (read(u->evfd, &ignored, sizeof(ignored)) < 0 && errno != EAGAIN)
+		return -errno;
+	ret = wait && !io_uring_cq_ready(&u->ring) ? io_uring_submit_and_wait(&u->ring, 1)
+						    : io_uring_submit(&u->ring);
+	if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+		return ret;
+	unsigned n = reap(ps, u);
+
+	refill(ps);
+	return (int)n;
+}
+
+static int uring_attach(struct pktstore *ps, struct ps_flow *f)
+{
+	struct uring_state *u = ps->be_state;
+
+	if (!u->in_ring) {
+		ps_flow_starve(ps, f, true); /* armed when space returns */
+		return 0;
+	}
+	return arm(ps, f);
+}
+
+static void uring_detach(struct pktstore *ps, struct ps_flow *f)
+{
+	struct uring_state *u = ps->be_state;
+	struct io_uring_sqe *sqe;
+
+	if (!f->armed)
+		return;
+	sqe = get_sqe(u);
+	if (sqe) {
+		io_uring_prep_cancel64(sqe, f->id, 0);
+		io_uring_sqe_set_data64(sqe, UD_CANCEL);
+	}
+	/* Completions already queued for f carry bytes taken from its socket:
+	 * they become records before detach returns. */
+	while (f->armed) {
+		int ret = io_uring_submit_and_wait(&u->ring, 1);
+
+		if (ret < 0 && ret != -EINTR)
+			break;
+		reap(ps, u);
+	}
+	refill(ps);
+}
+
+static int uring_fd(struct pktstore *ps)
+{
+	return ((struct uring_state *)ps->be_state)->evfd;
+}
+
+static void uring_fini(struct pktstore *ps)
+{
+	struct uring_state *u = ps->be_state;
+
+	if (!u)
+		return;
+	if (u->ring.ring_fd >= 0)
+		io_uring_queue_exit(&u->ring);
+	if (u->br)
+		munmap(u->br, u->br_bytes);
+	if (u->evfd >= 0)
+		close(u->evfd);
+	free(u->buf_off);
+	free(u->buf_used);
+	free(u->free_bids);
+	free(u->seg_out);
+	free(u);
+	ps->be_state = NULL;
+}
+
+static int setup(struct pktstore *ps, bool inc)
+{
+	struct uring_state *u = calloc(1, sizeof(*u));
+	struct io_uring_params p = { .flags = IORING_SETUP_CQSIZE, .cq_entries = 4096 };
+	int ret;
+
+	if (!u)
+		return -ENOMEM;
+	ps->be_state = u;
+	u->ring.ring_fd = -1;
+	u->evfd = -1;
+	u->inc = inc;
+	u->chop_seg = -1;
+
+	ret = io_uring_queue_init_params(256, &u->ring, &p);
+	if (ret) {
+		u->ring.ring_fd = -1;
+		snprintf(ps->fallback, sizeof(ps->fallback), "io_uring_setup: %s", strerror(-ret));
+		return ret;
+	}
+	/* Multishot recv arrived in Linux 6.0 together with SEND_ZC, which
+	 * the opcode probe can see; multishot itself it cannot. */
+	struct io_uring_probe *probe = io_uring_get_probe_ring(&u->ring);
+	bool has_multishot = probe && io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+
+	io_uring_free_probe(probe);
+	if (!has_multishot) {
+		snprintf(ps->fallback, sizeof(ps->fallback),
+			 "kernel lacks io_uring multishot recv (Linux 6.0)");
+		return -EOPNOTSUPP;
+	}
+
+	if (inc) {
+		u->buf_len = ps->seg.size;
+		u->window = (unsigned)(ps->seg.n / 4 < WINDOW_SEGS ? ps->seg.n / 4 : WINDOW_SEGS);
+	} else {
+		u->buf_len = ps->seg.size < FIXED_CHUNK ? ps->seg.size : FIXED_CHUNK;
+		uint64_t chunks = ps->seg.n / 4 * (ps->seg.size / u->buf_len);
+
+		u->window = (unsigned)(chunks < FIXED_WINDOW ? chunks : FIXED_WINDOW);
+		u->seg_out = calloc(ps->seg.n, sizeof(*u->seg_out));
+		if (!u->seg_out)
+			return -ENOMEM;
+	}
+	if (!u->window)
+		u->window = 1;
+	for (u->entries = 1; u->entries < u->window; u->entries <<= 1)
+		;
+	u->buf_off = calloc(u->entries, sizeof(*u->buf_off));
+	u->buf_used = calloc(u->entries, sizeof(*u->buf_used));
+	u->free_bids = calloc(u->entries, sizeof(*u->free_bids));
+	if (!u->buf_off || !u->buf_used || !u->free_bids)
+		return -ENOMEM;
+	for (unsigned i = 0; i < u->entries; i++)
+		u->free_bids[u->nfree_bids++] = (uint16_t)(u->entries - 1 - i);
+
+	u->br_bytes = (u->entries * sizeof(struct io_uring_buf) + 4095) & ~(size_t)4095;
+	u->br = mmap(NULL, u->br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		     0);
+	if (u->br == MAP_FAILED) {
+		u->br = NULL;
+		return -ENOMEM;
+	}
+	io_uring_buf_ring_init(u->br);
+
+	struct io_uring_buf_reg reg = {
+		.ring_addr = (uintptr_t)u->br,
+		.ring_entries = u->entries,
+		.bgid = BGID,
+	};
+	if (inc)
+		ps_buf_reg_set_flags(&reg, PS_IOU_PBUF_RING_INC);
+	ret = io_uring_register_buf_ring(&u->ring, &reg, 0);
+	if (ret) {
+		snprintf(ps->fallback, sizeof(ps->fallback), "%s",
+			 inc && ret == -EINVAL
+				 ? "kernel lacks incremental buffer consumption (Linux 6.12)"
+				 : "io_uring buffer ring registration failed");
+		return ret;
+	}
+
+	u->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (u->evfd < 0)
+		return -errno;
+	ret = io_uring_register_eventfd(&u->ring, u->evfd);
+	if (ret)
+		return ret;
+	refill(ps);
+	return 0;
+}
+
+static int init_inc(struct pktstore *ps)
+{
+	return setup(ps, true);
+}
+
+static int init_fixed(struct pktstore *ps)
+{
+	return setup(ps, false);
+}
+
+const struct ps_backend_ops ps_backend_uring_inc = {
+	.name = "uring-inc",
+	.path = PKTSTORE_PATH_URING_INC,
+	.init = init_inc,
+	.fini = uring_fini,
+	.attach = uring_attach,
+	.detach = uring_detach,
+	.poll = uring_poll,
+	.space_freed = uring_space_freed,
+	.fd = uring_fd,
+};
+
+const struct ps_backend_ops ps_backend_uring_fixed = {
+	.name = "uring-fixed",
+	.path = PKTSTORE_PATH_URING_FIXED,
+	.init = init_fixed,
+	.fini = uring_fini,
+	.attach = uring_attach,
+	.detach = uring_detach,
+	.poll = uring_poll,
+	.space_freed = uring_space_freed,
+	.fd = uring_fd,
+};

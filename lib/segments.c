@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * segments.c - ownership of the data region's segments.
+ *
+ * A segment is FREE, lent to the kernel (KERNEL: its bytes are a receive
+ * buffer), the bump allocator's current segment (BUMP: user space places
+ * bytes there for recv(2) and append), or SEALED (nothing new lands there).
+ * A sealed segment returns to the free stack when its last record is
+ * released. Nothing else ever reuses arena bytes, which is why a full arena
+ * means back-pressure and never overwriting.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+int ps_segments_init(struct ps_segments *s, uint64_t n, uint32_t size)
+{
+	s->n = n;
+	s->size = size;
+	s->nfree = 0;
+	s->bump_seg = -1;
+	s->bump_used = 0;
+	s->state = calloc(n, sizeof(*s->state));
+	s->refs = calloc(n, sizeof(*s->refs));
+	s->free_stack = calloc(n, sizeof(*s->free_stack));
+	if (!s->state || !s->refs || !s->free_stack)
+		return -ENOMEM;
+	return 0;
+}
+
+void ps_segments_fini(struct ps_segments *s)
+{
+	free(s->state);
+	free(s->refs);
+	free(s->free_stack);
+}
+
+/* Segments holding records after recovery stay sealed: their free tail is
+ * not reused until every record in them is released. */
+void ps_segments_build_free(struct ps_segments *s)
+{
+	s->nfree = 0;
+	for (uint64_t i = s->n; i-- > 0;) {
+		if (s->refs[i]) {
+			s->state[i] = PS_SEG_SEALED;
+		} else {
+			s->state[i] = PS_SEG_FREE;
+			s->free_stack[s->nfree++] = (uint32_t)i;
+		}
+	}
+}
+
+uint64_t ps_seg_of(const struct pktstore *ps, uint64_t data_off)
+{
+	return (data_off - ps->a.sb.data_off) / ps->seg.size;
+}
+
+int64_t ps_seg_take(struct pktstore *ps, enum ps_seg_state as)
+{
+	struct ps_segments *s = &ps->seg;
+
+	if (!s->nfree)
+		return -1;
+	uint32_t i = s->free_stack[--s->nfree];
+
+	s->state[i] = (uint8_t)as;
+	return i;
+}
+
+static void seg_free(struct pktstore *ps, uint64_t i)
+{
+	struct ps_segments *s = &ps->seg;
+
+	s->state[i] = PS_SEG_FREE;
+	s->free_stack[s->nfree++] = (uint32_t)i;
+	/* The backend hears of it at its next safe point, not from inside
+	 * whatever released the last record. */
+	ps->space_pending = true;
+}
+
+void ps_seg_ref(struct pktstore *ps, uint64_t i)
+{
+	ps->seg.refs[i]++;
+}
+
+void ps_seg_unref(struct pktstore *ps, uint64_t i)
+{
+	struct ps_segments *s = &ps->seg;
+
+	if (--s->refs[i] == 0 && s->state[i] == PS_SEG_SEALED)
+		seg_free(ps, i);
+}
+
+void ps_seg_seal(struct pktstore *ps, uint64_t i)
+{
+	struct ps_segments *s = &ps->seg;
+
+	s->state[i] = PS_SEG_SEALED;
+	if (s->refs[i] == 0)
+		seg_free(ps, i);
+}
+
+/*
+ * Reserve at least `min` contiguous bytes in the bump segment (taking a new
+ * segment when the current one has less), and say how much is there. The
+ * caller places its bytes and then commits what it used.
+ */
+int ps_bump_reserve(struct pktstore *ps, uint32_t min, uint64_t *off, uint32_t *avail)
+{
+	struct ps_segments *s = &ps->seg;
+
+	if (min > s->size)
+		return -EMSGSIZE;
+	if (s->bump_seg >= 0 && s->size - s->bump_used < min) {
+		int64_t old = s->bump_seg;
+
+		s->bump_seg = -1;
+		ps_seg_seal(ps, (uint64_t)old);
+	}
+	if (s->bump_seg < 0) {
+		int64_t i = ps_seg_take(ps, PS_SEG_BUMP);
+
+		if (i < 0)
+			return -ENOSPC;
+		s->bump_seg = i;
+		s->bump_used = 0;
+	}
+	*off = ps->a.sb.data_off + (uint64_t)s->bump_seg * s->size + s->bump_used;
+	*avail = s->size - s->bump_used;
+	return 0;
+}
+
+void ps_bump_commit(struct pktstore *ps, uint32_t used)
+{
+	ps->seg.bump_used += used;
+}

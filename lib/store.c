@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store.c - the public glue: open (map, recover, pick a receive path),
+ * close, stats, flow listing, error strings.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the arena format is little-endian");
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int parse_path(const char *s, enum pktstore_recv_path *out)
+{
+	static const struct {
+		const char *name;
+		enum pktstore_recv_path path;
+	} names[] = {
+		{ "auto", PKTSTORE_PATH_AUTO },
+		{ "uring-inc", PKTSTORE_PATH_URING_INC },
+		{ "uring-fixed", PKTSTORE_PATH_URING_FIXED },
+		{ "recv", PKTSTORE_PATH_RECV },
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(s, names[i].name)) {
+			*out = names[i].path;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/*
+ * AUTO takes the best path that works and records why better ones did not;
+ * a path asked for by name must work or open fails.
+ */
+static int pick_backend(struct pktstore *ps, enum pktstore_recv_path want)
+{
+	static const struct ps_backend_ops *const order[] = {
+		&ps_backend_uring_inc,
+		&ps_backend_uring_fixed,
+		&ps_backend_socket,
+	};
+	char why[sizeof(ps->fallback)] = "";
+	int ret = -EOPNOTSUPP;
+
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		const struct ps_backend_ops *be = order[i];
+
+		if (want != PKTSTORE_PATH_AUTO && want != be->path)
+			continue;
+		ps->fallback[0] = '\0';
+		ret = be->init(ps);
+		if (!ret) {
+			ps->be = be;
+			ps->path = be->path;
+			memcpy(ps->fallback, why, sizeof(why));
+			return 0;
+		}
+		if (!why[0])
+			snprintf(why, sizeof(why), "%s: %.80s", be->name,
+				 ps->fallback[0] ? ps->fallback : strerror(-ret));
+		be->fini(ps);
+	}
+	return ret;
+}
+
+static void store_free(struct pktstore *ps)
+{
+	if (ps->be)
+		ps->be->fini(ps);
+	ps_flows_free(ps);
+	ps_segments_fini(&ps->seg);
+	free(ps->desc_state);
+	free(ps->all.e);
+	free(ps->stall);
+	ps_arena_close(&ps->a);
+	free(ps);
+}
+
+int pktstore_open(const char *path, const struct pktstore_opts *opts, struct pktstore **out)
+{
+	enum pktstore_recv_path want = opts ? opts->recv_path : PKTSTORE_PATH_AUTO;
+	const char *env = getenv("PKTSTORE_RECV_PATH");
+	int ret;
+
+	if (!path || !out || (opts && opts->flags & ~(PKTSTORE_CREATE | PKTSTORE_EXCL)) ||
+	    want > PKTSTORE_PATH_RECV)
+		return -EINVAL;
+	if (want == PKTSTORE_PATH_AUTO && env && *env && parse_path(env, &want))
+		return -EINVAL;
+
+	struct pktstore *ps = calloc(1, sizeof(*ps));
+
+	if (!ps)
+		return -ENOMEM;
+	ret = ps_arena_open(ps, path, opts);
+	if (ret)
+		goto fail;
+
+	const struct ps_superblock *sb = &ps->a.sb;
+	uint64_t t0 = mono_ns();
+
+	ps->ndesc = sb->ndesc;
+	ps->desc_free = sb->ndesc;
+	ps->max_flows = sb->max_flows;
+	ps->next_id = 1;
+	ps->desc_state = calloc(sb->ndesc, 1);
+	if (!ps->desc_state) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	ret = ps_segments_init(&ps->seg, sb->nsegs, sb->seg_size);
+	if (!ret)
+		ret = ps_flows_load(ps);
+	if (!ret)
+		ret = ps_recover(ps);
+	if (ret)
+		goto fail;
+	ps->st.recovery_ns = mono_ns() - t0;
+	ps->st.dirty_shutdown = ps->a.dirty_shutdown;
+	ps->st.unsafe_shutdown = ps->a.unsafe_shutdown;
+	ps->st.superblock_repairs = ps->a.sb_repaired;
+
+	ret = ps_arena_mark(ps, true);
+	if (!ret)
+		ret = pick_backend(ps, want);
+	if (ret)
+		goto fail;
+	*out = ps;
+	return 0;
+fail:
+	store_free(ps);
+	return ret;
+}
+
+int pktstore_close(struct pktstore *ps)
+{
+	if (!ps)
+		return -EINVAL;
+	for (uint32_t i = 0; i < ps->max_flows; i++) {
+		struct ps_flow *f = ps->flows[i];
+
+		if (f && f->kind == PS_FLOW_SOCKET && f->run != PS_RUN_NONE)
+			pktstore_detach(ps, f->id);
+	}
+	/* Only a store whose every commit succeeded may claim a clean close. */
+	int ret = ps->broken ? ps->broken : ps_commit(ps);
+
+	if (!ret)
+		ret = ps_arena_mark(ps, false);
+	store_free(ps);
+	return ret;
+}
+
+int pktstore_stats(struct pktstore *ps, struct pktstore_stats *st)
+{
+	if (!ps || !st)
+		return -EINVAL;
+
+	const struct ps_superblock *sb = &ps->a.sb;
+
+	*st = ps->st;
+	st->arena_size = sb->arena_size;
+	st->segment_size = sb->seg_size;
+	st->segments = sb->nsegs;
+	st->data_bytes = sb->nsegs * sb->seg_size;
+	st->segments_free = ps->seg.nfree;
+	st->descriptors = ps->ndesc;
+	st->descriptors_free = ps->desc_free;
+	st->flows_max = ps->max_flows;
+	st->flows = ps->nflows;
+	st->granularity = ps->pp.gran;
+	st->recv_path = ps->path;
+	snprintf(st->recv_path_name, sizeof(st->recv_path_name), "%s", ps->be->name);
+	snprintf(st->fallback_reason, sizeof(st->fallback_reason), "%s", ps->fallback);
+	return 0;
+}
+
+int pktstore_flow_info(struct pktstore *ps, uint64_t flow, struct pktstore_flow_info *info)
+{
+	if (!ps || !info)
+		return -EINVAL;
+
+	struct ps_flow *f = ps_flow_get(ps, flow);
+
+	if (!f)
+		return -ENOENT;
+	ps_flow_fill_info(ps, f, info);
+	return 0;
+}
+
+static int cmp_info(const void *a, const void *b)
+{
+	const struct pktstore_flow_info *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int pktstore_flows(struct pktstore *ps, uint64_t after, struct pktstore_flow_info *out,
+		   unsigned max)
+{
+	if (!ps || (!out && max) || max > INT32_MAX)
+		return -EINVAL;
+
+	/* Keep the `max` smallest ids above `after`: fill, then replace the
+	 * largest kept one whenever a smaller id shows up. */
+	unsigned n = 0, worst = 0;
+
+	for (uint32_t i = 0; i < ps->max_flows && max; i++) {
+		struct ps_flow *f = ps->flows[i];
+
+		if (!f || f->id <= after)
+			continue;
+		if (n < max) {
+			ps_flow_fill_info(ps, f, &out[n]);
+			if (out[n].id > out[worst].id)
+				worst = n;
+			n++;
+			continue;
+		}
+		if (f->id >= out[worst].id)
+			continue;
+		ps_flow_fill_info(ps, f, &out[worst]);
+		for (unsigned j = 0; j < n; j++)
+			if (out[j].id > out[worst].id)
+				worst = j;
+	}
+	qsort(out, n, sizeof(*out), cmp_info);
+	return (int)n;
+}
+
+const char *pktstore_strerror(int err)
+{
+	switch (err) {
+	case 0:
+		return "Success";
+	case -EUCLEAN:
+		return "Arena is damaged or not a pktstore arena";
+	case -EPROTONOSUPPORT:
+		return "Arena format version not supported";
+	case -EBADMSG:
+		return "Record failed its checksum";
+	case -ENOSPC:
+		return "Arena full: release records to continue";
+	case -EAGAIN:
+		return "No record ready";
+	case -ENOENT:
+		return "No such record or flow";
+	case -EPROTOTYPE:
+		return "Not a stream (TCP) socket";
+	default:
+		return err < 0 ? strerror(-err) : "Unknown error";
+	}
+}
