@@ -166,6 +166,9 @@ int pktstore_range(struct pktstore *ps, const struct pktstore_query *q, struct p
 		return -EINVAL;
 
 	const struct ps_index *ix = &ps->all;
+
+	if (q->lo == q->hi)
+		return 0;
 	size_t i;
 
 	if (q->flow || q->kind == PKTSTORE_BY_SEQ) {
