@@ -168,14 +168,18 @@ static void handle_cqe(struct pktstore *ps, struct uring_state *u, const struct 
 		return;
 
 	struct ps_flow *f = ps_flow_get(ps, ud);
-	uint64_t off = 0;
 
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+		uint64_t off = u->buf_off[bid] + u->buf_used[bid];
 
-		off = u->buf_off[bid] + u->buf_used[bid];
-		if (cqe->res > 0)
+		/* Land before giving the buffer up: the landing's reference is
+		 * what keeps the segment from being freed and lent again. */
+		if (cqe->res > 0) {
 			u->buf_used[bid] += (uint32_t)cqe->res;
+			if (f)
+				ps_land(ps, f, off, (uint32_t)cqe->res, 1);
+		}
 		if (!u->inc || !(cqe->flags & IORING_CQE_F_BUF_MORE))
 			buffer_done(ps, u, bid);
 	}
@@ -185,7 +189,6 @@ static void handle_cqe(struct pktstore *ps, struct uring_state *u, const struct 
 		f->armed = false;
 
 	if (cqe->res > 0) {
-		ps_land(ps, f, off, (uint32_t)cqe->res, 1);
 		/* A multishot receive may end early (e.g. CQ overflow): re-arm. */
 		if (!f->armed && f->run == PS_RUN_ACTIVE && arm(ps, f))
 			ps_flow_starve(ps, f, true);
