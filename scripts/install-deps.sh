@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages the build, tests, demo and benchmarks need,
+# and only those that are missing (apt-get update runs only when needed).
+set -euo pipefail
+
+pkgs=(
+  cmake make gcc pkg-config
+  libpmem2-dev liburing-dev libisal-dev libcriterion-dev
+  redis-tools curl wrk
+)
+[ "${1:-}" = "--bench" ] && pkgs+=(redis-server libpmemlog-dev libleveldb-dev gnuplot-nox valgrind)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "installing: ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

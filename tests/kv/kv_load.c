@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kv_load - a small RESP client for the end-to-end tests.
+ *
+ *   kv_load crash PORT CONNS SECONDS ACKFILE
+ *       SET load on CONNS connections, one write in flight per connection;
+ *       every acknowledged write is appended to ACKFILE as "key gen".
+ *       Stops at SECONDS, after 200000 writes, or when the server dies.
+ *   kv_load verify PORT ACKFILE
+ *       every acknowledged key holds its last acknowledged value (or the
+ *       one write that was in flight when the server died).
+ *   kv_load overwrite PORT KEYS VALUE_BYTES TOTAL_BYTES SECONDS
+ *       pipelined overwrites of KEYS keys until TOTAL_BYTES were written,
+ *       then every key must read back its last value.
+ *   kv_load check PORT KEYS VALUE_BYTES
+ *       after an overwrite run and a restart: every key holds a value of
+ *       the expected shape whose round is the newest one.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CONNS 64
+#define MAX_KEYS 100000
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int dial(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		perror("connect");
+		exit(1);
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct timeval tv = { .tv_sec = 10 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+static int send_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Value for (key, gen): self-describing so a torn or misplaced value shows. */
+static size_t make_value(char *buf, size_t size, const char *key, unsigned gen)
+{
+	int n = snprintf(buf, size, "%s@%u:", key, gen);
+	for (size_t i = (size_t)n; i < size; i++)
+		buf[i] = (char)('a' + (i * 7 + gen) % 26);
+	return size;
+}
+
+static size_t set_cmd(char *out, const char *key, const char *val, size_t vlen)
+{
+	size_t n = (size_t)sprintf(out, "*3\r\n$3\r\nSET\r\n$%zu\r\n%s\r\n$%zu\r\n", strlen(key), key,
+				   vlen);
+	memcpy(out + n, val, vlen);
+	memcpy(out + n + vlen, "\r\n", 2);
+	return n + vlen + 2;
+}
+
+/* Read one bulk reply into buf; returns length, -1 for nil, -2 on error. */
+static long get_value(int fd, const char *key, char *buf, size_t cap)
+{
+	char cmd[256];
+	int n = snprintf(cmd, sizeof(cmd), "*2\r\n$3\r\nGET\r\n$%zu\r\n%s\r\n", strlen(key), key);
+	if (send_all(fd, cmd, (size_t)n))
+		return -2;
+	char hdr[64];
+	size_t h = 0;
+	while (h < sizeof(hdr) - 1) {
+		if (recv(fd, hdr + h, 1, 0) != 1)
+			return -2;
+		if (hdr[h++] == '\n')
+			break;
+	}
+	hdr[h] = 0;
+	if (hdr[0] != '$')
+		return -2;
+	long len = atol(hdr + 1);
+	if (len < 0)
+		return -1;
+	if ((size_t)len + 2 > cap)
+		return -2;
+	size_t got = 0;
+	while (got < (size_t)len + 2) {
+		ssize_t r = recv(fd, buf + got, (size_t)len + 2 - got, 0);
+		if (r <= 0)
+			return -2;
+		got += (size_t)r;
+	}
+	return len;
+}
+
+static size_t crash_vsize(unsigned gen)
+{
+	return 100 + (gen * 997) % 3000; /* some values span several segments */
+}
+
+static int crash(int port, int conns, double secs, const char *ackfile)
+{
+	FILE *acks = fopen(ackfile, "w");
+	if (!acks)
+		return perror(ackfile), 1;
+	struct pollfd pf[MAX_CONNS];
+	unsigned gen[MAX_CONNS], key[MAX_CONNS];
+	static char cmd[8192], val[4096];
+	char keyname[64];
+	if (conns > MAX_CONNS)
+		conns = MAX_CONNS;
+	long total = 0;
+	for (int c = 0; c < conns; c++) {
+		pf[c] = (struct pollfd){ .fd = dial(port), .events = POLLIN };
+		gen[c] = 0;
+		key[c] = 0;
+	}
+	double end = now() + secs;
+	int alive = conns;
+	for (int c = 0; c < conns; c++) {
+		snprintf(keyname, sizeof(keyname), "crash:%d:%u", c, key[c]);
+		size_t vl = make_value(val, crash_vsize(gen[c]), keyname, gen[c]);
+		send_all(pf[c].fd, cmd, set_cmd(cmd, keyname, val, vl));
+	}
+	while (alive && now() < end && total < 200000) {
+		int n = poll(pf, (nfds_t)conns, 1000);
+		if (n <= 0)
+			continue;
+		for (int c = 0; c < conns; c++) {
+			if (pf[c].fd < 0 || !pf[c].revents)
+				continue;
+			char r[5];
+			size_t got = 0;
+			while (got < 5) {
+				ssize_t k = recv(pf[c].fd, r + got, 5 - got, 0);
+				if (k <= 0)
+					break;
+				got += (size_t)k;
+			}
+			if (got < 5 || memcmp(r, "+OK\r\n", 5)) {
+				close(pf[c].fd);
+				pf[c].fd = -1;
+				alive--;
+				continue;
+			}
+			snprintf(keyname, sizeof(keyname), "crash:%d:%u", c, key[c]);
+			fprintf(acks, "%s %u\n", keyname, gen[c]);
+			fflush(acks);
+			total++;
+			/* 20 keys per connection, rewritten in turn. */
+			key[c] = (key[c] + 1) % 20;
+			if (key[c] == 0)
+				gen[c]++;
+			snprintf(keyname, sizeof(keyname), "crash:%d:%u", c, key[c]);
+			size_t vl = make_value(val, crash_vsize(gen[c]), keyname, gen[c]);
+			if (send_all(pf[c].fd, cmd, set_cmd(cmd, keyname, val, vl))) {
+				close(pf[c].fd);
+				pf[c].fd = -1;
+				alive--;
+			}
+		}
+	}
+	fclose(acks);
+	printf("crash load: %ld acknowledged writes\n", total);
+	return 0;
+}
+
+struct ack {
+	char key[64];
+	unsigned gen;
+};
+
+static int verify(int port, const char *ackfile)
+{
+	FILE *f = fopen(ackfile, "r");
+	if (!f)
+		return perror(ackfile), 1;
+	static struct ack a[MAX_KEYS];
+	size_t n = 0;
+	char k[64];
+	unsigned g;
+	while (fscanf(f, "%63s %u", k, &g) == 2) {
+		size_t i;
+		for (i = 0; i < n && strcmp(a[i].key, k); i++)
+			;
+		if (i == n) {
+			if (n == MAX_KEYS)
+				break;
+			strcpy(a[n++].key, k);
+		}
+		a[i].gen = g;
+	}
+	fclose(f);
+	int fd = dial(port), bad = 0;
+	static char got[8192], want[8192];
+	for (size_t i = 0; i < n; i++) {
+		long len = get_value(fd, a[i].key, got, sizeof(got));
+		int ok = 0;
+		for (unsigned gen = a[i].gen; gen <= a[i].gen + 1 && !ok; gen++) {
+			size_t wl = make_value(want, crash_vsize(gen), a[i].key, gen);
+			ok = len == (long)wl && !memcmp(got, want, wl);
+		}
+		if (!ok && bad++ < 10)
+			fprintf(stderr, "%s: want generation %u, got %ld bytes '%.40s'\n", a[i].key,
+				a[i].gen, len, len > 0 ? got : "");
+	}
+	close(fd);
+	printf("verify: %zu keys, %d wrong\n", n, bad);
+	return bad ? 1 : 0;
+}
+
+static int read_oks(int fd, int count)
+{
+	static char buf[65536];
+	int seen = 0;
+	size_t have = 0;
+	while (seen < count) {
+		ssize_t r = recv(fd, buf + have, sizeof(buf) - have, 0);
+		if (r <= 0)
+			return -1;
+		have += (size_t)r;
+		size_t off = 0;
+		while (have - off >= 5 && seen < count) {
+			if (memcmp(buf + off, "+OK\r\n", 5)) {
+				fprintf(stderr, "unexpected reply: %.60s\n", buf + off);
+				return -1;
+			}
+			off += 5;
+			seen++;
+		}
+		memmove(buf, buf + off, have - off);
+		have -= off;
+	}
+	return 0;
+}
+
+static int overwrite(int port, int keys, size_t vsize, double total, double secs)
+{
+	int fd = dial(port);
+	static char cmd[16 * 70000], val[65536];
+	char keyname[64];
+	if (vsize > sizeof(val) || keys > MAX_KEYS)
+		return 2;
+	double written = 0, end = now() + secs;
+	unsigned round = 0;
+	while (written < total) {
+		if (now() > end) {
+			fprintf(stderr, "overwrite: time limit after %.0f bytes\n", written);
+			return 1;
+		}
+		for (int k = 0; k < keys; k += 16) {
+			size_t n = 0;
+			int batch = keys - k < 16 ? keys - k : 16;
+			for (int j = 0; j < batch; j++) {
+				snprintf(keyname, sizeof(keyname), "ow:%d", k + j);
+				make_value(val, vsize, keyname, round);
+				n += set_cmd(cmd + n, keyname, val, vsize);
+			}
+			if (send_all(fd, cmd, n) || read_oks(fd, batch)) {
+				fprintf(stderr, "overwrite: write failed after %.0f bytes\n", written);
+				return 1;
+			}
+			written += (double)(batch * vsize);
+		}
+		round++;
+	}
+	close(fd);
+	printf("overwrite: %u rounds, %.0f bytes\n", round, written);
+	return 0;
+}
+
+static int check(int port, int keys, size_t vsize)
+{
+	int fd = dial(port), bad = 0;
+	static char got[65536], want[65536];
+	unsigned newest = 0;
+	for (int k = 0; k < keys; k++) {
+		char keyname[64];
+		snprintf(keyname, sizeof(keyname), "ow:%d", k);
+		long len = get_value(fd, keyname, got, sizeof(got));
+		unsigned gen = 0;
+		char *at = len > 0 ? memchr(got, '@', (size_t)len) : NULL;
+		if (at)
+			gen = (unsigned)atoi(at + 1);
+		if (k == 0)
+			newest = gen;
+		make_value(want, vsize, keyname, newest);
+		/* Keys are written in order, so later keys may be one round behind. */
+		int ok = len == (long)vsize && !memcmp(got, want, vsize);
+		if (!ok && newest > 0) {
+			make_value(want, vsize, keyname, newest - 1);
+			ok = len == (long)vsize && !memcmp(got, want, vsize);
+		}
+		if (!ok && bad++ < 10)
+			fprintf(stderr, "%s: got %ld bytes '%.30s'\n", keyname, len, len > 0 ? got : "");
+	}
+	close(fd);
+	printf("check: %d keys, %d wrong (round %u)\n", keys, bad, newest);
+	return bad ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 6 && !strcmp(argv[1], "crash"))
+		return crash(atoi(argv[2]), atoi(argv[3]), atof(argv[4]), argv[5]);
+	if (argc == 4 && !strcmp(argv[1], "verify"))
+		return verify(atoi(argv[2]), argv[3]);
+	if (argc == 7 && !strcmp(argv[1], "overwrite"))
+		return overwrite(atoi(argv[2]), atoi(argv[3]), (size_t)atol(argv[4]), atof(argv[5]),
+				 atof(argv[6]));
+	if (argc == 5 && !strcmp(argv[1], "check"))
+		return check(atoi(argv[2]), atoi(argv[3]), (size_t)atol(argv[4]));
+	fprintf(stderr, "usage: see the comment at the top of kv_load.c\n");
+	return 2;
+}
