@@ -55,7 +55,8 @@ static void finish_flow(struct pktstore *ps, struct ps_flow *f)
 	uint64_t end = 0;
 	size_t j = 0;
 
-	qsort(ix->e, ix->n, sizeof(*ix->e), cmp_seq);
+	if (ix->n)
+		qsort(ix->e, ix->n, sizeof(*ix->e), cmp_seq);
 	for (size_t i = 0; i < ix->n; i++) {
 		uint64_t slot = ix->e[i].id % ps->ndesc;
 		const struct ps_desc *d = &ps->a.descs_pm[slot];
@@ -120,7 +121,8 @@ int ps_recover(struct pktstore *ps)
 			finish_flow(ps, ps->flows[s]);
 	/* finish_flow may have dropped entries that `all` still lists; the
 	 * liveness check on every read hides them, squeeze drops them. */
-	qsort(ps->all.e, ps->all.n, sizeof(*ps->all.e), cmp_id);
+	if (ps->all.n)
+		qsort(ps->all.e, ps->all.n, sizeof(*ps->all.e), cmp_id);
 	ps->st.recovered_records = ps->st.records;
 	ps_segments_build_free(&ps->seg);
 	/* Closed network flows without records are reclaimed now. */

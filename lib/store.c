@@ -238,7 +238,8 @@ int pktstore_flows(struct pktstore *ps, uint64_t after, struct pktstore_flow_inf
 			if (out[j].id > out[worst].id)
 				worst = j;
 	}
-	qsort(out, n, sizeof(*out), cmp_info);
+	if (n)
+		qsort(out, n, sizeof(*out), cmp_info);
 	return (int)n;
 }
 

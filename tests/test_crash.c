@@ -202,7 +202,7 @@ Test(crash, kill_writer_mid_stream)
 	unsigned seed = getenv("PKTSTORE_CRASH_SEED") ? (unsigned)atoi(getenv("PKTSTORE_CRASH_SEED"))
 						      : (unsigned)time(NULL);
 
-	cr_log_warn("crash seed %u (replay with PKTSTORE_CRASH_SEED=%u)", seed, seed);
+	fprintf(stderr, "crash seed %u (replay with PKTSTORE_CRASH_SEED=%u)\n", seed, seed);
 	arena_path(MEDIUM_TMPFS, "crash", path, sizeof(path));
 	for (int round = 0; round < rounds; round++)
 		one_crash(path, seed + (unsigned)round,

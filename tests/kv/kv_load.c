@@ -119,7 +119,7 @@ static long get_value(int fd, const char *key, char *buf, size_t cap)
 
 static size_t crash_vsize(unsigned gen)
 {
-	return 100 + (gen * 997) % 3000; /* some values span several segments */
+	return 100 + (gen * 997) % 3000; /* values of 100..3099 bytes */
 }
 
 static int crash(int port, int conns, double secs, const char *ackfile)

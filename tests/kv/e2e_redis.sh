@@ -1,0 +1,50 @@
+#!/bin/bash
+# RESP end to end with Debian's redis-cli and redis-benchmark, then a
+# kill -9 and restart that must keep everything acknowledged.
+. "$(dirname "$0")/lib.sh" "$@"
+need redis-cli redis-benchmark timeout
+
+start_server --size 64M
+expect_eq ping "$(rcli ping)" PONG
+expect_eq set "$(rcli set greeting hello)" OK
+expect_eq get "$(rcli get greeting)" hello
+expect_eq mset "$(rcli mset a 1 b 2 c 3)" OK
+expect_eq mget "$(rcli mget a b c nope | tr '\n' ' ')" "1 2 3  "
+expect_eq exists "$(rcli exists a b nope)" 2
+expect_eq del "$(rcli del a nope)" 1
+expect_eq get-deleted "$(rcli get a)" ""
+expect_eq incr "$(rcli incr counter; rcli incr counter)" "$(printf '1\n2')"
+expect_eq incr-bad "$(rcli incr greeting)" "ERR value is not an integer or out of range"
+expect_eq echo "$(rcli echo 'two words')" "two words"
+expect_eq select "$(rcli select 0)" OK
+expect_eq dbsize "$(rcli dbsize)" 4
+expect_eq binary "$(printf 'x\r\ny\000z' | rcli -x set bin >/dev/null; rcli get bin | head -c 6 | od -An -c | tr -s ' ')" \
+	"$(printf 'x\r\ny\000z' | od -An -c | tr -s ' ')"
+rcli info | grep -q '^db0:keys=5' || fail "INFO keyspace line"
+
+# Errors are replies, not disconnects: the same connection keeps working.
+out=$(printf 'NOSUCHCMD\nGET\nSET onlykey\nSELECT 3\nPING\n' | rcli | grep -v '^$')
+expect_eq errors "$out" "$(printf '%s\n' "ERR unknown command 'NOSUCHCMD'" \
+	"ERR wrong number of arguments for 'GET' command" \
+	"ERR wrong number of arguments for 'SET' command" \
+	"ERR DB index is out of range" PONG)"
+expect_eq quit "$(rcli quit)" OK
+
+for p in 1 16; do
+	out=$(timeout 60 redis-benchmark -p "$RESP_PORT" -t set,get -d 1024 -n 3000 -c 10 -P $p -q 2>&1) ||
+		fail "redis-benchmark -P $p: $out"
+	echo "$out" | tr '\r' '\n' | grep -E '^(SET|GET):.*requests per second' | sed "s/^/  -P $p /"
+	[ "$(echo "$out" | tr '\r' '\n' | grep -cE '^(SET|GET):.*requests per second')" = 2 ] ||
+		fail "redis-benchmark -P $p did not finish both tests: $out"
+done
+expect_eq bench-value "$(rcli get key:__rand_int__ | tr -d '\n' | wc -c)" 1024
+alive
+
+# Crash and restart: every acknowledged write is back.
+stop_server
+start_server
+expect_eq after-restart "$(rcli mget greeting a b c counter | tr '\n' ' ')" "hello  2 3 2 "
+expect_eq bench-after-restart "$(rcli get key:__rand_int__ | tr -d '\n' | wc -c)" 1024
+grep -q "recovered 6 keys" "$WORK/server.log" || fail "recovery log line: $(grep recovered "$WORK/server.log")"
+stop_server_clean
+echo PASS
