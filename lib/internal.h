@@ -24,6 +24,7 @@
 
 #include "pktstore.h"
 #include "media.h"
+#include "profile.h"
 
 #define PS_COLD __attribute__((cold))
 #define ps_unlikely(x) __builtin_expect(!!(x), 0)
@@ -59,7 +60,7 @@ int ps_drain(struct ps_persist *pp);
 int ps_persist_range(struct ps_persist *pp, uint64_t off, uint64_t len);
 void ps_flush_set_add(struct ps_persist *pp, struct ps_flush_set *fs, uint64_t off,
 		      uint64_t len);
-int ps_flush_set_commit(struct ps_persist *pp, struct ps_flush_set *fs);
+int ps_flush_set_flush(struct ps_persist *pp, struct ps_flush_set *fs);
 
 /* ----------------------------------------------------------------- crc.c */
 uint32_t ps_crc32c_update(uint32_t crc, const void *buf, size_t len);
@@ -254,6 +255,9 @@ struct pktstore {
 				    backend last refilled */
 
 	struct pktstore_stats st;
+#ifdef PKTSTORE_PROFILE
+	struct pktstore_profile prof;
+#endif
 };
 
 /* A backend marks a flow that cannot receive for lack of space. */

@@ -56,7 +56,7 @@ int ps_persist_range(struct ps_persist *pp, uint64_t off, uint64_t len)
 }
 
 /* Flush what the set holds (no drain) and empty it. */
-static int flush_set_flush(struct ps_persist *pp, struct ps_flush_set *fs)
+static int flush_range_all(struct ps_persist *pp, struct ps_flush_set *fs)
 {
 	int ret = 0;
 
@@ -67,6 +67,18 @@ static int flush_set_flush(struct ps_persist *pp, struct ps_flush_set *fs)
 			ret = r;
 	}
 	fs->n = 0;
+	return ret;
+}
+
+/* The flush half of a commit; an error kept from an early flush counts. */
+int ps_flush_set_flush(struct ps_persist *pp, struct ps_flush_set *fs)
+{
+	int ret = flush_range_all(pp, fs);
+
+	if (fs->err) {
+		ret = fs->err;
+		fs->err = 0;
+	}
 	return ret;
 }
 
@@ -90,7 +102,7 @@ void ps_flush_set_add(struct ps_persist *pp, struct ps_flush_set *fs, uint64_t o
 	/* A full set is flushed early; the drain at commit still covers it,
 	 * and an error is kept for commit to report. */
 	if (fs->n == PS_FLUSH_SET_MAX) {
-		int r = flush_set_flush(pp, fs);
+		int r = flush_range_all(pp, fs);
 
 		if (r && !fs->err)
 			fs->err = r;
@@ -98,16 +110,4 @@ void ps_flush_set_add(struct ps_persist *pp, struct ps_flush_set *fs, uint64_t o
 	fs->r[fs->n].off = off;
 	fs->r[fs->n].len = len;
 	fs->n++;
-}
-
-int ps_flush_set_commit(struct ps_persist *pp, struct ps_flush_set *fs)
-{
-	int ret = flush_set_flush(pp, fs);
-	int r = ps_drain(pp);
-
-	if (fs->err) {
-		ret = fs->err;
-		fs->err = 0;
-	}
-	return ret ? ret : r;
 }

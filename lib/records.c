@@ -45,6 +45,7 @@ int ps_record_make(struct pktstore *ps, struct ps_flow *f, uint64_t data_off, ui
 	if (!ps->desc_free)
 		return -ENOSPC;
 
+	PS_PROF_START();
 	uint64_t id = next_free_id(ps);
 	uint64_t now = ps_now_ns();
 
@@ -52,14 +53,18 @@ int ps_record_make(struct pktstore *ps, struct ps_flow *f, uint64_t data_off, ui
 	 * binary-searched in id and seq order. */
 	if (now < ps->last_ts)
 		now = ps->last_ts;
-	ps->last_ts = now;
 
-	int ret = ps_index_push(&f->idx, id, f->next_seq, now);
+	/* Checksum while the bytes are still in cache from the kernel's copy. */
+	uint32_t data_crc = ps_crc32c(ps_ptr(ps, data_off), len);
 
-	if (!ret)
-		ret = ps_index_push(&ps->all, id, f->next_seq, now);
-	if (ret)
-		return ret;
+	PS_PROF_LAP(ps, crc);
+	if (ps_index_push(&f->idx, id, f->next_seq, now))
+		return -ENOMEM;
+	if (ps_index_push(&ps->all, id, f->next_seq, now)) {
+		f->idx.n--;
+		return -ENOMEM;
+	}
+	PS_PROF_LAP(ps, index);
 
 	struct ps_desc d = {
 		.id = id,
@@ -68,7 +73,7 @@ int ps_record_make(struct pktstore *ps, struct ps_flow *f, uint64_t data_off, ui
 		.ts_ns = now,
 		.data_off = data_off,
 		.len = len,
-		.data_crc = ps_crc32c(ps_ptr(ps, data_off), len),
+		.data_crc = data_crc,
 		.flags = flags,
 	};
 	ps_desc_encode(&d);
@@ -78,7 +83,9 @@ int ps_record_make(struct pktstore *ps, struct ps_flow *f, uint64_t data_off, ui
 	memcpy(slot, &d, sizeof(d));
 	ps_flush_set_add(&ps->pp, &ps->fs, data_off, len);
 	ps_flush_set_add(&ps->pp, &ps->fs, (uint64_t)((char *)slot - ps->a.base), sizeof(d));
+	PS_PROF_LAP(ps, desc);
 
+	ps->last_ts = now;
 	ps->desc_state[id % ps->ndesc] = PS_D_LIVE;
 	ps->desc_free--;
 	ps->next_id = id + 1;
@@ -90,6 +97,9 @@ int ps_record_make(struct pktstore *ps, struct ps_flow *f, uint64_t data_off, ui
 	ps->st.records_persisted++;
 	ps->st.bytes_persisted += len;
 	ps->uncommitted = true;
+#ifdef PKTSTORE_PROFILE
+	ps->prof.records++;
+#endif
 	if (idp)
 		*idp = id;
 	return 0;
@@ -101,7 +111,18 @@ int ps_commit(struct pktstore *ps)
 		return 0;
 	ps->uncommitted = false;
 	ps->st.batches++;
-	return ps_flush_set_commit(&ps->pp, &ps->fs);
+
+	PS_PROF_START();
+	int ret = ps_flush_set_flush(&ps->pp, &ps->fs);
+
+	PS_PROF_LAP(ps, flush);
+	int r = ps_drain(&ps->pp);
+
+	PS_PROF_LAP(ps, drain);
+#ifdef PKTSTORE_PROFILE
+	ps->prof.commits++;
+#endif
+	return ret ? ret : r;
 }
 
 int pktstore_release(struct pktstore *ps, uint64_t id)

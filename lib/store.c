@@ -266,3 +266,13 @@ const char *pktstore_strerror(int err)
 		return err < 0 ? strerror(-err) : "Unknown error";
 	}
 }
+
+#ifdef PKTSTORE_PROFILE
+int pktstore_profile(struct pktstore *ps, struct pktstore_profile *out)
+{
+	if (!ps || !out)
+		return -EINVAL;
+	*out = ps->prof;
+	return 0;
+}
+#endif
