@@ -14,6 +14,20 @@
 
 #include "internal.h"
 
+int ps_index_reserve(struct ps_index *ix, size_t n)
+{
+	if (n <= ix->cap)
+		return 0;
+
+	struct ps_ent *e = realloc(ix->e, n * sizeof(*e));
+
+	if (!e)
+		return -ENOMEM;
+	ix->e = e;
+	ix->cap = n;
+	return 0;
+}
+
 int ps_index_push(struct ps_index *ix, uint64_t id, uint64_t seq, uint64_t ts)
 {
 	if (ix->n == ix->cap) {

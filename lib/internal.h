@@ -168,6 +168,7 @@ void ps_flow_maybe_reclaim(struct pktstore *ps, struct ps_flow *f);
 void ps_flow_fill_info(struct pktstore *ps, struct ps_flow *f, struct pktstore_flow_info *fi);
 void ps_flows_free(struct pktstore *ps);
 
+int ps_index_reserve(struct ps_index *ix, size_t n);
 int ps_index_push(struct ps_index *ix, uint64_t id, uint64_t seq, uint64_t ts);
 void ps_index_squeeze(struct pktstore *ps, struct ps_index *ix);
 bool ps_record_live(const struct pktstore *ps, uint64_t id);

@@ -11,6 +11,8 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 
@@ -39,6 +41,37 @@ static int cmp_id(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/*
+ * Slots are scanned in order and slot = id % ndesc, so the entries arrive
+ * sorted by id except for one wrap-around point: rotate instead of sorting.
+ * Only a damaged or unusual log (ids more than ndesc apart) needs qsort.
+ */
+static void sort_entries(struct ps_ent *e, size_t n, int (*cmp)(const void *, const void *))
+{
+	size_t descents = 0, at = 0;
+
+	for (size_t i = 1; i < n; i++) {
+		if (cmp(&e[i - 1], &e[i]) > 0) {
+			descents++;
+			at = i;
+		}
+	}
+	if (!descents)
+		return;
+	if (descents == 1 && cmp(&e[n - 1], &e[0]) <= 0) {
+		struct ps_ent *tmp = malloc(at * sizeof(*tmp));
+
+		if (tmp) {
+			memcpy(tmp, e, at * sizeof(*tmp));
+			memmove(e, e + at, (n - at) * sizeof(*e));
+			memcpy(e + n - at, tmp, at * sizeof(*tmp));
+			free(tmp);
+			return;
+		}
+	}
+	qsort(e, n, sizeof(*e), cmp);
+}
+
 static void mark_damaged(struct pktstore *ps, uint64_t slot, const struct ps_desc *d)
 {
 	ps->desc_state[slot] = PS_D_DAMAGED;
@@ -55,8 +88,7 @@ static void finish_flow(struct pktstore *ps, struct ps_flow *f)
 	uint64_t end = 0;
 	size_t j = 0;
 
-	if (ix->n)
-		qsort(ix->e, ix->n, sizeof(*ix->e), cmp_seq);
+	sort_entries(ix->e, ix->n, cmp_seq);
 	for (size_t i = 0; i < ix->n; i++) {
 		uint64_t slot = ix->e[i].id % ps->ndesc;
 		const struct ps_desc *d = &ps->a.descs_pm[slot];
@@ -80,18 +112,46 @@ static void finish_flow(struct pktstore *ps, struct ps_flow *f)
 	f->delivered_seq = end;
 }
 
+/* Size every index once from a quick count, so the scan appends without
+ * reallocating; the count is only a hint, the scan still validates. */
+static int presize(struct pktstore *ps)
+{
+	uint64_t *per_slot = calloc(ps->max_flows, sizeof(*per_slot));
+	uint64_t total = 0;
+
+	if (!per_slot)
+		return -ENOMEM;
+	for (uint64_t slot = 0; slot < ps->ndesc; slot++) {
+		uint64_t flow = ps->a.descs_pm[slot].flow;
+
+		if (ps->a.descs_pm[slot].id && flow) {
+			per_slot[(flow - 1) % ps->max_flows]++;
+			total++;
+		}
+	}
+	int ret = ps_index_reserve(&ps->all, total);
+
+	for (uint32_t s = 0; s < ps->max_flows && !ret; s++)
+		if (ps->flows[s] && per_slot[s])
+			ret = ps_index_reserve(&ps->flows[s]->idx, per_slot[s]);
+	free(per_slot);
+	return ret;
+}
+
 int ps_recover(struct pktstore *ps)
 {
+	int ret = presize(ps);
+
+	if (ret)
+		return ret;
 	for (uint64_t slot = 0; slot < ps->ndesc; slot++) {
 		const struct ps_desc *d = &ps->a.descs_pm[slot];
 
 		if (!d->id)
 			continue;
 
-		struct ps_desc copy = *d;
-
-		ps_desc_encode(&copy);
-		if (copy.crc != d->crc || d->id % ps->ndesc != slot || !extent_ok(ps, d)) {
+		if (ps_crc32c(d, offsetof(struct ps_desc, crc)) != d->crc ||
+		    d->id % ps->ndesc != slot || !extent_ok(ps, d)) {
 			ps->st.invalid_descriptors++;
 			continue;
 		}
@@ -121,8 +181,7 @@ int ps_recover(struct pktstore *ps)
 			finish_flow(ps, ps->flows[s]);
 	/* finish_flow may have dropped entries that `all` still lists; the
 	 * liveness check on every read hides them, squeeze drops them. */
-	if (ps->all.n)
-		qsort(ps->all.e, ps->all.n, sizeof(*ps->all.e), cmp_id);
+	sort_entries(ps->all.e, ps->all.n, cmp_id);
 	ps->st.recovered_records = ps->st.records;
 	ps_segments_build_free(&ps->seg);
 	/* Closed network flows without records are reclaimed now. */
