@@ -12,7 +12,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -180,6 +183,23 @@ static int map_file(struct pktstore *ps)
 	return 0;
 }
 
+/*
+ * tmpfs allocates a fallocated page but zeroes it at its first fault, which
+ * would land in the receive path's first pass over each segment. Pay it once
+ * at creation instead (Linux 5.14+; older kernels fault as usual). A disk
+ * file is left alone: populating it would write the whole file back.
+ */
+static void prefault_tmpfs(struct ps_arena *a)
+{
+	struct statfs fs;
+
+	if (fstatfs(a->fd, &fs) || fs.f_type != TMPFS_MAGIC)
+		return;
+#ifdef MADV_POPULATE_WRITE
+	madvise(a->base, a->size, MADV_POPULATE_WRITE);
+#endif
+}
+
 static int open_file(struct ps_arena *a, const char *path, const struct pktstore_opts *o,
 		     bool *fresh)
 {
@@ -300,6 +320,7 @@ int ps_arena_open(struct pktstore *ps, const char *path, const struct pktstore_o
 		if (getrandom(fresh_sb.uuid, sizeof(fresh_sb.uuid), 0) != sizeof(fresh_sb.uuid))
 			memcpy(fresh_sb.uuid, &fresh_sb.create_ns, sizeof(fresh_sb.create_ns));
 		fresh_sb.crc = sb_crc(&fresh_sb);
+		prefault_tmpfs(a);
 		ret = write_sb(ps, 0, &fresh_sb);
 		if (!ret)
 			ret = write_sb(ps, 1, &fresh_sb);
