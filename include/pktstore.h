@@ -174,8 +174,9 @@ PKTSTORE_API int pktstore_open(const char *path, const struct pktstore_opts *opt
 /* Mark a clean shutdown, unmap, free. The caller's sockets stay open. */
 PKTSTORE_API int pktstore_close(struct pktstore *ps);
 
-/* Adopt a connected TCP socket as a new flow. The caller keeps owning fd and
- * must not read from it while attached. */
+/* Adopt a connected stream socket (TCP, or AF_UNIX stream) as a new flow.
+ * The caller keeps owning fd, may write replies to it, and must not read
+ * from it while attached. */
 PKTSTORE_API int pktstore_attach(struct pktstore *ps, int sockfd, uint64_t tag,
 				 uint64_t *flow);
 /* Make a flow with no socket, for pktstore_append(). */
@@ -189,13 +190,16 @@ PKTSTORE_API int pktstore_flows(struct pktstore *ps, uint64_t after,
 				struct pktstore_flow_info *out, unsigned max);
 
 /* Receive from one flow: up to max records, each durable when returned.
- * 0 at end of stream. */
+ * 0 at end of stream (or for a flow no longer attached); -errno if the
+ * stream ended in an error; -ENOSPC when the arena is full until records are
+ * released; -EINTR when a signal interrupts the wait. */
 PKTSTORE_API int pktstore_recv_persist(struct pktstore *ps, uint64_t flow,
 				       struct pktstore_rec *recs, unsigned max, unsigned flags);
 /* Receive from every attached flow; records of one flow come in seq order.
  * A flow whose stream ended is reported once, after its last record, as an
  * event: a record with id 0, len 0, data NULL and status 0 (EOF) or -errno.
- * Returns 0 when no flow is attached and nothing is pending. */
+ * Returns 0 when no flow is still receiving and nothing is pending; a wait
+ * interrupted by a signal returns -EINTR. */
 PKTSTORE_API int pktstore_recv_persist_any(struct pktstore *ps, struct pktstore_rec *recs,
 					   unsigned max, unsigned flags);
 /* A file descriptor that becomes readable when pktstore_recv_persist_any()

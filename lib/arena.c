@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <linux/magic.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/statfs.h>
@@ -156,7 +157,8 @@ static int map_file(struct pktstore *ps)
 	ret = pmem2_config_new(&cfg);
 	if (ret)
 		return pmem2_to_errno(ret);
-	ret = pmem2_source_from_fd(&a->src, a->fd);
+	if (!a->src)
+		ret = pmem2_source_from_fd(&a->src, a->fd);
 	if (!ret)
 		ret = pmem2_config_set_required_store_granularity(cfg, PMEM2_GRANULARITY_PAGE);
 	if (!ret)
@@ -178,6 +180,7 @@ static int map_file(struct pktstore *ps)
 		break;
 	}
 	ps->pp.base = a->base;
+	ps->pp.size = pmem2_map_get_size(a->map);
 	ps->pp.pm_flush = pmem2_get_flush_fn(a->map);
 	ps->pp.pm_drain = pmem2_get_drain_fn(a->map);
 	return 0;
@@ -201,7 +204,7 @@ static void prefault_tmpfs(struct ps_arena *a)
 }
 
 static int open_file(struct ps_arena *a, const char *path, const struct pktstore_opts *o,
-		     bool *fresh)
+		     bool *allocated)
 {
 	struct stat st;
 	unsigned flags = o ? o->flags : 0;
@@ -214,12 +217,27 @@ static int open_file(struct ps_arena *a, const char *path, const struct pktstore
 	a->fd = open(path, oflags, 0644);
 	if (a->fd < 0)
 		return -errno;
+	/* Two stores on one arena would corrupt it: the second open fails. */
+	if (flock(a->fd, LOCK_EX | LOCK_NB))
+		return errno == EWOULDBLOCK ? -EBUSY : -errno;
 	if (fstat(a->fd, &st))
 		return -errno;
 	if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))
 		return -EINVAL;
-	*fresh = false;
-	if (st.st_size == 0 && S_ISREG(st.st_mode)) {
+	*allocated = false;
+	if (S_ISCHR(st.st_mode)) {
+		/* Device DAX: the size comes from the device, not stat. */
+		size_t size;
+		int ret = pmem2_source_from_fd(&a->src, a->fd);
+
+		if (!ret)
+			ret = pmem2_source_size(a->src, &size);
+		if (ret)
+			return pmem2_to_errno(ret);
+		a->size = size;
+		return 0;
+	}
+	if (st.st_size == 0) {
 		if (!(flags & PKTSTORE_CREATE))
 			return -EUCLEAN;
 		/* Allocate every block now: a later ENOSPC on a page fault
@@ -229,12 +247,51 @@ static int open_file(struct ps_arena *a, const char *path, const struct pktstore
 
 		if (r)
 			return -r;
-		*fresh = true;
+		*allocated = true;
 		a->size = size;
 		return 0;
 	}
 	a->size = (uint64_t)st.st_size;
 	return 0;
+}
+
+static bool all_zero(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/*
+ * Make the file an arena. Superblocks are written last: until both exist
+ * the file is not an arena, and a crash before that leaves them zero, which
+ * a later create recognises as "never finished" and starts over.
+ */
+static int format(struct pktstore *ps, const struct pktstore_opts *o, bool allocated)
+{
+	struct ps_arena *a = &ps->a;
+	struct ps_superblock sb;
+	int ret = ps_layout_compute(&sb, a->size, o->segment_size, o->max_flows,
+				    o->bytes_per_record);
+
+	if (ret)
+		return ret;
+	prefault_tmpfs(a);
+	if (!allocated) {
+		/* Old bytes (a reused device, an interrupted create) must
+		 * not pass for flows or descriptors. */
+		memset(a->base + sb.flow_off, 0, sb.data_off - sb.flow_off);
+		ret = ps_persist_range(&ps->pp, sb.flow_off, sb.data_off - sb.flow_off);
+		if (ret)
+			return ret;
+	}
+	sb.create_ns = ps_now_ns();
+	if (getrandom(sb.uuid, sizeof(sb.uuid), 0) != sizeof(sb.uuid))
+		memcpy(sb.uuid, &sb.create_ns, sizeof(sb.create_ns));
+	sb.crc = sb_crc(&sb);
+	ret = write_sb(ps, 0, &sb);
+	return ret ? ret : write_sb(ps, 1, &sb);
 }
 
 /* Pick the valid superblock copy with the higher generation; repair the other. */
@@ -290,18 +347,20 @@ static void detect_unsafe_shutdown(struct ps_arena *a)
 int ps_arena_open(struct pktstore *ps, const char *path, const struct pktstore_opts *o)
 {
 	struct ps_arena *a = &ps->a;
-	struct ps_superblock fresh_sb;
-	bool fresh = false;
+	bool allocated = false;
 	int ret;
 
 	a->fd = -1;
 	if (o && o->flags & PKTSTORE_CREATE) {
-		ret = ps_layout_compute(&fresh_sb, o->size ? o->size : DEFAULT_SIZE,
-					o->segment_size, o->max_flows, o->bytes_per_record);
+		/* Refuse bad layout options before touching the file. */
+		struct ps_superblock probe;
+
+		ret = ps_layout_compute(&probe, o->size ? o->size : DEFAULT_SIZE, o->segment_size,
+					o->max_flows, o->bytes_per_record);
 		if (ret)
 			return ret;
 	}
-	ret = open_file(a, path, o, &fresh);
+	ret = open_file(a, path, o, &allocated);
 	if (ret)
 		return ret;
 	if (a->size < 2 * PS_SB_SIZE)
@@ -312,18 +371,8 @@ int ps_arena_open(struct pktstore *ps, const char *path, const struct pktstore_o
 	a->sb_pm[0] = (struct ps_superblock *)a->base;
 	a->sb_pm[1] = (struct ps_superblock *)(a->base + PS_SB_SIZE);
 
-	if (fresh) {
-		/* The file is all zeroes (fresh extents), so the flow table and
-		 * descriptor log are already empty; the superblocks come last
-		 * and make it an arena. */
-		fresh_sb.create_ns = ps_now_ns();
-		if (getrandom(fresh_sb.uuid, sizeof(fresh_sb.uuid), 0) != sizeof(fresh_sb.uuid))
-			memcpy(fresh_sb.uuid, &fresh_sb.create_ns, sizeof(fresh_sb.create_ns));
-		fresh_sb.crc = sb_crc(&fresh_sb);
-		prefault_tmpfs(a);
-		ret = write_sb(ps, 0, &fresh_sb);
-		if (!ret)
-			ret = write_sb(ps, 1, &fresh_sb);
+	if (o && o->flags & PKTSTORE_CREATE && all_zero(a->base, 2 * PS_SB_SIZE)) {
+		ret = format(ps, o, allocated);
 		if (ret)
 			return ret;
 	}
@@ -337,7 +386,6 @@ int ps_arena_open(struct pktstore *ps, const char *path, const struct pktstore_o
 	a->data_pm = a->base + a->sb.data_off;
 	return 0;
 }
-
 void ps_arena_close(struct ps_arena *a)
 {
 	if (a->map)

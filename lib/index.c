@@ -124,6 +124,8 @@ int pktstore_get(struct pktstore *ps, uint64_t id, struct pktstore_rec *rec, uns
 {
 	if (!ps || !rec || !id || flags & ~PKTSTORE_NO_VERIFY)
 		return -EINVAL;
+	if (ps->broken)
+		return ps->broken; /* the last batch may not be durable */
 
 	const struct ps_desc *d = ps_desc_slot(ps, id);
 	uint8_t state = ps->desc_state[id % ps->ndesc];
@@ -178,6 +180,8 @@ int pktstore_range(struct pktstore *ps, const struct pktstore_query *q, struct p
 {
 	if (!ps || !q || (!out && max) || q->lo > q->hi || max > INT32_MAX)
 		return -EINVAL;
+	if (ps->broken)
+		return ps->broken;
 
 	const struct ps_index *ix = &ps->all;
 

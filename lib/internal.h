@@ -49,6 +49,7 @@ struct ps_flush_set {
 struct ps_persist {
 	enum pktstore_granularity gran;
 	char *base;
+	uint64_t size;
 	/* At page granularity libpmem2 aborts when msync fails; we call msync
 	 * ourselves there so the error reaches the caller instead. */
 	void (*pm_flush)(const void *p, size_t len);
@@ -56,6 +57,11 @@ struct ps_persist {
 };
 
 int ps_flush_range(struct ps_persist *pp, uint64_t off, uint64_t len);
+#ifdef PKTSTORE_POWERFAIL
+/* Provided by the power-failure emulator of the test build. */
+void ps_powerfail_flush(const char *base, uint64_t size, uint64_t off, uint64_t len);
+void ps_powerfail_drain(const char *base, uint64_t size);
+#endif
 int ps_drain(struct ps_persist *pp);
 int ps_persist_range(struct ps_persist *pp, uint64_t off, uint64_t len);
 void ps_flush_set_add(struct ps_persist *pp, struct ps_flush_set *fs, uint64_t off,

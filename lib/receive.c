@@ -61,6 +61,8 @@ static int land_one(struct pktstore *ps, const struct ps_landing *l)
 	struct ps_flow *f = l->f;
 
 	if (l->status <= 0) {
+		if (f->run == PS_RUN_ACTIVE)
+			ps->active_flows--;
 		f->run = PS_RUN_ENDED;
 		f->end_status = l->status;
 		ready_push(ps, f);
@@ -161,7 +163,11 @@ static bool out_of_space(const struct pktstore *ps, const struct ps_flow *f)
 {
 	if (ps->stall_n && !ps->desc_free)
 		return true;
-	return f ? f->starved && !ps->seg.nfree : ps->starved_flows && !ps->seg.nfree;
+	/* A starved flow gets buffers back only with a free segment and a
+	 * free descriptor (recv_uring.c refills on both). */
+	bool no_room = !ps->seg.nfree || !ps->desc_free;
+
+	return no_room && (f ? f->starved : ps->starved_flows > 0);
 }
 
 int pktstore_recv_persist(struct pktstore *ps, uint64_t flow, struct pktstore_rec *recs,
@@ -304,9 +310,10 @@ int pktstore_detach(struct pktstore *ps, uint64_t flow)
 		return -EINVAL;
 	ps->be->detach(ps, f);
 	ps_flow_starve(ps, f, false);
+	if (f->run == PS_RUN_ACTIVE)
+		ps->active_flows--;
 	f->run = PS_RUN_NONE;
 	f->fd = -1;
-	ps->active_flows--;
 	int ret = settle(ps);
 	int r = ps_flow_close_entry(ps, f);
 

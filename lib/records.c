@@ -129,6 +129,8 @@ int pktstore_release(struct pktstore *ps, uint64_t id)
 {
 	if (!ps || !id)
 		return -EINVAL;
+	if (ps->broken)
+		return ps->broken;
 
 	struct ps_desc *d = ps_desc_slot(ps, id);
 	uint8_t *state = &ps->desc_state[id % ps->ndesc];
@@ -145,8 +147,12 @@ int pktstore_release(struct pktstore *ps, uint64_t id)
 	memset(d, 0, sizeof(*d));
 	int ret = ps_persist_range(&ps->pp, (uint64_t)((char *)d - ps->a.base), sizeof(*d));
 
-	if (ret)
+	if (ret) {
+		/* The descriptor is gone from DRAM's view but maybe not from
+		 * the media: only a reopen can tell again. */
+		ps->broken = ret;
 		return ret;
+	}
 	if (f) {
 		f->live--;
 		f->live_bytes -= len;

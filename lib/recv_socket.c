@@ -129,7 +129,7 @@ static int socket_poll(struct pktstore *ps, struct ps_flow *only, bool wait)
 		if (only->starved)
 			return 0;
 		if (poll(&pfd, 1, wait ? -1 : 0) < 0)
-			return errno == EINTR ? 0 : -errno;
+			return -errno;
 		return pfd.revents ? recv_flow(ps, only) : 0;
 	}
 
@@ -138,7 +138,7 @@ static int socket_poll(struct pktstore *ps, struct ps_flow *only, bool wait)
 	int landed = 0;
 
 	if (n < 0)
-		return errno == EINTR ? 0 : -errno;
+		return -errno;
 	for (int i = 0; i < n; i++) {
 		struct ps_flow *f = ps_flow_get(ps, ev[i].data.u64);
 

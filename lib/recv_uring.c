@@ -226,7 +226,9 @@ static int uring_poll(struct pktstore *ps, struct ps_flow *only, bool wait)
 		return -errno;
 	ret = wait && !io_uring_cq_ready(&u->ring) ? io_uring_submit_and_wait(&u->ring, 1)
 						    : io_uring_submit(&u->ring);
-	if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+	if (ret == -EINTR)
+		return ret; /* like recv(2): a signal ends the wait */
+	if (ret < 0 && ret != -EAGAIN && ret != -EBUSY)
 		return ret;
 	unsigned n = reap(ps, u);
 
@@ -252,17 +254,16 @@ static void uring_detach(struct pktstore *ps, struct ps_flow *f)
 
 	if (!f->armed)
 		return;
-	sqe = get_sqe(u);
-	if (sqe) {
-		io_uring_prep_cancel64(sqe, f->id, 0);
-		io_uring_sqe_set_data64(sqe, UD_CANCEL);
-	}
+	while (!(sqe = get_sqe(u)))
+		io_uring_submit_and_wait(&u->ring, 1);
+	io_uring_prep_cancel64(sqe, f->id, 0);
+	io_uring_sqe_set_data64(sqe, UD_CANCEL);
 	/* Completions already queued for f carry bytes taken from its socket:
 	 * they become records before detach returns. */
 	while (f->armed) {
 		int ret = io_uring_submit_and_wait(&u->ring, 1);
 
-		if (ret < 0 && ret != -EINTR)
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 			break;
 		reap(ps, u);
 	}

@@ -150,6 +150,41 @@ Test(arena, not_an_arena)
 	cr_assert_eq(try_open(path), -EUCLEAN, "shorter than a superblock");
 }
 
+Test(arena, one_store_per_arena)
+{
+	struct pktstore *a, *b;
+
+	arena_path(MEDIUM_TMPFS, "twice", path, sizeof(path));
+	a = store_open(path, 4 << 20, PKTSTORE_PATH_RECV);
+	cr_assert_eq(pktstore_open(path, NULL, &b), -EBUSY);
+	cr_assert_eq(pktstore_close(a), 0);
+	cr_assert_eq(pktstore_open(path, NULL, &b), 0);
+	cr_assert_eq(pktstore_close(b), 0);
+}
+
+/* A create that died before its superblocks were written left a file of
+ * the right size with nothing in it: create again starts over. */
+Test(arena, interrupted_create_starts_over)
+{
+	arena_path(MEDIUM_FILE, "interrupted", path, sizeof(path));
+	cr_assert_eq(truncate(path, 0) == 0 || errno == ENOENT, 1);
+	int fd = open(path, O_RDWR | O_CREAT, 0644);
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(ftruncate(fd, 4 << 20), 0);
+	cr_assert_eq(pwrite(fd, "old", 3, 1 << 20), 3); /* stale bytes past the superblocks */
+	close(fd);
+	cr_assert_eq(try_open(path), -EUCLEAN, "without CREATE it is not an arena");
+	make_arena(path, 3);
+	struct pktstore *ps = store_open(path, 0, PKTSTORE_PATH_RECV);
+	struct pktstore_stats st;
+
+	cr_assert_eq(pktstore_stats(ps, &st), 0);
+	cr_assert_eq(st.recovered_records, 3);
+	cr_assert_eq(st.arena_size, 4 << 20);
+	cr_assert_eq(pktstore_close(ps), 0);
+}
+
 Test(arena, truncated_and_grown)
 {
 	arena_path(MEDIUM_FILE, "trunc", path, sizeof(path));

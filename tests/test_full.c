@@ -93,13 +93,14 @@ Test(full, uring_fixed) { full_arena(PKTSTORE_PATH_URING_FIXED); }
 Test(full, recv) { full_arena(PKTSTORE_PATH_RECV); }
 
 /* Out of descriptors (tiny records, big segments) is back-pressure too. */
-Test(full, out_of_descriptors)
+static void out_of_descriptors(enum pktstore_recv_path rp)
 {
 	char path[256];
 	int c, s;
 	uint64_t flow, seq = 0;
 	struct pktstore_opts o = { .flags = PKTSTORE_CREATE, .size = 1 << 20,
-				   .segment_size = 256 << 10, .bytes_per_record = 64 << 10 };
+				   .segment_size = 256 << 10, .bytes_per_record = 64 << 10,
+				   .recv_path = rp };
 	struct pktstore *ps;
 	struct pktstore_stats st;
 	struct pktstore_rec r[64];
@@ -154,3 +155,7 @@ Test(full, out_of_descriptors)
 	close(s);
 	unlink(path);
 }
+
+Test(full, out_of_descriptors_uring_inc) { out_of_descriptors(PKTSTORE_PATH_URING_INC); }
+Test(full, out_of_descriptors_uring_fixed) { out_of_descriptors(PKTSTORE_PATH_URING_FIXED); }
+Test(full, out_of_descriptors_recv) { out_of_descriptors(PKTSTORE_PATH_RECV); }

@@ -15,6 +15,9 @@
  *   kv_load check PORT KEYS VALUE_BYTES
  *       after an overwrite run and a restart: every key holds a value of
  *       the expected shape whose round is the newest one.
+ *   kv_load halfclose PORT
+ *       send two commands, shut down the write side, print every reply
+ *       byte until the server closes.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -323,8 +326,24 @@ static int check(int port, int keys, size_t vsize)
 	return bad ? 1 : 0;
 }
 
+static int halfclose(int port)
+{
+	int fd = dial(port);
+	static const char cmd[] = "*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$2\r\nhc\r\n*1\r\n$4\r\nPI";
+	if (send_all(fd, cmd, sizeof(cmd) - 1) || shutdown(fd, SHUT_WR))
+		return 1;
+	char buf[256];
+	ssize_t r;
+	while ((r = recv(fd, buf, sizeof(buf), 0)) > 0)
+		fwrite(buf, 1, (size_t)r, stdout);
+	close(fd);
+	return r < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "halfclose"))
+		return halfclose(atoi(argv[2]));
 	if (argc == 6 && !strcmp(argv[1], "crash"))
 		return crash(atoi(argv[2]), atoi(argv[3]), atof(argv[4]), argv[5]);
 	if (argc == 4 && !strcmp(argv[1], "verify"))

@@ -1,0 +1,75 @@
+#!/bin/bash
+# Hostile input: oversize keys and values, malformed RESP and HTTP, declared
+# lengths of gigabytes, slow, half-closed and non-reading clients, more
+# clients than --max-clients. Each gets an error reply or a closed
+# connection; the server never dies and its memory stays bounded.
+. "$(dirname "$0")/lib.sh" "$@"
+need redis-cli timeout
+
+start_server --size 32M --max-value 4096 --max-clients 6
+
+# Send raw bytes on a fresh connection; print what comes back until the
+# server closes it (or 5 s pass).
+raw() { # port bytes
+	exec 3<>"/dev/tcp/127.0.0.1/$1" || fail "connect"
+	printf '%b' "$2" >&3
+	timeout 5 cat <&3 | tr -d '\r'
+	exec 3<&-
+}
+
+expect_eq gigabyte "$(raw "$RESP_PORT" '*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000000\r\n')" \
+	"-ERR Protocol error: invalid bulk length"
+expect_eq oversize-value "$(raw "$RESP_PORT" '*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5000\r\n')" \
+	"-ERR Protocol error: invalid bulk length"
+expect_eq huge-count "$(raw "$RESP_PORT" '*99999999\r\n')" "-ERR Protocol error: invalid multibulk length"
+expect_eq bad-type "$(raw "$RESP_PORT" '*1\r\n:12\r\n')" "-ERR Protocol error: expected '$'"
+expect_eq bad-crlf "$(raw "$RESP_PORT" '*1\r\n$4\r\nPINGxx')" "-ERR Protocol error: expected CR after bulk data"
+expect_eq long-key "$(rcli set "$(head -c 600 /dev/zero | tr '\0' k)" v)" "ERR key too long"
+expect_eq http-garbage "$(raw "$HTTP_PORT" 'GARBAGE\r\n\r\n' | head -n 1)" "HTTP/1.1 400 Bad Request"
+expect_eq http-gigabyte "$(raw "$HTTP_PORT" 'PUT /kv/k HTTP/1.1\r\nContent-Length: 5000000000\r\n\r\n' | head -n 1)" \
+	"HTTP/1.1 413 Content Too Large"
+expect_eq http-chunked "$(raw "$HTTP_PORT" 'PUT /kv/k HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n' | head -n 1)" \
+	"HTTP/1.1 501 Not Implemented"
+long=$(head -c 20000 /dev/zero | tr '\0' a)
+expect_eq http-header-flood "$(raw "$HTTP_PORT" "GET /kv/k HTTP/1.1\r\nX: $long\r\n\r\n" | head -n 1)" \
+	"HTTP/1.1 431 Request Header Fields Too Large"
+alive
+
+# Half-closed client: its complete commands are answered, then it is closed.
+expect_eq half-closed "$(timeout 10 "$LOAD" halfclose "$RESP_PORT" | tr -d '\r' | tr '\n' ' ')" '+PONG $-1 '
+
+# A slow client holding half a command does not block others.
+exec 4<>"/dev/tcp/127.0.0.1/$RESP_PORT"
+printf '*3\r\n$3\r\nSET\r\n$4\r\nslow\r\n$5\r\nva' >&4
+expect_eq others-served "$(rcli ping)" PONG
+printf 'lue\r\n' >&4
+IFS= read -r -t 5 line <&4
+expect_eq slow-done "$line" $'+OK\r'
+expect_eq slow-value "$(rcli get slow)" value
+
+# More clients than --max-clients (6; one is the slow client above).
+for fd in 5 6 7 8 9; do
+	eval "exec $fd<>/dev/tcp/127.0.0.1/$RESP_PORT"
+done
+sleep 0.3
+expect_eq max-clients "$(timeout 5 redis-cli -p "$RESP_PORT" ping)" "ERR max number of clients reached"
+for fd in 4 5 6 7 8 9; do
+	eval "exec $fd<&-"
+done
+sleep 0.3
+expect_eq after-max-clients "$(rcli ping)" PONG
+
+# A client that never reads its replies is cut off; memory stays bounded.
+rcli set big "$(head -c 4000 /dev/zero | tr '\0' b)" >/dev/null
+yes $'*2\r\n$3\r\nGET\r\n$3\r\nbig\r' | head -n 40000 >"$WORK/gets"
+exec 5<>"/dev/tcp/127.0.0.1/$RESP_PORT"
+timeout 20 cat "$WORK/gets" >&5
+sleep 2
+exec 5<&-
+rss=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
+echo "server RSS after a non-reading client: ${rss} kB"
+[ "$rss" -lt 262144 ] || fail "server RSS ${rss} kB"
+alive
+expect_eq still-serving "$(rcli get slow)" value
+stop_server_clean
+echo PASS
