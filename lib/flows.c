@@ -164,26 +164,27 @@ int ps_flow_new(struct pktstore *ps, enum ps_flow_state kind, int fd, uint64_t t
 	return 0;
 }
 
+/* Durably write one aligned word of an entry: atomic under power loss. */
+static int word_persist(struct pktstore *ps, uint64_t *word, uint64_t value)
+{
+	__atomic_store_n(word, value, __ATOMIC_RELEASE);
+	return ps_persist_range(&ps->pp, (uint64_t)((char *)word - ps->a.base), sizeof(*word));
+}
+
 /* Record the close time. The entry stays while the flow has records. */
 int ps_flow_close_entry(struct pktstore *ps, struct ps_flow *f)
 {
-	struct ps_flow_entry e = ps->a.flows_pm[f->slot];
-
-	e.close_ns = ps_now_ns();
-	e.crc = entry_crc(&e);
-	return entry_persist(ps, f->slot, &e);
+	return word_persist(ps, &ps->a.flows_pm[f->slot].close_ns, ps_now_ns());
 }
 
 /* A closed network flow with no records left is history nobody can read:
  * give its slot back. Local flows belong to the application and stay. */
 void ps_flow_maybe_reclaim(struct pktstore *ps, struct ps_flow *f)
 {
-	static const struct ps_flow_entry zero;
-
 	if (f->kind != PS_FLOW_SOCKET || f->run != PS_RUN_NONE || f->live || f->in_ready)
 		return;
-	if (entry_persist(ps, f->slot, &zero))
-		return; /* keep it; the entry is still valid on the media */
+	if (word_persist(ps, &ps->a.flows_pm[f->slot].id, 0))
+		return; /* keep it; the entry may still be valid on the media */
 	ps->flows[f->slot] = NULL;
 	ps->nflows--;
 	free(f->idx.e);

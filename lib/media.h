@@ -15,6 +15,7 @@
 #ifndef PKTSTORE_MEDIA_H
 #define PKTSTORE_MEDIA_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define PS_MAGIC 0x31524f5453544b50ULL /* "PKTSTOR1" */
@@ -52,12 +53,16 @@ enum ps_flow_state {
 	PS_FLOW_LOCAL = 2,  /* application flow: records come from append */
 };
 
-/* One flow table entry: 128 bytes, two cache lines. */
+/*
+ * One flow table entry: 128 bytes, two cache lines. Written whole once, at
+ * attach; after that only single aligned 8-byte words change (close_ns, and
+ * id = 0 to free the slot), which a power loss cannot tear, so an entry is
+ * never left half-rewritten.
+ */
 struct ps_flow_entry {
 	uint64_t id;         /* 0 = free slot */
 	uint64_t tag;
 	uint64_t open_ns;
-	uint64_t close_ns;   /* 0: closed by a crash, or still open */
 	uint32_t state;      /* enum ps_flow_state */
 	uint16_t family;
 	uint16_t local_port; /* host byte order */
@@ -65,14 +70,17 @@ struct ps_flow_entry {
 	uint16_t reserved16;
 	uint8_t local_addr[16];
 	uint8_t peer_addr[16];
-	uint8_t reserved[48];
-	uint32_t crc;        /* CRC32C of the 124 bytes above */
+	uint8_t reserved[44];
+	uint32_t crc;        /* CRC32C of the bytes above */
+	uint32_t reserved32;
+	uint64_t close_ns;   /* 0: still open, or ended by a crash */
 };
 
 /* One pkt-record descriptor: exactly one cache line, so it persists with one
  * flush and can never be torn across lines. */
 struct ps_desc {
-	uint64_t id;       /* 0 = free slot; otherwise slot == id % ndesc */
+	uint64_t id;       /* 0 = free slot (release zeroes only this word);
+			      otherwise slot == id % ndesc */
 	uint64_t flow;
 	uint64_t seq;
 	uint64_t ts_ns;
@@ -86,6 +94,7 @@ struct ps_desc {
 
 _Static_assert(sizeof(struct ps_superblock) <= PS_SB_SIZE, "superblock fits its slot");
 _Static_assert(sizeof(struct ps_flow_entry) == 128, "flow entry is two cache lines");
+_Static_assert(offsetof(struct ps_flow_entry, close_ns) % 8 == 0, "close_ns is one atomic word");
 _Static_assert(sizeof(struct ps_desc) == PS_CACHELINE, "descriptor is one cache line");
 
 #endif

@@ -143,9 +143,11 @@ int pktstore_release(struct pktstore *ps, uint64_t id)
 	struct ps_flow *f = *state == PS_D_LIVE ? ps_flow_get(ps, d->flow) : NULL;
 
 	/* The descriptor is invalidated durably before its bytes can be
-	 * reused, so recovery never pairs it with someone else's bytes. */
-	memset(d, 0, sizeof(*d));
-	int ret = ps_persist_range(&ps->pp, (uint64_t)((char *)d - ps->a.base), sizeof(*d));
+	 * reused, so recovery never pairs it with someone else's bytes. Only
+	 * the id word changes: one aligned store, which power loss leaves
+	 * either done or not, never half done. */
+	__atomic_store_n(&d->id, 0, __ATOMIC_RELEASE);
+	int ret = ps_persist_range(&ps->pp, (uint64_t)((char *)&d->id - ps->a.base), sizeof(d->id));
 
 	if (ret) {
 		/* The descriptor is gone from DRAM's view but maybe not from

@@ -2,12 +2,15 @@
 # kill -9 during a SET load; after restart every acknowledged key holds its
 # last acknowledged value (or the single write that was still in flight).
 . "$(dirname "$0")/lib.sh" "$@"
-need timeout
+need timeout redis-cli
 
-start_server --size 32M
+# A small arena, so that cleaning passes (relocation, checkpoints, releases)
+# run during the load and the crash can land in the middle of one.
+start_server --size 8M
 timeout 60 "$LOAD" crash "$RESP_PORT" 8 20 "$WORK/acks" >"$WORK/load.out" 2>&1 &
 load=$!
-sleep 2
+sleep 3
+rcli info | grep -E "cleaning_passes|relocated_bytes|released_records"
 stop_server
 wait "$load"
 cat "$WORK/load.out"

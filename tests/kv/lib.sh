@@ -5,7 +5,13 @@
 
 KV=$1
 LOAD=$2
-WORK=$(mktemp -d /tmp/pktstore-kv-test.XXXXXX)
+# tmpfs when there is one: kill -9 leaves the page cache intact either way,
+# and msync(2) on a small VM disk would make the load phases slow and noisy.
+if [ -z "$KV_TEST_DIR" ]; then
+	KV_TEST_DIR=/tmp
+	[ -d /dev/shm ] && [ -w /dev/shm ] && KV_TEST_DIR=/dev/shm
+fi
+WORK=$(mktemp -d "$KV_TEST_DIR/pktstore-kv-test.XXXXXX")
 SERVER_PID=
 RESP_PORT=
 HTTP_PORT=

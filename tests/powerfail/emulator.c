@@ -25,6 +25,11 @@ static struct {
 
 void pf_arm(const char *image_path, uint64_t crash_at, unsigned seed)
 {
+	/* A forked child starts counting afresh, on a fresh arena. */
+	free(pf.shadow);
+	pf.shadow = NULL;
+	pf.npending = 0;
+	pf.events = 0;
 	pf.image_path = image_path;
 	pf.crash_at = crash_at;
 	pf.seed = seed;
