@@ -43,6 +43,9 @@ struct pktstore;
 enum {
 	PKTSTORE_CREATE = 1 << 0, /* create the arena file if it does not exist */
 	PKTSTORE_EXCL = 1 << 1,   /* with CREATE: fail with -EEXIST if it exists */
+	PKTSTORE_RDONLY = 1 << 2, /* inspect only: map read-only, change nothing on
+				     the media; receiving, append and release
+				     return -EROFS */
 };
 
 /* Receive paths; PKTSTORE_PATH_AUTO picks the best one the kernel offers. */
@@ -133,6 +136,9 @@ enum pktstore_range_kind {
 	PKTSTORE_BY_SEQ = 1,  /* records of q.flow whose bytes intersect [lo, hi) */
 	PKTSTORE_BY_ID = 2,   /* records with lo <= id < hi; q.flow 0 = any flow */
 	PKTSTORE_BY_TIME = 3, /* records with lo <= ts_ns < hi; q.flow 0 = any flow */
+	PKTSTORE_DAMAGED = 4, /* damaged records (see pktstore_get's -EBADMSG) with
+				 lo <= id < hi, status -EBADMSG; q.flow 0 = any
+				 flow; cost O(descriptors) per call */
 };
 
 struct pktstore_query {

@@ -161,6 +161,8 @@ static int map_file(struct pktstore *ps)
 		ret = pmem2_source_from_fd(&a->src, a->fd);
 	if (!ret)
 		ret = pmem2_config_set_required_store_granularity(cfg, PMEM2_GRANULARITY_PAGE);
+	if (!ret && a->rdonly)
+		ret = pmem2_config_set_protection(cfg, PMEM2_PROT_READ);
 	if (!ret)
 		ret = pmem2_map_new(&a->map, cfg, a->src);
 	pmem2_config_delete(&cfg);
@@ -208,7 +210,7 @@ static int open_file(struct ps_arena *a, const char *path, const struct pktstore
 {
 	struct stat st;
 	unsigned flags = o ? o->flags : 0;
-	int oflags = O_RDWR | O_CLOEXEC;
+	int oflags = (a->rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 
 	if (flags & PKTSTORE_CREATE)
 		oflags |= O_CREAT;
@@ -217,8 +219,9 @@ static int open_file(struct ps_arena *a, const char *path, const struct pktstore
 	a->fd = open(path, oflags, 0644);
 	if (a->fd < 0)
 		return -errno;
-	/* Two stores on one arena would corrupt it: the second open fails. */
-	if (flock(a->fd, LOCK_EX | LOCK_NB))
+	/* Two stores on one arena would corrupt it: the second open fails.
+	 * Read-only inspectors may share, but not with a writer. */
+	if (flock(a->fd, (a->rdonly ? LOCK_SH : LOCK_EX) | LOCK_NB))
 		return errno == EWOULDBLOCK ? -EBUSY : -errno;
 	if (fstat(a->fd, &st))
 		return -errno;
@@ -317,7 +320,7 @@ static int load_superblock(struct pktstore *ps)
 		return -EUCLEAN;
 	}
 	a->sb = c[pick];
-	if (r[other] || c[other].generation != c[pick].generation) {
+	if (!a->rdonly && (r[other] || c[other].generation != c[pick].generation)) {
 		int ret = write_sb(ps, other, &c[pick]);
 
 		if (ret)
@@ -351,6 +354,7 @@ int ps_arena_open(struct pktstore *ps, const char *path, const struct pktstore_o
 	int ret;
 
 	a->fd = -1;
+	a->rdonly = o && o->flags & PKTSTORE_RDONLY;
 	if (o && o->flags & PKTSTORE_CREATE) {
 		/* Refuse bad layout options before touching the file. */
 		struct ps_superblock probe;

@@ -181,7 +181,8 @@ int ps_flow_close_entry(struct pktstore *ps, struct ps_flow *f)
  * give its slot back. Local flows belong to the application and stay. */
 void ps_flow_maybe_reclaim(struct pktstore *ps, struct ps_flow *f)
 {
-	if (f->kind != PS_FLOW_SOCKET || f->run != PS_RUN_NONE || f->live || f->in_ready)
+	if (f->kind != PS_FLOW_SOCKET || f->run != PS_RUN_NONE || f->live || f->in_ready ||
+	    ps->a.rdonly)
 		return;
 	if (word_persist(ps, &ps->a.flows_pm[f->slot].id, 0))
 		return; /* keep it; the entry may still be valid on the media */

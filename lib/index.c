@@ -175,6 +175,42 @@ static int emit(struct pktstore *ps, const struct ps_index *ix, size_t i,
 	return (int)n;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Damaged records live in no index (they must never be served as data):
+ * find them in the descriptor log itself. A rare, diagnostic query. */
+static int damaged(struct pktstore *ps, const struct pktstore_query *q, struct pktstore_rec *out,
+		   unsigned max)
+{
+	uint64_t *ids = malloc(ps->st.damaged_records * sizeof(*ids) + 1);
+	size_t n = 0;
+
+	if (!ids)
+		return -ENOMEM;
+	for (uint64_t slot = 0; slot < ps->ndesc && n < ps->st.damaged_records; slot++) {
+		const struct ps_desc *d = &ps->a.descs_pm[slot];
+
+		if (ps->desc_state[slot] == PS_D_DAMAGED && d->id >= q->lo && d->id < q->hi &&
+		    (!q->flow || d->flow == q->flow))
+			ids[n++] = d->id;
+	}
+	if (n)
+		qsort(ids, n, sizeof(*ids), cmp_u64);
+	unsigned k = 0;
+
+	for (; k < n && k < max; k++) {
+		ps_rec_fill(ps, ps_desc_slot(ps, ids[k]), &out[k]);
+		out[k].status = -EBADMSG;
+	}
+	free(ids);
+	return (int)k;
+}
+
 int pktstore_range(struct pktstore *ps, const struct pktstore_query *q, struct pktstore_rec *out,
 		   unsigned max)
 {
@@ -187,6 +223,8 @@ int pktstore_range(struct pktstore *ps, const struct pktstore_query *q, struct p
 
 	if (q->lo == q->hi)
 		return 0;
+	if (q->kind == PKTSTORE_DAMAGED)
+		return damaged(ps, q, out, max);
 	size_t i;
 
 	if (q->flow || q->kind == PKTSTORE_BY_SEQ) {

@@ -88,6 +88,7 @@ struct ps_arena {
 	struct ps_flow_entry *flows_pm;
 	struct ps_desc *descs_pm;
 	char *data_pm;
+	bool rdonly;
 	bool dirty_shutdown, unsafe_shutdown;
 	unsigned sb_repaired;
 };

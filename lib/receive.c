@@ -176,6 +176,9 @@ int pktstore_recv_persist(struct pktstore *ps, uint64_t flow, struct pktstore_re
 	if (!ps || !recs || !max || max > INT32_MAX || flags & ~PKTSTORE_NONBLOCK)
 		return -EINVAL;
 
+	if (ps->a.rdonly)
+		return -EROFS;
+
 	struct ps_flow *f = ps_flow_get(ps, flow);
 
 	if (!f)
@@ -213,6 +216,8 @@ int pktstore_recv_persist_any(struct pktstore *ps, struct pktstore_rec *recs, un
 {
 	if (!ps || !recs || !max || max > INT32_MAX || flags & ~PKTSTORE_NONBLOCK)
 		return -EINVAL;
+	if (ps->a.rdonly)
+		return -EROFS;
 	for (bool polled = false;;) {
 		int ret = settle(ps);
 
@@ -258,7 +263,7 @@ int pktstore_fd(struct pktstore *ps)
 {
 	if (!ps)
 		return -EINVAL;
-	return ps->be->fd(ps);
+	return ps->be ? ps->be->fd(ps) : -EROFS;
 }
 
 int pktstore_attach(struct pktstore *ps, int sockfd, uint64_t tag, uint64_t *flow)
@@ -270,6 +275,8 @@ int pktstore_attach(struct pktstore *ps, int sockfd, uint64_t tag, uint64_t *flo
 
 	if (!ps || sockfd < 0 || !flow)
 		return -EINVAL;
+	if (ps->a.rdonly)
+		return -EROFS;
 	if (ps->broken)
 		return ps->broken;
 	if (getsockopt(sockfd, SOL_SOCKET, SO_TYPE, &type, &tl))
@@ -307,7 +314,7 @@ int pktstore_detach(struct pktstore *ps, uint64_t flow)
 	if (!f)
 		return -ENOENT;
 	if (f->kind != PS_FLOW_SOCKET || f->run == PS_RUN_NONE)
-		return -EINVAL;
+		return -EINVAL; /* also every flow of a read-only store */
 	ps->be->detach(ps, f);
 	ps_flow_starve(ps, f, false);
 	if (f->run == PS_RUN_ACTIVE)
@@ -327,6 +334,8 @@ int pktstore_flow_create(struct pktstore *ps, uint64_t tag, uint64_t *flow)
 
 	if (!ps || !flow)
 		return -EINVAL;
+	if (ps->a.rdonly)
+		return -EROFS;
 	if (ps->broken)
 		return ps->broken;
 
@@ -342,6 +351,8 @@ int pktstore_append(struct pktstore *ps, uint64_t flow, const void *data, uint32
 {
 	if (!ps || (!data && len) || !len)
 		return -EINVAL;
+	if (ps->a.rdonly)
+		return -EROFS;
 	if (ps->broken)
 		return ps->broken;
 

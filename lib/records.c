@@ -129,6 +129,8 @@ int pktstore_release(struct pktstore *ps, uint64_t id)
 {
 	if (!ps || !id)
 		return -EINVAL;
+	if (ps->a.rdonly)
+		return -EROFS;
 	if (ps->broken)
 		return ps->broken;
 

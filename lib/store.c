@@ -96,8 +96,10 @@ int pktstore_open(const char *path, const struct pktstore_opts *opts, struct pkt
 	const char *env = getenv("PKTSTORE_RECV_PATH");
 	int ret;
 
-	if (!path || !out || (opts && opts->flags & ~(PKTSTORE_CREATE | PKTSTORE_EXCL)) ||
-	    want > PKTSTORE_PATH_RECV)
+	unsigned flags = opts ? opts->flags : 0;
+
+	if (!path || !out || flags & ~(PKTSTORE_CREATE | PKTSTORE_EXCL | PKTSTORE_RDONLY) ||
+	    (flags & PKTSTORE_RDONLY && flags & PKTSTORE_CREATE) || want > PKTSTORE_PATH_RECV)
 		return -EINVAL;
 	if (want == PKTSTORE_PATH_AUTO && env && *env && parse_path(env, &want))
 		return -EINVAL;
@@ -134,6 +136,10 @@ int pktstore_open(const char *path, const struct pktstore_opts *opts, struct pkt
 	ps->st.unsafe_shutdown = ps->a.unsafe_shutdown;
 	ps->st.superblock_repairs = ps->a.sb_repaired;
 
+	if (ps->a.rdonly) {
+		*out = ps;
+		return 0;
+	}
 	ret = ps_arena_mark(ps, true);
 	if (!ret)
 		ret = pick_backend(ps, want);
@@ -150,6 +156,10 @@ int pktstore_close(struct pktstore *ps)
 {
 	if (!ps)
 		return -EINVAL;
+	if (ps->a.rdonly) {
+		store_free(ps);
+		return 0;
+	}
 	for (uint32_t i = 0; i < ps->max_flows; i++) {
 		struct ps_flow *f = ps->flows[i];
 
@@ -184,7 +194,8 @@ int pktstore_stats(struct pktstore *ps, struct pktstore_stats *st)
 	st->flows = ps->nflows;
 	st->granularity = ps->pp.gran;
 	st->recv_path = ps->path;
-	snprintf(st->recv_path_name, sizeof(st->recv_path_name), "%s", ps->be->name);
+	snprintf(st->recv_path_name, sizeof(st->recv_path_name), "%s",
+		 ps->be ? ps->be->name : "none");
 	snprintf(st->fallback_reason, sizeof(st->fallback_reason), "%s", ps->fallback);
 	return 0;
 }
