@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * srv_pktstore.c - the libpktstore server: sockets are attached to the store,
+ * and pktstore_recv_persist_any() hands back records that are already
+ * durable. Requests are parsed across record boundaries (a request may span
+ * records, a record may end several requests); a request is acked once the
+ * records covering its last byte came back, and a record is released once
+ * every request it touches has been acked, so the arena never fills.
+ *
+ * Built twice: against the release library, and against pktstore_prof
+ * (PKTSTORE_PROFILE), which adds the per-stage cycle counters, the measured
+ * TSC frequency and the cost of each release to the exit report.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <pktstore.h>
+#ifdef PKTSTORE_PROFILE
+#include <profile.h>
+#include <x86intrin.h>
+#endif
+
+#include "frame.h"
+
+#define MAX_RECS 64
+#define MAP_CAP 4096 /* open addressing: flow id -> connection */
+
+struct held {
+	uint64_t id, end;
+};
+
+struct conn {
+	int fd;
+	uint64_t flow;
+	struct frame_stream fs;
+	uint64_t done; /* stream position just past the last acked request */
+	uint8_t *out;  /* acks waiting to be sent */
+	size_t out_len, out_cap;
+	struct held *held; /* records not yet released, in seq order (a ring) */
+	size_t h_head, h_n, h_cap;
+	struct conn *next_dirty;
+	int dirty;
+};
+
+struct server {
+	struct pktstore *ps;
+	int release;
+	struct conn *map[MAP_CAP];
+	struct conn *dirty;
+	uint64_t requests, release_calls, release_cycles;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static struct conn **slot_of(struct server *s, uint64_t flow)
+{
+	size_t i = (size_t)(flow * 0x9e3779b97f4a7c15ull >> 52) % MAP_CAP;
+
+	while (s->map[i] && s->map[i]->flow != flow)
+		i = (i + 1) % MAP_CAP;
+	return &s->map[i];
+}
+
+static void map_remove(struct server *s, struct conn *c)
+{
+	struct conn **sl = slot_of(s, c->flow);
+	size_t i = (size_t)(sl - s->map);
+
+	*sl = NULL;
+	/* Re-insert the rest of the probe run so lookups still find it. */
+	for (i = (i + 1) % MAP_CAP; s->map[i]; i = (i + 1) % MAP_CAP) {
+		struct conn *m = s->map[i];
+
+		s->map[i] = NULL;
+		*slot_of(s, m->flow) = m;
+	}
+}
+
+static int held_push(struct conn *c, uint64_t id, uint64_t end)
+{
+	if (c->h_n == c->h_cap) {
+		size_t cap = c->h_cap ? 2 * c->h_cap : 16;
+		struct held *h = malloc(cap * sizeof(*h));
+
+		if (!h)
+			return -ENOMEM;
+		for (size_t i = 0; i < c->h_n; i++)
+			h[i] = c->held[(c->h_head + i) % c->h_cap];
+		free(c->held);
+		c->held = h;
+		c->h_cap = cap;
+		c->h_head = 0;
+	}
+	c->held[(c->h_head + c->h_n++) % c->h_cap] = (struct held){ id, end };
+	return 0;
+}
+
+static void release_one(struct server *s, uint64_t id)
+{
+#ifdef PKTSTORE_PROFILE
+	uint64_t t = __rdtsc();
+#endif
+	int ret = pktstore_release(s->ps, id);
+#ifdef PKTSTORE_PROFILE
+	s->release_cycles += __rdtsc() - t;
+#endif
+	s->release_calls++;
+	if (ret)
+		fprintf(stderr, "pktstore_release: %s\n", pktstore_strerror(ret));
+}
+
+/* Release the records whose bytes all belong to acked requests (or all). */
+static void release_done(struct server *s, struct conn *c, int all)
+{
+	while (c->h_n) {
+		struct held *h = &c->held[c->h_head];
+
+		if (!all && h->end > c->done)
+			break;
+		if (s->release)
+			release_one(s, h->id);
+		c->h_head = (c->h_head + 1) % c->h_cap;
+		c->h_n--;
+	}
+}
+
+static void on_request_end(void *arg, uint64_t end)
+{
+	struct conn *c = arg;
+
+	if (c->out_len + FRAME_ACK > c->out_cap) {
+		size_t cap = c->out_cap ? 2 * c->out_cap : 64 * FRAME_ACK;
+		uint8_t *o = realloc(c->out, cap);
+
+		if (!o)
+			abort();
+		c->out = o;
+		c->out_cap = cap;
+	}
+	put_le64(c->out + c->out_len, end);
+	c->out_len += FRAME_ACK;
+	c->done = end;
+}
+
+static void conn_close(struct server *s, struct conn *c)
+{
+	if (c->dirty) {
+		struct conn **pp = &s->dirty;
+
+		while (*pp != c)
+			pp = &(*pp)->next_dirty;
+		*pp = c->next_dirty;
+		send_all(c->fd, c->out, c->out_len);
+	}
+	release_done(s, c, 1);
+	pktstore_detach(s->ps, c->flow);
+	map_remove(s, c);
+	close(c->fd);
+	free(c->out);
+	free(c->held);
+	free(c);
+}
+
+static int accept_all(struct server *s, int lfd)
+{
+	int fd;
+
+	while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		int one = 1;
+		struct conn *c = calloc(1, sizeof(*c));
+		int ret = c ? pktstore_attach(s->ps, fd, 0, &c->flow) : -ENOMEM;
+
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (ret) {
+			fprintf(stderr, "pktstore_attach: %s\n", pktstore_strerror(ret));
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		*slot_of(s, c->flow) = c;
+	}
+	return errno == EAGAIN ? 0 : -errno;
+}
+
+/* Take every durable record there is, parse, ack, release. */
+static int drain_records(struct server *s)
+{
+	struct pktstore_rec r[MAX_RECS];
+	int n;
+
+	while ((n = pktstore_recv_persist_any(s->ps, r, MAX_RECS, PKTSTORE_NONBLOCK)) > 0) {
+		for (int i = 0; i < n; i++) {
+			struct conn *c = *slot_of(s, r[i].flow);
+
+			if (!c)
+				continue;
+			if (!r[i].id) {
+				conn_close(s, c);
+				continue;
+			}
+			size_t before = c->out_len;
+
+			if (frame_stream_feed(&c->fs, r[i].data, r[i].len, on_request_end, c) ||
+			    held_push(c, r[i].id, r[i].seq + r[i].len)) {
+				shutdown(c->fd, SHUT_RDWR);
+				continue;
+			}
+			s->requests += (c->out_len - before) / FRAME_ACK;
+			if (c->out_len && !c->dirty) {
+				c->dirty = 1;
+				c->next_dirty = s->dirty;
+				s->dirty = c;
+			}
+		}
+		for (struct conn *c = s->dirty, *next; c; c = next) {
+			next = c->next_dirty;
+			if (send_all(c->fd, c->out, c->out_len))
+				shutdown(c->fd, SHUT_RDWR);
+			c->out_len = 0;
+			c->dirty = 0;
+			release_done(s, c, 0);
+		}
+		s->dirty = NULL;
+	}
+	return n == -EAGAIN ? 0 : n;
+}
+
+#ifdef PKTSTORE_PROFILE
+/* TSC ticks per second, against CLOCK_MONOTONIC over 200 ms. */
+static double tsc_hz(void)
+{
+	uint64_t t0 = now_ns(), c0 = __rdtsc();
+	struct timespec d = { 0, 200000000 };
+
+	nanosleep(&d, NULL);
+	uint64_t t1 = now_ns(), c1 = __rdtsc();
+
+	return (double)(c1 - c0) * 1e9 / (double)(t1 - t0);
+}
+
+static void report_profile(struct server *s, double hz)
+{
+	struct pktstore_profile p;
+
+	if (pktstore_profile(s->ps, &p))
+		return;
+	printf("profile tsc_hz=%.0f records=%" PRIu64 " commits=%" PRIu64 " crc=%" PRIu64
+	       " desc=%" PRIu64 " index=%" PRIu64 " flush=%" PRIu64 " drain=%" PRIu64
+	       " release_calls=%" PRIu64 " release=%" PRIu64 "\n",
+	       hz, p.records, p.commits, p.crc, p.desc, p.index, p.flush, p.drain,
+	       s->release_calls, s->release_cycles);
+}
+#endif
+
+static const char usage[] =
+	"usage: %s --path ARENA [--listen HOST:PORT] [--size BYTES] [--no-release]\n"
+	"  one thread; acks each request once durable; stops on SIGINT/SIGTERM\n";
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "path", required_argument, NULL, 'p' },
+		{ "size", required_argument, NULL, 's' },
+		{ "no-release", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *listen_at = "127.0.0.1:7600", *path = NULL;
+	static struct server s = { .release = 1 };
+	struct pktstore_opts o = { .flags = PKTSTORE_CREATE, .size = 1ull << 30 };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'l': listen_at = optarg; break;
+		case 'p': path = optarg; break;
+		case 's':
+			if (parse_size(optarg, &o.size))
+				goto bad;
+			break;
+		case 'n': s.release = 0; break;
+		default: goto bad;
+		}
+	}
+	if (!path)
+		goto bad;
+
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+#ifdef PKTSTORE_PROFILE
+	double hz = tsc_hz();
+#endif
+	unlink(path);
+	int ret = pktstore_open(path, &o, &s.ps);
+
+	if (ret) {
+		fprintf(stderr, "pktstore_open %s: %s\n", path, pktstore_strerror(ret));
+		return 1;
+	}
+	int lfd = tcp_listen(listen_at);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = lfd }, evs[8];
+
+	if (lfd < 0 || ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev)) {
+		fprintf(stderr, "listen %s failed\n", listen_at);
+		return 1;
+	}
+	ev.data.fd = pktstore_fd(s.ps);
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev)) {
+		fprintf(stderr, "epoll pktstore_fd: %s\n", strerror(errno));
+		return 1;
+	}
+	while (!stop) {
+		int n = epoll_wait(ep, evs, 8, 100);
+
+		for (int i = 0; i < n; i++)
+			if (evs[i].data.fd == lfd && accept_all(&s, lfd))
+				fprintf(stderr, "accept: %s\n", strerror(errno));
+		ret = drain_records(&s);
+		if (ret) {
+			fprintf(stderr, "pktstore_recv_persist_any: %s\n", pktstore_strerror(ret));
+			break;
+		}
+	}
+
+	struct pktstore_stats st;
+
+	pktstore_stats(s.ps, &st);
+	printf("server=pktstore requests=%" PRIu64 " records=%" PRIu64 " batches=%" PRIu64
+	       " recv_path=%s granularity=%d release=%d\n",
+	       s.requests, st.records_persisted, st.batches, st.recv_path_name,
+	       (int)st.granularity, s.release);
+#ifdef PKTSTORE_PROFILE
+	report_profile(&s, hz);
+#endif
+	fflush(stdout);
+	pktstore_close(s.ps);
+	return ret ? 1 : 0;
+bad:
+	fprintf(stderr, usage, argv[0]);
+	return 2;
+}
