@@ -222,6 +222,9 @@ PKTSTORE_API int pktstore_range(struct pktstore *ps, const struct pktstore_query
 				struct pktstore_rec *out, unsigned max);
 /* Free a record's space; durable when it returns. */
 PKTSTORE_API int pktstore_release(struct pktstore *ps, uint64_t id);
+/* Release n records with one drain; all or nothing: if any id names no
+ * record, nothing is released (-ENOENT). */
+PKTSTORE_API int pktstore_release_batch(struct pktstore *ps, const uint64_t *ids, unsigned n);
 
 PKTSTORE_API int pktstore_stats(struct pktstore *ps, struct pktstore_stats *st);
 PKTSTORE_API const char *pktstore_strerror(int err);

@@ -125,60 +125,85 @@ int ps_commit(struct pktstore *ps)
 	return ret ? ret : r;
 }
 
-int pktstore_release(struct pktstore *ps, uint64_t id)
+/* The DRAM side of a release whose descriptor is durably invalid. Only its
+ * id word was cleared, so the rest of the descriptor still says what it
+ * held. */
+static void forget(struct pktstore *ps, uint64_t slot)
 {
-	if (!ps || !id)
+	const struct ps_desc *d = &ps->a.descs_pm[slot];
+	struct ps_flow *f = ps->desc_state[slot] == PS_D_LIVE ? ps_flow_get(ps, d->flow) : NULL;
+
+	if (f) {
+		f->live--;
+		f->live_bytes -= d->len;
+		f->idx.dead++;
+		ps->all.dead++;
+		ps->st.records--;
+		ps->st.record_bytes -= d->len;
+	} else {
+		ps->st.damaged_records--;
+	}
+	ps->desc_state[slot] = PS_D_FREE;
+	ps->desc_free++;
+	ps->space_pending = true;
+	ps_seg_unref(ps, ps_seg_of(ps, d->data_off));
+	if (f) {
+		ps_index_squeeze(ps, &f->idx);
+		ps_flow_maybe_reclaim(ps, f);
+	}
+}
+
+int pktstore_release_batch(struct pktstore *ps, const uint64_t *ids, unsigned n)
+{
+	if (!ps || (!ids && n) || n > INT32_MAX)
 		return -EINVAL;
 	if (ps->a.rdonly)
 		return -EROFS;
 	if (ps->broken)
 		return ps->broken;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t slot = ids[i] % ps->ndesc;
 
-	struct ps_desc *d = ps_desc_slot(ps, id);
-	uint8_t *state = &ps->desc_state[id % ps->ndesc];
+		if (!ids[i] || ps->desc_state[slot] == PS_D_FREE ||
+		    ps->a.descs_pm[slot].id != ids[i])
+			return ids[i] ? -ENOENT : -EINVAL; /* nothing released */
+	}
 
-	if (*state == PS_D_FREE || d->id != id)
-		return -ENOENT;
-
-	uint64_t data_off = d->data_off;
-	uint32_t len = d->len;
-	struct ps_flow *f = *state == PS_D_LIVE ? ps_flow_get(ps, d->flow) : NULL;
-
-	/* The descriptor is invalidated durably before its bytes can be
-	 * reused, so recovery never pairs it with someone else's bytes. Only
+	/* Descriptors are invalidated durably before their bytes can be
+	 * reused, so recovery never pairs one with someone else's bytes. Only
 	 * the id word changes: one aligned store, which power loss leaves
-	 * either done or not, never half done. */
-	__atomic_store_n(&d->id, 0, __ATOMIC_RELEASE);
-	int ret = ps_persist_range(&ps->pp, (uint64_t)((char *)&d->id - ps->a.base), sizeof(d->id));
+	 * either done or not, never half done. One drain covers the batch. */
+	struct ps_flush_set fs = { 0 };
 
+	for (unsigned i = 0; i < n; i++) {
+		struct ps_desc *d = ps_desc_slot(ps, ids[i]);
+
+		__atomic_store_n(&d->id, 0, __ATOMIC_RELEASE);
+		ps_flush_set_add(&ps->pp, &fs, (uint64_t)((char *)&d->id - ps->a.base),
+				 sizeof(d->id));
+	}
+	int ret = ps_flush_set_flush(&ps->pp, &fs);
+
+	if (!ret)
+		ret = ps_drain(&ps->pp);
 	if (ret) {
-		/* The descriptor is gone from DRAM's view but maybe not from
-		 * the media: only a reopen can tell again. */
+		/* Cleared in memory, maybe not on the media: only a reopen
+		 * can tell again. */
 		ps->broken = ret;
 		return ret;
 	}
-	if (f) {
-		f->live--;
-		f->live_bytes -= len;
-		f->idx.dead++;
-		ps->all.dead++;
-		ps->st.records--;
-		ps->st.record_bytes -= len;
-	} else {
-		ps->st.damaged_records--;
-	}
-	*state = PS_D_FREE;
-	ps->desc_free++;
-	ps->space_pending = true;
-	ps_seg_unref(ps, ps_seg_of(ps, data_off));
-	if (f) {
-		ps_index_squeeze(ps, &f->idx);
-		ps_flow_maybe_reclaim(ps, f);
-	}
+	for (unsigned i = 0; i < n; i++)
+		if (ps->desc_state[ids[i] % ps->ndesc] != PS_D_FREE) /* repeated ids count once */
+			forget(ps, ids[i] % ps->ndesc);
 	ps_index_squeeze(ps, &ps->all);
 	if (ps->space_pending && ps->be && ps->be->space_freed) {
 		ps->space_pending = false;
 		ps->be->space_freed(ps);
 	}
 	return 0;
+}
+
+int pktstore_release(struct pktstore *ps, uint64_t id)
+{
+	return pktstore_release_batch(ps, &id, 1);
 }

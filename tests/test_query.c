@@ -225,3 +225,23 @@ Test(query, append_to_local_flow)
 	cr_assert_eq(pktstore_append(ps, local, "!", 1, &r), 0);
 	cr_assert_eq(r.seq, 5 + sizeof(buf));
 }
+
+Test(query, release_batch_is_all_or_nothing)
+{
+	uint64_t ids[4] = { recs[0].id, recs[1].id, 999999, recs[2].id };
+	struct pktstore_rec r;
+	struct pktstore_stats before, after;
+
+	cr_assert_eq(pktstore_stats(ps, &before), 0);
+	cr_assert_eq(pktstore_release_batch(ps, ids, 4), -ENOENT);
+	cr_assert_eq(pktstore_get(ps, recs[0].id, &r, 0), 0, "nothing released");
+	ids[2] = recs[1].id; /* a repeated id counts once */
+	cr_assert_eq(pktstore_release_batch(ps, ids, 4), 0);
+	cr_assert_eq(pktstore_stats(ps, &after), 0);
+	cr_assert_eq(after.records, before.records - 3);
+	cr_assert_eq(after.descriptors_free, before.descriptors_free + 3);
+	cr_assert_eq(pktstore_get(ps, recs[2].id, &r, 0), -ENOENT);
+	cr_assert_eq(pktstore_get(ps, recs[3].id, &r, 0), 0);
+	cr_assert_eq(pktstore_release_batch(ps, ids, 0), 0);
+	cr_assert_eq(pktstore_release_batch(ps, NULL, 1), -EINVAL);
+}
