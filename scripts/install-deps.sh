@@ -8,7 +8,10 @@ pkgs=(
   libpmem2-dev liburing-dev libisal-dev libcriterion-dev
   redis-tools curl wrk
 )
-[ "${1:-}" = "--bench" ] && pkgs+=(redis-server libpmemlog-dev libleveldb-dev gnuplot-nox valgrind)
+case "${1:-}" in
+--bench) pkgs+=(redis-server libpmemlog-dev libleveldb-dev gnuplot-nox valgrind) ;;
+--fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do
