@@ -23,8 +23,4 @@ run() { # target seed-dir max-len
 }
 
 run fuzz_arena "$top/tests/fuzz/arena" 65536
-for t in fuzz_resp fuzz_http; do
-  if [ -x "$build/tests/fuzz/$t" ]; then
-    run "$t" "$top/tests/fuzz/${t#fuzz_}" 4096
-  fi
-done
+run fuzz_kv "$top/tests/fuzz/kv" 4096

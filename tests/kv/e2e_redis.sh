@@ -40,11 +40,20 @@ done
 expect_eq bench-value "$(rcli get key:__rand_int__ | tr -d '\n' | wc -c)" 1024
 alive
 
-# Crash and restart: every acknowledged write is back.
+# Crash and restart: every acknowledged write is back; a command that was
+# only half received when the server died is not applied.
+exec 3<>"/dev/tcp/127.0.0.1/$RESP_PORT"
+printf '*3\r\n$3\r\nSET\r\n$4\r\ndone\r\n$3\r\nyes\r\n' >&3
+IFS= read -r -t 5 line <&3
+expect_eq acked-before-partial "$line" $'+OK\r'
+printf '*3\r\n$3\r\nSET\r\n$7\r\npartial\r\n$5\r\nab' >&3
+sleep 0.3
 stop_server
+exec 3<&-
 start_server
-expect_eq after-restart "$(rcli mget greeting a b c counter | tr '\n' ' ')" "hello  2 3 2 "
+expect_eq after-restart "$(rcli mget greeting a b c counter done | tr '\n' ' ')" "hello  2 3 2 yes "
+expect_eq half-received "$(rcli exists partial)" 0
 expect_eq bench-after-restart "$(rcli get key:__rand_int__ | tr -d '\n' | wc -c)" 1024
-grep -q "recovered 6 keys" "$WORK/server.log" || fail "recovery log line: $(grep recovered "$WORK/server.log")"
+grep -q "recovered 7 keys" "$WORK/server.log" || fail "recovery log line: $(grep recovered "$WORK/server.log")"
 stop_server_clean
 echo PASS

@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * compact.c - the server's own flow ("meta") and the cleaning pass.
+ *
+ * A meta record is self-contained (it never continues in the next one), so
+ * meta records can be released in any order. It holds entries:
+ *   VAL  pos, key, value  - key had this value at position pos
+ *   CKPT hpos, (flow, offset)... - replay ignores positions below hpos and
+ *                               starts each listed flow at its offset
+ * Integers are in host byte order: an arena is not portable across
+ * endianness anyway.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv.h"
+
+#define META_MAGIC 0x4d564b50u /* "PKVM" */
+#define STAGE_MAX (256u << 10)
+
+enum { META_VAL = 1, META_CKPT = 2 };
+
+struct meta_hdr {
+	uint32_t magic, type, len, reserved;
+};
+
+struct meta_val {
+	uint64_t pos;
+	uint32_t klen, vlen;
+};
+
+struct meta_ckpt {
+	uint64_t hpos;
+	uint32_t n, reserved;
+};
+
+int meta_open(struct kv_server *s)
+{
+	int rc = pktstore_flow_create(s->ps, KV_TAG_META, &s->meta_flow);
+	if (rc < 0)
+		return rc;
+	return flow_add(s, s->meta_flow, KV_META) ? 0 : -12;
+}
+
+static int meta_append(struct kv_server *s, const void *buf, uint32_t len, struct krec **out)
+{
+	struct pktstore_rec pr;
+	int rc = pktstore_append(s->ps, s->meta_flow, buf, len, &pr);
+	if (rc < 0)
+		return rc;
+	struct krec *r = rec_add(s, flow_get(s, s->meta_flow), &pr);
+	if (!r)
+		return -12;
+	r->parsed = r->ends_clean = 1;
+	*out = r;
+	return 0;
+}
+
+static uint32_t put_val(char *b, uint64_t pos, const char *key, uint32_t klen, uint32_t vlen)
+{
+	struct meta_hdr h = { META_MAGIC, META_VAL, (uint32_t)sizeof(struct meta_val) + klen + vlen, 0 };
+	struct meta_val v = { pos, klen, vlen };
+	memcpy(b, &h, sizeof(h));
+	memcpy(b + sizeof(h), &v, sizeof(v));
+	memcpy(b + sizeof(h) + sizeof(v), key, klen);
+	return (uint32_t)(sizeof(h) + sizeof(v) + klen); /* offset of the value */
+}
+
+int meta_set_value(struct kv_server *s, uint64_t pos, const char *key, uint32_t klen,
+		   const char *val, uint32_t vlen, struct pin **out)
+{
+	char buf[sizeof(struct meta_hdr) + sizeof(struct meta_val) + KV_MAX_KEY + 32];
+	if (vlen > 32)
+		return -22;
+	uint32_t off = put_val(buf, pos, key, klen, vlen);
+	memcpy(buf + off, val, vlen);
+	struct krec *r;
+	int rc = meta_append(s, buf, off + vlen, &r);
+	if (rc < 0)
+		return rc;
+	*out = pin_meta(r, pos, off, vlen);
+	if (!*out) {
+		r->refs = 1;
+		rec_unref(s, r);
+		return -12;
+	}
+	return 0;
+}
+
+int meta_parse(struct kv_server *s, struct krec *r,
+	       void (*val)(struct kv_server *, struct krec *, uint64_t pos, uint32_t koff,
+			   uint32_t klen, uint32_t voff, uint32_t vlen),
+	       void (*ckpt)(struct kv_server *, struct krec *, uint64_t hpos, uint32_t n,
+			    const uint64_t *pairs))
+{
+	uint32_t off = 0;
+	while (off + sizeof(struct meta_hdr) <= r->len) {
+		struct meta_hdr h;
+		memcpy(&h, r->data + off, sizeof(h));
+		off += (uint32_t)sizeof(h);
+		if (h.magic != META_MAGIC || h.len > r->len - off)
+			return -1;
+		if (h.type == META_VAL && h.len >= sizeof(struct meta_val)) {
+			struct meta_val v;
+			memcpy(&v, r->data + off, sizeof(v));
+			if ((uint64_t)v.klen + v.vlen != h.len - sizeof(v) || v.klen > KV_MAX_KEY)
+				return -1;
+			uint32_t koff = off + (uint32_t)sizeof(v);
+			val(s, r, v.pos, koff, v.klen, koff + v.klen, v.vlen);
+		} else if (h.type == META_CKPT && h.len >= sizeof(struct meta_ckpt)) {
+			struct meta_ckpt c;
+			memcpy(&c, r->data + off, sizeof(c));
+			if ((uint64_t)c.n * 16 != h.len - sizeof(c))
+				return -1;
+			uint64_t *pairs = malloc((size_t)c.n * 16 + 1);
+			if (!pairs)
+				return -1;
+			memcpy(pairs, r->data + off + sizeof(c), (size_t)c.n * 16);
+			ckpt(s, r, c.hpos, c.n, pairs);
+			free(pairs);
+		}
+		off += h.len;
+	}
+	return 0;
+}
+
+struct stage {
+	char *buf;
+	uint32_t len, cap;
+	struct kentry **keys;
+	uint32_t *voff;
+	uint32_t n, kcap;
+	uint64_t pos;
+};
+
+static int stage_flush(struct kv_server *s, struct stage *st)
+{
+	if (!st->n)
+		return 0;
+	struct krec *r;
+	int rc = meta_append(s, st->buf, st->len, &r);
+	if (rc < 0)
+		return rc;
+	for (uint32_t i = 0; i < st->n; i++) {
+		struct kentry *e = st->keys[i];
+		struct pin *p = pin_meta(r, st->pos, st->voff[i], e->ver->vlen);
+		if (!p)
+			continue; /* the old version stays; still correct */
+		struct pin *old = e->ver;
+		e->ver = p;
+		s->relocated_bytes += p->vlen;
+		pin_drop(s, old);
+	}
+	st->n = 0;
+	st->len = 0;
+	if (!r->refs) {
+		r->refs = 1;
+		rec_unref(s, r);
+	}
+	return 0;
+}
+
+static int stage_add(struct kv_server *s, struct stage *st, struct kentry *e)
+{
+	uint32_t need = (uint32_t)(sizeof(struct meta_hdr) + sizeof(struct meta_val)) + e->klen +
+			e->ver->vlen;
+	if (st->len + need > st->cap) {
+		int rc = stage_flush(s, st);
+		if (rc < 0)
+			return rc;
+		if (need > st->cap) {
+			char *b = realloc(st->buf, need);
+			if (!b)
+				return -12;
+			st->buf = b;
+			st->cap = need;
+		}
+	}
+	if (st->n == st->kcap) {
+		uint32_t cap = st->kcap ? st->kcap * 2 : 256;
+		struct kentry **k = realloc(st->keys, cap * sizeof(*k));
+		if (!k)
+			return -12;
+		st->keys = k;
+		uint32_t *v = realloc(st->voff, cap * sizeof(*v));
+		if (!v)
+			return -12;
+		st->voff = v;
+		st->kcap = cap;
+	}
+	uint32_t off = st->len + put_val(st->buf + st->len, st->pos, e->key, e->klen, e->ver->vlen);
+	uint32_t o = off;
+	for (uint32_t i = 0; i < e->ver->n; i++) {
+		const struct span *sp = &e->ver->s[i];
+		memcpy(st->buf + o, sp->rec->data + sp->off, sp->len);
+		o += sp->len;
+	}
+	st->keys[st->n] = e;
+	st->voff[st->n++] = off;
+	st->len = o;
+	return 0;
+}
+
+/*
+ * Where replay must start flow f for a horizon at record id h: the first
+ * command that completes at or after the horizon. For a flow whose parsing
+ * stopped (protocol error, QUIT, Connection: close) replay must stop at the
+ * same byte, which it does by itself when it starts before that point;
+ * otherwise there is nothing left to replay.
+ */
+static uint64_t restart_offset(struct kflow *f, uint64_t h)
+{
+	for (struct krec *r = f->head; r; r = r->next)
+		if (r->id >= h)
+			return f->broken && r->cstart >= f->broken_at ? f->next_seq : r->cstart;
+	if (f->broken)
+		return f->next_seq;
+	int busy = f->proto == KV_RESP ? resp_busy(&f->resp) : http_busy(&f->http);
+	if (busy)
+		return f->proto == KV_RESP ? f->resp.cmd_start : f->http.req_start;
+	return f->next_seq;
+}
+
+int compact_pass(struct kv_server *s)
+{
+	uint64_t h = s->last_id;
+	if (!h)
+		return 0;
+	uint64_t hpos = KV_POS(h, 0);
+	uint32_t cap = s->segment_size / 4 < STAGE_MAX ? s->segment_size / 4 : STAGE_MAX;
+	struct stage st = { .cap = cap, .pos = KV_POS_AFTER(h) };
+	int rc = 0;
+	st.buf = malloc(st.cap);
+	if (!st.buf)
+		return -12;
+
+	/* 1. Values older than the horizon move to the meta flow, at a position
+	 *    after every command applied so far. */
+	for (uint64_t b = 0; b < s->ks.nb && rc == 0; b++)
+		for (struct kentry *e = s->ks.b[b]; e && rc == 0; e = e->next)
+			if (e->ver->pos < hpos)
+				rc = stage_add(s, &st, e);
+	if (rc == 0)
+		rc = stage_flush(s, &st);
+	free(st.buf);
+	free(st.keys);
+	free(st.voff);
+	if (rc < 0) {
+		kv_log("cleaning pass: relocation failed: %s", pktstore_strerror(rc));
+		return rc;
+	}
+
+	/* 2. The checkpoint: restart offsets for every flow that still has records. */
+	uint32_t n = 0, ncap = 64;
+	uint64_t *pairs = malloc(ncap * 16);
+	for (uint64_t b = 0; pairs && b < 4096; b++)
+		for (struct kflow *f = s->fh[b]; f && pairs; f = f->hnext) {
+			if (f->proto == KV_META || !f->head)
+				continue;
+			if (n == ncap) {
+				ncap *= 2;
+				uint64_t *p = realloc(pairs, ncap * 16);
+				if (!p) {
+					free(pairs);
+					pairs = NULL;
+					break;
+				}
+				pairs = p;
+			}
+			pairs[2 * n] = f->id;
+			pairs[2 * n + 1] = restart_offset(f, h);
+			n++;
+		}
+	if (!pairs)
+		return -12;
+	size_t clen = sizeof(struct meta_hdr) + sizeof(struct meta_ckpt) + (size_t)n * 16;
+	char *cbuf = malloc(clen);
+	if (!cbuf) {
+		free(pairs);
+		return -12;
+	}
+	struct meta_hdr mh = { META_MAGIC, META_CKPT, (uint32_t)(clen - sizeof(mh)), 0 };
+	struct meta_ckpt mc = { hpos, n, 0 };
+	memcpy(cbuf, &mh, sizeof(mh));
+	memcpy(cbuf + sizeof(mh), &mc, sizeof(mc));
+	memcpy(cbuf + sizeof(mh) + sizeof(mc), pairs, (size_t)n * 16);
+	struct krec *cr;
+	rc = meta_append(s, cbuf, (uint32_t)clen, &cr);
+	free(cbuf);
+	if (rc < 0) {
+		free(pairs);
+		kv_log("cleaning pass: checkpoint failed: %s", pktstore_strerror(rc));
+		return rc;
+	}
+
+	/* 3. The checkpoint is durable: below the horizon nothing is replayed. */
+	cr->refs++;
+	struct krec *old = s->ckpt;
+	s->ckpt = cr;
+	s->hpos = hpos;
+	if (old)
+		rec_unref(s, old);
+	log_trim(s, hpos);
+	uint64_t keep = 0;
+	for (uint64_t i = 0; i < s->ntombs; i++) {
+		if (s->tombs[i]->pos < hpos)
+			pin_drop(s, s->tombs[i]);
+		else
+			s->tombs[keep++] = s->tombs[i];
+	}
+	s->ntombs = keep;
+	for (uint32_t i = 0; i < n; i++) {
+		struct kflow *f = flow_get(s, pairs[2 * i]);
+		if (f) {
+			f->release_limit = pairs[2 * i + 1];
+			flow_try_release(s, f);
+		}
+	}
+	free(pairs);
+	s->passes++;
+	return 0;
+}
+
+/*
+ * Run a pass while free space is low. Free segments are what matters: the
+ * library reuses a segment only once every record in it is gone, and after
+ * a restart it seals every segment that holds records, so the server keeps
+ * a few segments free at all times (a pass itself needs room to append).
+ */
+void compact_maybe(struct kv_server *s, int urgent)
+{
+	uint64_t now = now_ns();
+	if (now - s->last_pass_ns < (urgent ? 1000000ull : 5000000ull))
+		return;
+	struct pktstore_stats st;
+	if (pktstore_stats(s->ps, &st) < 0)
+		return;
+	uint64_t want = st.segments / 4 > 3 ? st.segments / 4 : 3;
+	int low = st.segments_free < want || st.descriptors_free * 4 < st.descriptors;
+	if (!low && !urgent)
+		return;
+	s->last_pass_ns = now;
+	compact_pass(s);
+}

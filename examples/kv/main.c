@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pktstore-kv - a durable key-value server on libpktstore that Redis
+ * (RESP2) and HTTP/1.1 clients use unmodified.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kv.h"
+
+static const char usage[] =
+	"usage: pktstore-kv --arena PATH [options]\n"
+	"\n"
+	"  --arena PATH        arena file (created if missing)\n"
+	"  --size BYTES        arena size when creating (default 64M; K/M/G suffixes)\n"
+	"  --resp HOST:PORT    RESP2 listener (default 127.0.0.1:7379; port 0 = any)\n"
+	"  --http HOST:PORT    HTTP/1.1 listener (default 127.0.0.1:7380; port 0 = any)\n"
+	"  --max-value BYTES   largest value accepted (default 512K)\n"
+	"  --max-clients N     simultaneous connections (default 512)\n"
+	"  --help              this text\n";
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void kv_log(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("pktstore-kv: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	if (!*s || *s == '-')
+		return -1;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	unsigned shift = 0;
+	switch (*end) {
+	case 0: break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	default: return -1;
+	}
+	if (*end == 'i' || *end == 'B')
+		end += *end == 'i' && end[1] == 'B' ? 2 : 1;
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int bad(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "pktstore-kv: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'pktstore-kv --help'.\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "arena", required_argument, NULL, 'a' },
+		{ "size", required_argument, NULL, 's' },
+		{ "resp", required_argument, NULL, 'r' },
+		{ "http", required_argument, NULL, 'w' },
+		{ "max-value", required_argument, NULL, 'v' },
+		{ "max-clients", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	static struct kv_server srv;
+	struct kv_server *s = &srv;
+	uint64_t v, max_value = 0;
+	s->cfg.resp_addr = "127.0.0.1:7379";
+	s->cfg.http_addr = "127.0.0.1:7380";
+	s->cfg.max_clients = 512;
+	int o;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'a': s->cfg.arena = optarg; break;
+		case 's':
+			if (parse_size(optarg, &s->cfg.size) || s->cfg.size < (1u << 20))
+				return bad("--size: '%s' is not a size of at least 1M", optarg);
+			break;
+		case 'r': s->cfg.resp_addr = optarg; break;
+		case 'w': s->cfg.http_addr = optarg; break;
+		case 'v':
+			if (parse_size(optarg, &max_value) || max_value == 0 || max_value > (1u << 30))
+				return bad("--max-value: '%s' is not a size between 1 and 1G", optarg);
+			break;
+		case 'c':
+			if (parse_size(optarg, &v) || v == 0 || v > 1000000)
+				return bad("--max-clients: '%s' is not a number between 1 and 1000000",
+					   optarg);
+			s->cfg.max_clients = (uint32_t)v;
+			break;
+		case 'h': fputs(usage, stdout); return 0;
+		default:
+			return bad("unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return bad("unexpected argument '%s'", argv[optind]);
+	if (!s->cfg.arena)
+		return bad("%s", "--arena PATH is required");
+	for (int i = 0; i < 2; i++) {
+		const char *a = i ? s->cfg.http_addr : s->cfg.resp_addr;
+		const char *c = strrchr(a, ':');
+		if (!c || c == a || !c[1] || strspn(c + 1, "0123456789") != strlen(c + 1))
+			return bad("'%s' is not HOST:PORT", a);
+	}
+
+	struct pktstore_opts po = { .flags = PKTSTORE_CREATE, .size = s->cfg.size };
+	int rc = pktstore_open(s->cfg.arena, &po, &s->ps);
+	if (rc < 0) {
+		kv_log("cannot open arena %s: %s", s->cfg.arena, pktstore_strerror(rc));
+		return 1;
+	}
+	struct pktstore_stats st;
+	pktstore_stats(s->ps, &st);
+	s->segment_size = (uint32_t)st.segment_size;
+	/* Relocation copies a value into one appended record, which must fit a segment. */
+	uint64_t limit = st.segment_size > 16384 ? st.segment_size - 8192 : 8192;
+	if (!max_value)
+		max_value = limit < (512u << 10) ? limit : (512u << 10);
+	if (max_value > limit) {
+		kv_log("--max-value %" PRIu64 " exceeds what this arena can relocate (%" PRIu64 ")",
+		       max_value, limit);
+		pktstore_close(s->ps);
+		return 2;
+	}
+	s->cfg.max_value = (uint32_t)max_value;
+	s->resp_lim = (struct kv_limits){ .max_args = 1024, .max_bulk = s->cfg.max_value,
+					  .copy_max = KV_MAX_KEY, .max_line = 64 << 10 };
+	s->http_lim = (struct kv_limits){ .max_args = 0, .max_bulk = s->cfg.max_value,
+					  .copy_max = 0, .max_line = 8 << 10 };
+	s->log_keep = st.data_bytes / 4;
+
+	static const char *gran[] = { "byte", "cache line", "page" };
+	kv_log("arena %s: %" PRIu64 " bytes, %" PRIu64 " segments of %" PRIu64
+	       ", persistence granularity: %s%s",
+	       s->cfg.arena, st.arena_size, st.segments, st.segment_size,
+	       gran[st.granularity <= PKTSTORE_GRAN_PAGE ? st.granularity : 2],
+	       st.dirty_shutdown ? " (previous session did not close cleanly)" : "");
+	if (st.fallback_reason[0])
+		kv_log("receive path: %s (%s)", st.recv_path_name, st.fallback_reason);
+	else
+		kv_log("receive path: %s", st.recv_path_name);
+
+	uint64_t keys = 0, ns = 0;
+	if (ks_init(&s->ks) || (rc = recover(s, &keys, &ns)) < 0) {
+		kv_log("recovery failed: %s", pktstore_strerror(rc));
+		pktstore_close(s->ps);
+		return 1;
+	}
+	kv_log("recovered %" PRIu64 " keys from %" PRIu64 " records in %.3f ms "
+	       "(arena index %.3f ms, replay %.3f ms)",
+	       keys, st.recovered_records, (double)(st.recovery_ns + ns) / 1e6,
+	       (double)st.recovery_ns / 1e6, (double)ns / 1e6);
+	pktstore_stats(s->ps, &st);
+	kv_log("arena after recovery: %" PRIu64 " of %" PRIu64 " segments free, %" PRIu64
+	       " records hold %" PRIu64 " bytes",
+	       st.segments_free, st.segments, st.records, st.record_bytes);
+	if ((rc = meta_open(s)) < 0) {
+		kv_log("cannot create the server's flow: %s", pktstore_strerror(rc));
+		pktstore_close(s->ps);
+		return 1;
+	}
+	rc = server_run(s);
+	ks_free(s);
+	store_free(s);
+	pktstore_close(s->ps);
+	return rc;
+}

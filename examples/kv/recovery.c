@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * recovery.c - rebuild the index from the arena after a restart or crash.
+ *
+ * Replay walks every surviving record in id order (global persist order)
+ * and feeds each to its flow's parser exactly as the live server did, so a
+ * command applies at the record that completed it. Values the server wrote
+ * itself (relocated or computed) carry their position and are merged into
+ * that order. The newest checkpoint says which positions are already
+ * superseded and where each flow's parsing restarts. A command cut short by
+ * the crash never completes, so it is never applied.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv.h"
+
+struct val {
+	uint64_t pos;
+	struct krec *r;
+	uint32_t koff, klen, voff, vlen;
+};
+
+static struct {
+	struct val *v;
+	size_t n, cap;
+	struct krec *best;
+	uint64_t hpos;
+	uint64_t *pairs;
+	uint32_t npairs;
+	struct krec **meta;
+	size_t nmeta, metacap;
+} rc;
+
+static void on_val(struct kv_server *s, struct krec *r, uint64_t pos, uint32_t koff,
+		   uint32_t klen, uint32_t voff, uint32_t vlen)
+{
+	(void)s;
+	if (rc.n == rc.cap) {
+		size_t cap = rc.cap ? rc.cap * 2 : 256;
+		struct val *v = realloc(rc.v, cap * sizeof(*v));
+		if (!v)
+			return;
+		rc.v = v;
+		rc.cap = cap;
+	}
+	rc.v[rc.n++] = (struct val){ pos, r, koff, klen, voff, vlen };
+}
+
+static void on_ckpt(struct kv_server *s, struct krec *r, uint64_t hpos, uint32_t n,
+		    const uint64_t *pairs)
+{
+	(void)s;
+	if (rc.best && rc.best->id > r->id)
+		return;
+	uint64_t *p = malloc((size_t)n * 16 + 1);
+	if (!p)
+		return;
+	memcpy(p, pairs, (size_t)n * 16);
+	free(rc.pairs);
+	rc.pairs = p;
+	rc.npairs = n;
+	rc.best = r;
+	rc.hpos = hpos;
+}
+
+static int by_pos(const void *a, const void *b)
+{
+	const struct val *x = a, *y = b;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static void apply_val(struct kv_server *s, const struct val *v)
+{
+	struct pin *p = pin_meta(v->r, v->pos, v->voff, v->vlen);
+	if (p)
+		ks_set(s, v->r->data + v->koff, v->klen, p);
+}
+
+static int load_meta(struct kv_server *s, struct kflow *f)
+{
+	struct pktstore_rec recs[64];
+	uint64_t lo = 0;
+	for (;;) {
+		struct pktstore_query q = { PKTSTORE_BY_SEQ, f->id, lo, UINT64_MAX };
+		int n = pktstore_range(s->ps, &q, recs, 64);
+		if (n < 0)
+			return n;
+		if (n == 0)
+			return 0;
+		for (int i = 0; i < n; i++) {
+			struct krec *r = rec_add(s, f, &recs[i]);
+			if (!r)
+				return -12;
+			r->parsed = r->ends_clean = 1;
+			if (rc.nmeta == rc.metacap) {
+				rc.metacap = rc.metacap ? rc.metacap * 2 : 64;
+				struct krec **m = realloc(rc.meta, rc.metacap * sizeof(*m));
+				if (!m)
+					return -12;
+				rc.meta = m;
+			}
+			rc.meta[rc.nmeta++] = r;
+			if (meta_parse(s, r, on_val, on_ckpt) < 0)
+				kv_log("meta record %llu is malformed; using what precedes the damage",
+				       (unsigned long long)r->id);
+			lo = recs[i].seq + recs[i].len;
+		}
+	}
+}
+
+int recover(struct kv_server *s, uint64_t *keys, uint64_t *ns)
+{
+	uint64_t t0 = now_ns();
+	int err = 0;
+	memset(&rc, 0, sizeof(rc));
+	s->replaying = 1;
+
+	/* 1. Flows of earlier sessions; the server's own ones are read first. */
+	struct pktstore_flow_info info[64];
+	uint64_t after = 0;
+	for (;;) {
+		int n = pktstore_flows(s->ps, after, info, 64);
+		if (n < 0) {
+			err = n;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			after = info[i].id;
+			int proto = info[i].tag == KV_TAG_RESP   ? KV_RESP
+				    : info[i].tag == KV_TAG_HTTP ? KV_HTTP
+				    : info[i].tag == KV_TAG_META ? KV_META
+								 : 0;
+			if (!proto || flow_get(s, info[i].id))
+				continue;
+			struct kflow *f = flow_add(s, info[i].id, proto);
+			if (!f) {
+				err = -12;
+				goto out;
+			}
+			f->closed = 1;
+			if (proto == KV_META && (err = load_meta(s, f)) < 0)
+				goto out;
+		}
+	}
+
+	/* 2. The newest checkpoint. */
+	s->hpos = rc.hpos;
+	for (uint32_t i = 0; i < rc.npairs; i++) {
+		struct kflow *f = flow_get(s, rc.pairs[2 * i]);
+		if (f)
+			f->skip_to = f->release_limit = rc.pairs[2 * i + 1];
+	}
+	if (rc.n)
+		qsort(rc.v, rc.n, sizeof(*rc.v), by_pos);
+	size_t vi = 0;
+	while (vi < rc.n && rc.v[vi].pos < s->hpos)
+		vi++;
+
+	/* 3. Every connection record in persist order, server values merged in. */
+	struct pktstore_rec recs[256];
+	uint64_t lo = 0;
+	for (;;) {
+		struct pktstore_query q = { PKTSTORE_BY_ID, 0, lo, UINT64_MAX };
+		int n = pktstore_range(s->ps, &q, recs, 256);
+		if (n < 0) {
+			err = n;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			const struct pktstore_rec *pr = &recs[i];
+			lo = pr->id + 1;
+			struct kflow *f = flow_get(s, pr->flow);
+			if (!f || f->proto == KV_META || !pr->len)
+				continue;
+			while (vi < rc.n && rc.v[vi].pos < KV_POS(pr->id, 0))
+				apply_val(s, &rc.v[vi++]);
+			if (f->started && pr->seq != f->next_seq) {
+				if (pr->seq < f->next_seq)
+					continue;
+				kv_log("flow %llu: bytes %llu..%llu are missing; ignoring the rest",
+				       (unsigned long long)f->id, (unsigned long long)f->next_seq,
+				       (unsigned long long)pr->seq);
+				f->broken = 1;
+			}
+			f->started = 1;
+			struct krec *r = rec_add(s, f, pr);
+			if (!r) {
+				err = -12;
+				goto out;
+			}
+			flow_feed(s, f, r);
+			if (pr->id > s->last_id)
+				s->last_id = pr->id;
+		}
+	}
+	while (vi < rc.n)
+		apply_val(s, &rc.v[vi++]);
+
+out:
+	/* 4. Release what replay found unreferenced. */
+	s->replaying = 0;
+	if (rc.best) {
+		rc.best->refs++;
+		s->ckpt = rc.best;
+	}
+	for (size_t i = 0; i < rc.nmeta; i++)
+		if (!rc.meta[i]->refs) {
+			rc.meta[i]->refs = 1;
+			rec_unref(s, rc.meta[i]);
+		}
+	for (uint64_t b = 0; s->fh && b < 4096; b++)
+		for (struct kflow *f = s->fh[b], *next; f; f = next) {
+			next = f->hnext;
+			if (f->proto != KV_META)
+				flow_try_release(s, f);
+		}
+	free(rc.v);
+	free(rc.pairs);
+	free(rc.meta);
+	memset(&rc, 0, sizeof(rc));
+	*keys = s->ks.n;
+	*ns = now_ns() - t0;
+	return err;
+}

@@ -1,0 +1,395 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server.c - the event loop: listeners, connections, the store's fd.
+ *
+ * The library reads every connection; this loop only accepts, writes
+ * replies and closes. A reply is queued only after the records completing
+ * its command came back from pktstore_recv_persist_any(), which is the
+ * acknowledgement rule: nothing is answered before it is durable.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "kv.h"
+
+#define BATCH 256
+/* A command may straddle this many records before its sender is cut off:
+ * a trickling client cannot pin unbounded arena descriptors. */
+#define MAX_PARTIAL_RECORDS 4096
+#define CLOSE_GRACE_NS 2000000000ull
+
+static volatile sig_atomic_t stop;
+static char tag_store, tag_resp, tag_http;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void watch_out(struct kv_server *s, struct conn *c, int on)
+{
+	if (on == c->polled)
+		return;
+	struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = c };
+	epoll_ctl(s->ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, c->fd, &ev);
+	c->polled = (uint8_t)on;
+}
+
+static void process(struct kv_server *s, const struct pktstore_rec *pr);
+
+/* After detaching, pick up what the library persisted but has not handed
+ * out: those commands are in the log and replay would apply them, so the
+ * live index must apply them too. */
+static void detach(struct kv_server *s, struct conn *c)
+{
+	struct kflow *f = c->flow;
+	if (c->detached)
+		return;
+	c->detached = 1;
+	int rc = pktstore_detach(s->ps, f->id);
+	if (rc < 0)
+		kv_log("detach of flow %llu: %s", (unsigned long long)f->id, pktstore_strerror(rc));
+	c->discard = 1;
+	struct pktstore_rec recs[64];
+	for (;;) {
+		struct pktstore_query q = { PKTSTORE_BY_SEQ, f->id, f->next_seq, UINT64_MAX };
+		int n = pktstore_range(s->ps, &q, recs, 64);
+		int progress = 0;
+		for (int i = 0; i < n; i++)
+			if (recs[i].len && recs[i].seq >= f->next_seq) {
+				process(s, &recs[i]);
+				progress = 1;
+			}
+		if (n <= 0 || !progress)
+			break;
+	}
+}
+
+void conn_close(struct kv_server *s, struct conn *c)
+{
+	struct kflow *f = c->flow;
+	detach(s, c);
+	watch_out(s, c, 0);
+	out_free(s, c);
+	close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nconns--;
+	f->conn = NULL;
+	f->closed = 1;
+	free(c);
+	flow_try_release(s, f);
+}
+
+static void refuse(int fd, int proto, const char *why)
+{
+	static const char resp[] = "-ERR max number of clients reached\r\n";
+	static const char http[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+				   "Connection: close\r\n\r\n";
+	ssize_t w = proto == KV_RESP ? send(fd, resp, sizeof(resp) - 1, MSG_DONTWAIT | MSG_NOSIGNAL)
+				     : send(fd, http, sizeof(http) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)w;
+	if (why)
+		kv_log("connection refused: %s", why);
+	close(fd);
+}
+
+static void on_accept(struct kv_server *s, int lfd, int proto)
+{
+	for (;;) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		if (s->nconns >= s->cfg.max_clients) {
+			refuse(fd, proto, NULL);
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		uint64_t id;
+		int rc = pktstore_attach(s->ps, fd, proto == KV_RESP ? KV_TAG_RESP : KV_TAG_HTTP, &id);
+		if (rc < 0) {
+			refuse(fd, proto, pktstore_strerror(rc));
+			continue;
+		}
+		struct conn *c = calloc(1, sizeof(*c));
+		struct kflow *f = c ? flow_add(s, id, proto) : NULL;
+		if (!f) {
+			free(c);
+			pktstore_detach(s->ps, id);
+			refuse(fd, proto, "out of memory");
+			continue;
+		}
+		c->fd = fd;
+		c->proto = proto;
+		c->flow = f;
+		f->conn = c;
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->prev = c;
+		s->conns = c;
+		s->nconns++;
+	}
+}
+
+static void process(struct kv_server *s, const struct pktstore_rec *pr)
+{
+	struct kflow *f = flow_get(s, pr->flow);
+	if (!f || f->proto == KV_META)
+		return;
+	if (!pr->len) {
+		if (f->conn)
+			f->conn->closing = 1; /* end of stream: answer what came, then close */
+		return;
+	}
+	if (f->started && pr->seq < f->next_seq)
+		return; /* already taken (seen again after a detach) */
+	f->started = 1;
+	if (pr->id > s->last_id) {
+		s->last_id = pr->id;
+	} else {
+		static int warned;
+		if (!warned++)
+			kv_log("records arrive out of id order (%llu after %llu): replay order may differ",
+			       (unsigned long long)pr->id, (unsigned long long)s->last_id);
+	}
+	struct krec *r = rec_add(s, f, pr);
+	if (!r) {
+		kv_log("out of memory: dropping connection");
+		if (f->conn)
+			f->conn->closing = 1;
+		return;
+	}
+	flow_feed(s, f, r);
+	if (!r->ends_clean && f->conn && !f->broken) {
+		uint32_t partial = 0;
+		for (struct krec *x = f->hint; x; x = x->next)
+			partial++;
+		if (partial > MAX_PARTIAL_RECORDS) {
+			/* Not "broken": whatever of it was persisted still applies,
+			 * as replay would apply it. */
+			kv_log("flow %llu: command spans too many records; closing",
+			       (unsigned long long)f->id);
+			f->conn->closing = 1;
+		}
+	}
+	flow_try_release(s, f);
+}
+
+static int by_id(const void *a, const void *b)
+{
+	const struct pktstore_rec *x = a, *y = b;
+	/* End-of-stream markers carry id 0; they belong after the data. */
+	uint64_t i = x->id ? x->id : UINT64_MAX, j = y->id ? y->id : UINT64_MAX;
+	return i < j ? -1 : i > j;
+}
+
+static void drain(struct kv_server *s)
+{
+	static struct pktstore_rec recs[BATCH];
+	for (int rounds = 0; rounds < 64; rounds++) {
+		int n = pktstore_recv_persist_any(s->ps, recs, BATCH, PKTSTORE_NONBLOCK);
+		if (n == -ENOSPC) {
+			compact_maybe(s, 1);
+			return;
+		}
+		if (n < 0) {
+			if (n != -EAGAIN && n != -EINTR)
+				kv_log("receive: %s", pktstore_strerror(n));
+			return;
+		}
+		if (n == 0)
+			return;
+		/* Apply in persist order, the order replay will use. */
+		qsort(recs, (size_t)n, sizeof(recs[0]), by_id);
+		for (int i = 0; i < n; i++)
+			process(s, &recs[i]);
+		compact_maybe(s, 0);
+	}
+}
+
+/*
+ * Closing: replies first, then our FIN, then the client's remaining bytes
+ * are read and dropped until its FIN or a deadline. Closing with unread
+ * input would send a RST that can destroy the error reply in flight.
+ */
+static int linger_done(struct conn *c, uint64_t now)
+{
+	if (!c->lingering) {
+		shutdown(c->fd, SHUT_WR);
+		c->lingering = 1;
+		c->close_deadline_ns = now + CLOSE_GRACE_NS;
+	}
+	char buf[16384];
+	for (int i = 0; i < 4; i++) {
+		ssize_t r = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+			return 1;
+		if (r < 0)
+			break;
+	}
+	return now > c->close_deadline_ns;
+}
+
+static void service_conns(struct kv_server *s)
+{
+	uint64_t now = now_ns();
+	for (struct conn *c = s->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->qhead != c->qtail && !c->polled) {
+			int rc = out_flush(s, c);
+			if (rc < 0) {
+				c->closing = 1;
+				out_free(s, c);
+			} else if (rc == 0) {
+				watch_out(s, c, 1);
+			}
+		}
+		if (!c->closing)
+			continue;
+		if (!c->detached) {
+			detach(s, c);
+			c->close_deadline_ns = now + CLOSE_GRACE_NS;
+		}
+		if (c->qhead != c->qtail && now <= c->close_deadline_ns)
+			continue;
+		if (linger_done(c, now))
+			conn_close(s, c);
+	}
+}
+
+static int listen_on(const char *addr, uint16_t *port_out)
+{
+	char host[256];
+	const char *colon = strrchr(addr, ':');
+	if (!colon || (size_t)(colon - addr) >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = 0;
+	char *end;
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	if (*end || port > 65535 || end == colon + 1)
+		return -EINVAL;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	memset(&ss, 0, sizeof(ss));
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	char *h = host;
+	size_t hl = strlen(h);
+	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+		h[hl - 1] = 0;
+		h++;
+	}
+	if (inet_pton(AF_INET, h, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)port);
+		sl = sizeof(*in4);
+	} else if (inet_pton(AF_INET6, h, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		sl = sizeof(*in6);
+	} else if (!strcmp(h, "localhost")) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)port);
+		in4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sl = sizeof(*in4);
+	} else {
+		return -EINVAL;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 511) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	sl = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	*port_out = ntohs(ss.ss_family == AF_INET ? in4->sin_port : in6->sin6_port);
+	return fd;
+}
+
+int server_run(struct kv_server *s)
+{
+	s->resp_fd = listen_on(s->cfg.resp_addr, &s->resp_port);
+	if (s->resp_fd < 0) {
+		kv_log("cannot listen on %s: %s", s->cfg.resp_addr, strerror(-s->resp_fd));
+		return 1;
+	}
+	s->http_fd = listen_on(s->cfg.http_addr, &s->http_port);
+	if (s->http_fd < 0) {
+		kv_log("cannot listen on %s: %s", s->cfg.http_addr, strerror(-s->http_fd));
+		return 1;
+	}
+	s->ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN };
+	ev.data.ptr = &tag_resp;
+	epoll_ctl(s->ep, EPOLL_CTL_ADD, s->resp_fd, &ev);
+	ev.data.ptr = &tag_http;
+	epoll_ctl(s->ep, EPOLL_CTL_ADD, s->http_fd, &ev);
+	ev.data.ptr = &tag_store;
+	if (epoll_ctl(s->ep, EPOLL_CTL_ADD, pktstore_fd(s->ps), &ev) < 0) {
+		kv_log("cannot poll the store: %s", strerror(errno));
+		return 1;
+	}
+	kv_log("RESP on %.*s:%u, HTTP on %.*s:%u",
+	       (int)(strrchr(s->cfg.resp_addr, ':') - s->cfg.resp_addr), s->cfg.resp_addr,
+	       s->resp_port, (int)(strrchr(s->cfg.http_addr, ':') - s->cfg.http_addr),
+	       s->cfg.http_addr, s->http_port);
+
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	while (!stop) {
+		struct epoll_event evs[64];
+		/* The store's fd is only a hint (and in practice it sometimes stays
+		 * quiet while records wait), so poll on a short timeout too. */
+		int n = epoll_wait(s->ep, evs, 64, s->nconns ? 1 : 50);
+		for (int i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+			if (p == &tag_resp) {
+				on_accept(s, s->resp_fd, KV_RESP);
+			} else if (p == &tag_http) {
+				on_accept(s, s->http_fd, KV_HTTP);
+			} else if (p != &tag_store) {
+				struct conn *c = p;
+				int rc = out_flush(s, c);
+				if (rc != 0)
+					watch_out(s, c, 0);
+				if (rc < 0) {
+					c->closing = 1;
+					out_free(s, c);
+				}
+			}
+		}
+		drain(s);
+		service_conns(s);
+		compact_maybe(s, 0);
+	}
+	kv_log("shutting down");
+	while (s->conns)
+		conn_close(s, s->conns);
+	close(s->ep);
+	close(s->resp_fd);
+	close(s->http_fd);
+	return 0;
+}
