@@ -68,7 +68,7 @@ enum pktstore_granularity {
  * NULL pointer means "all defaults" (open an existing arena only).
  */
 struct pktstore_opts {
-	unsigned flags;           /* PKTSTORE_CREATE, PKTSTORE_EXCL */
+	unsigned flags;           /* PKTSTORE_CREATE, PKTSTORE_EXCL, PKTSTORE_RDONLY */
 	uint64_t size;            /* arena size when creating; default 64 MiB */
 	uint32_t segment_size;    /* data segment size when creating; default 1 MiB */
 	uint32_t max_flows;       /* flow table entries when creating; default 1024 */
@@ -163,7 +163,8 @@ struct pktstore_stats {
 	uint64_t damaged_records;   /* descriptor valid but bytes fail CRC32C */
 	uint64_t invalid_descriptors; /* descriptors rejected at open (torn or corrupt) */
 	uint64_t invalid_flows;     /* flow table entries rejected at open */
-	uint64_t superblock_repairs; /* superblock copies rewritten at open */
+	uint64_t superblock_repairs; /* superblock copies found damaged or stale
+					at open (rewritten unless read-only) */
 	uint64_t recovery_ns;       /* time open() spent rebuilding the index */
 	uint64_t enospc_events;     /* times receiving waited for free space */
 	enum pktstore_granularity granularity;

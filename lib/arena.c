@@ -320,12 +320,15 @@ static int load_superblock(struct pktstore *ps)
 		return -EUCLEAN;
 	}
 	a->sb = c[pick];
-	if (!a->rdonly && (r[other] || c[other].generation != c[pick].generation)) {
-		int ret = write_sb(ps, other, &c[pick]);
-
-		if (ret)
-			return ret;
+	if (r[other] || c[other].generation != c[pick].generation) {
+		/* Counted even read-only, so an inspector sees the damage. */
 		a->sb_repaired++;
+		if (!a->rdonly) {
+			int ret = write_sb(ps, other, &c[pick]);
+
+			if (ret)
+				return ret;
+		}
 	}
 	return 0;
 }

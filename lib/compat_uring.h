@@ -7,8 +7,11 @@
 #ifndef PKTSTORE_COMPAT_URING_H
 #define PKTSTORE_COMPAT_URING_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <liburing.h>
 
@@ -21,6 +24,16 @@
 #ifndef IORING_CQE_F_BUF_MORE
 #define IORING_CQE_F_BUF_MORE (1U << 4)
 #endif
+
+/* Debian's liburing 2.3 declares io_uring_enable_rings() but does not
+ * export it: the register call it wraps. */
+static inline int ps_uring_enable_rings(struct io_uring *ring)
+{
+	int ret = (int)syscall(__NR_io_uring_register, ring->ring_fd, IORING_REGISTER_ENABLE_RINGS,
+			       NULL, 0);
+
+	return ret < 0 ? -errno : 0;
+}
 
 /* The 16-bit field after bgid is `pad` in liburing 2.3 and `flags` from
  * Linux 6.x uapi on; write it by position so both headers work. */

@@ -38,6 +38,8 @@
 struct uring_state {
 	struct io_uring ring;
 	bool inc;
+	bool deferred; /* DEFER_TASKRUN: bound to the thread that enabled it */
+	bool enabled;
 	int evfd;
 	struct io_uring_buf_ring *br;
 	size_t br_bytes;
@@ -51,6 +53,17 @@ struct uring_state {
 	int64_t chop_seg;      /* fixed: segment being handed out chunk by chunk */
 	uint32_t chop_next;
 };
+
+/* The first thread to use a deferred ring becomes its only submitter. */
+static int enable(struct uring_state *u)
+{
+	if (u->enabled)
+		return 0;
+	int ret = u->deferred ? ps_uring_enable_rings(&u->ring) : 0;
+
+	u->enabled = !ret;
+	return ret;
+}
 
 static struct io_uring_sqe *get_sqe(struct uring_state *u)
 {
@@ -66,6 +79,11 @@ static struct io_uring_sqe *get_sqe(struct uring_state *u)
 static int arm(struct pktstore *ps, struct ps_flow *f)
 {
 	struct uring_state *u = ps->be_state;
+	int ret = enable(u);
+
+	if (ret)
+		return ret;
+
 	struct io_uring_sqe *sqe = get_sqe(u);
 
 	if (!sqe)
@@ -75,8 +93,7 @@ static int arm(struct pktstore *ps, struct ps_flow *f)
 	sqe->buf_group = BGID;
 	io_uring_sqe_set_data64(sqe, f->id);
 	f->armed = true;
-	int ret = io_uring_submit(&u->ring);
-
+	ret = io_uring_submit(&u->ring);
 	return ret < 0 ? ret : 0;
 }
 
@@ -220,15 +237,17 @@ static int uring_poll(struct pktstore *ps, struct ps_flow *only, bool wait)
 	int ret;
 
 	(void)only; /* one ring serves every flow */
+	ret = enable(u);
+	if (ret)
+		return ret;
 	/* Clear the hint before reaping, so a completion arriving meanwhile
 	 * leaves the fd readable. */
 	if (read(u->evfd, &ignored, sizeof(ignored)) < 0 && errno != EAGAIN)
 		return -errno;
 	ret = wait && !io_uring_cq_ready(&u->ring) ? io_uring_submit_and_wait(&u->ring, 1)
 						    : io_uring_submit(&u->ring);
-	/* With cooperative task running, completions wait for us to enter
-	 * the kernel: the ring says so, and we enter once per poll. */
-	if (IO_URING_READ_ONCE(*u->ring.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW))
+	/* Deferred completions run only when we enter the kernel. */
+	if (!wait && u->deferred)
 		io_uring_get_events(&u->ring);
 	if (ret == -EINTR)
 		return ret; /* like recv(2): a signal ends the wait */
@@ -302,14 +321,21 @@ static void uring_fini(struct pktstore *ps)
 static int setup(struct pktstore *ps, bool inc)
 {
 	struct uring_state *u = calloc(1, sizeof(*u));
-	/* Cooperative task running (Linux 5.19): the kernel completes receives
-	 * when this thread next enters it instead of interrupting it, which on
-	 * a busy server is the difference between fighting the network stack
-	 * for the socket lock and batching (3x the requests at 16 loopback
-	 * connections in bench/). Older kernels refuse the flags: retry
-	 * without. */
+	/*
+	 * Deferred task running (Linux 6.1): the kernel completes receives when
+	 * the receiving thread next enters it instead of interrupting it, which
+	 * on a busy server is the difference between fighting the network
+	 * stack for the socket lock and batching (3x the requests at 16
+	 * loopback connections in bench/). Unlike cooperative task running it
+	 * still signals the eventfd, so pktstore_fd() stays a truthful hint.
+	 * It binds the ring to one thread: the ring starts disabled and the
+	 * first thread that attaches or receives enables it and becomes the
+	 * store's receiving thread. Older kernels refuse the flags: retry
+	 * without them.
+	 */
 	struct io_uring_params p = {
-		.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+		.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER |
+			 IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED,
 		.cq_entries = 4096,
 	};
 	int ret;
@@ -323,6 +349,7 @@ static int setup(struct pktstore *ps, bool inc)
 	u->chop_seg = -1;
 
 	ret = io_uring_queue_init_params(256, &u->ring, &p);
+	u->deferred = !ret;
 	if (ret == -EINVAL) {
 		p = (struct io_uring_params){ .flags = IORING_SETUP_CQSIZE, .cq_entries = 4096 };
 		ret = io_uring_queue_init_params(256, &u->ring, &p);

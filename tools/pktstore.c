@@ -113,6 +113,15 @@ static void sfield(bool *first, const char *name, const char *v)
 	*first = false;
 }
 
+static void bfield(bool *first, const char *name, bool v)
+{
+	if (json)
+		printf("%s\"%s\": %s", *first ? "" : ", ", name, v ? "true" : "false");
+	else
+		printf("%-22s %s\n", name, v ? "yes" : "no");
+	*first = false;
+}
+
 static int cmd_info(const char *path, bool all)
 {
 	struct pktstore *ps = open_ro(path);
@@ -133,8 +142,8 @@ static int cmd_info(const char *path, bool all)
 	field(&first, "flows", st.flows);
 	field(&first, "records", st.records);
 	field(&first, "record_bytes", st.record_bytes);
-	sfield(&first, "dirty_shutdown", st.dirty_shutdown ? "yes" : "no");
-	sfield(&first, "unsafe_shutdown", st.unsafe_shutdown ? "yes" : "no");
+	bfield(&first, "dirty_shutdown", st.dirty_shutdown);
+	bfield(&first, "unsafe_shutdown", st.unsafe_shutdown);
 	if (all) {
 		field(&first, "segments_free", st.segments_free);
 		field(&first, "descriptors_free", st.descriptors_free);
@@ -211,6 +220,8 @@ static int cmd_check(const char *path)
 		}
 		q.lo = r[n - 1].id + 1;
 	}
+	if (n < 0)
+		fail("check", n);
 	/* Records found damaged when the arena was opened. */
 	q = (struct pktstore_query){ .kind = PKTSTORE_DAMAGED, .hi = UINT64_MAX };
 	while ((n = pktstore_range(ps, &q, r, 256)) > 0) {
@@ -255,6 +266,7 @@ static int cmd_dump(const char *path, struct pktstore_query q, bool data)
 {
 	struct pktstore *ps = open_ro(path);
 	struct pktstore_rec r[256];
+	uint64_t last_id = 0;
 	bool first = true;
 	int n;
 
@@ -265,16 +277,28 @@ static int cmd_dump(const char *path, struct pktstore_query q, bool data)
 	if (json)
 		printf("[");
 	while ((n = pktstore_range(ps, &q, r, 256)) > 0) {
+		int shown = 0;
+
 		for (int i = 0; i < n; i++) {
+			if (q.kind == PKTSTORE_BY_TIME && r[i].id <= last_id)
+				continue; /* seen in the previous page */
 			printf("%s", json && !first ? ",\n" : "");
 			print_rec(&r[i], data, NULL);
 			first = false;
+			shown++;
 		}
 		const struct pktstore_rec *last = &r[n - 1];
 
+		if (q.kind == PKTSTORE_BY_TIME && !shown && n == 256)
+			break; /* more than a page shares one timestamp */
+		last_id = last->id;
+		/* Records sharing a timestamp come in id order: a time page
+		 * restarts at the last timestamp and skips what it showed. */
 		q.lo = q.kind == PKTSTORE_BY_SEQ ? last->seq + last->len
 		       : q.kind == PKTSTORE_BY_ID ? last->id + 1
-						  : last->ts_ns + 1;
+						  : last->ts_ns;
+		if ((q.kind == PKTSTORE_BY_TIME && n < 256) || q.lo >= q.hi)
+			break;
 	}
 	if (json)
 		printf("]\n");

@@ -128,6 +128,22 @@ static void server(const char *arena, uint64_t size, int lfd, unsigned nflows, i
 
 /* ------------------------------------------------------------ the clients */
 
+/* Acks are 8 bytes each and only grow; the last whole one read is the
+ * highest. A split ack is rare on loopback and only makes the count lower. */
+static void read_acks(struct client *c, int flags)
+{
+	uint64_t acks[64];
+	ssize_t r;
+
+	while ((r = recv(c->fd, acks, sizeof(acks), flags)) >= 8) {
+		uint64_t a = acks[r / 8 - 1];
+
+		if (a > c->acked)
+			__atomic_store_n(&c->acked, a, __ATOMIC_RELAXED);
+		flags |= MSG_DONTWAIT;
+	}
+}
+
 static void *client_main(void *arg)
 {
 	struct client *c = arg;
@@ -144,18 +160,16 @@ static void *client_main(void *arg)
 		if (w <= 0)
 			break;
 		__atomic_store_n(&c->sent, c->sent + (uint64_t)w, __ATOMIC_RELAXED);
+		read_acks(c, MSG_DONTWAIT);
+	}
+	/* Everything is sent: keep collecting acks until the kill. */
+	while (!atomic_load(c->stop) && c->acked < c->sent) {
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
 
-		uint64_t acks[64];
-		ssize_t r;
-
-		while ((r = recv(c->fd, acks, sizeof(acks), MSG_DONTWAIT)) >= 8) {
-			/* Acks are 8 bytes each and only grow; the last whole
-			 * one read is the highest. A split ack is rare on
-			 * loopback and only makes this count lower. */
-			uint64_t a = acks[r / 8 - 1];
-
-			if (a > c->acked)
-				c->acked = a;
+		if (poll(&p, 1, 10) > 0) {
+			if (p.revents & (POLLHUP | POLLERR))
+				break;
+			read_acks(c, MSG_DONTWAIT);
 		}
 	}
 	return NULL;
@@ -275,15 +289,18 @@ int main(int argc, char **argv)
 		pthread_create(&cl[i].th, NULL, client_main, &cl[i]);
 	printf("pktstore-demo: %u flows streaming into %s; SIGKILL at half the stream or after "
 	       "%ld ms\n", nflows, arena, ms);
-	/* Kill mid-stream: when half of what the clients will send is out. */
+	/* Kill mid-stream: once half of what the clients will send is out and
+	 * the server has acknowledged something. */
 	double deadline = now_s() + (double)ms / 1e3;
 
 	for (;;) {
-		uint64_t out = 0;
+		uint64_t out = 0, acks = 0;
 
-		for (unsigned i = 0; i < nflows; i++)
+		for (unsigned i = 0; i < nflows; i++) {
 			out += __atomic_load_n(&cl[i].sent, __ATOMIC_RELAXED);
-		if (out >= limit * nflows / 2 || now_s() >= deadline)
+			acks += __atomic_load_n(&cl[i].acked, __ATOMIC_RELAXED);
+		}
+		if ((out >= limit * nflows / 2 && acks) || now_s() >= deadline)
 			break;
 		usleep(1000);
 	}
