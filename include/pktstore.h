@@ -11,8 +11,10 @@
  *     valid until the record is released or the store is closed.
  *
  * Threads: one struct pktstore is driven by one thread at a time (the caller
- * serialises calls on it, as with an io_uring ring). Distinct stores share
- * nothing. The receive path takes no lock.
+ * serialises calls on it, as with an io_uring ring). On the io_uring paths
+ * the first thread that attaches or receives becomes the store's receiving
+ * thread, and attach, detach and receive calls must stay on it. Distinct
+ * stores share nothing. The receive path takes no lock.
  *
  * See pktstore(7) for the model, the on-media format and the durability
  * contract, and one section-3 page per call.
