@@ -113,6 +113,8 @@ struct ps_segments {
 	uint32_t size;
 	uint8_t *state;
 	uint32_t *refs;     /* records (and landings not yet recorded) inside */
+	uint32_t *tail;     /* sealed: first byte after its last record, as
+			       found at open; the rest may take appends */
 	uint32_t *free_stack;
 	/* Bump allocator for bytes placed by user space (recv(2), append). */
 	int64_t bump_seg;   /* -1: none */
@@ -123,6 +125,7 @@ int ps_segments_init(struct ps_segments *s, uint64_t n, uint32_t size);
 void ps_segments_fini(struct ps_segments *s);
 void ps_segments_build_free(struct ps_segments *s); /* after recovery counted refs */
 int64_t ps_seg_take(struct pktstore *ps, enum ps_seg_state as);
+void ps_seg_note_extent(struct ps_segments *s, uint64_t seg, uint32_t end);
 void ps_seg_ref(struct pktstore *ps, uint64_t seg);
 void ps_seg_unref(struct pktstore *ps, uint64_t seg);
 void ps_seg_seal(struct pktstore *ps, uint64_t seg);

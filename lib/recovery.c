@@ -72,12 +72,23 @@ static void sort_entries(struct ps_ent *e, size_t n, int (*cmp)(const void *, co
 	qsort(e, n, sizeof(*e), cmp);
 }
 
+/* The segment holds this record's bytes: keep both its count and how far
+ * into it records reach. */
+static void hold_extent(struct pktstore *ps, const struct ps_desc *d)
+{
+	uint64_t seg = ps_seg_of(ps, d->data_off);
+	uint64_t start = ps->a.sb.data_off + seg * ps->seg.size;
+
+	ps_seg_ref(ps, seg);
+	ps_seg_note_extent(&ps->seg, seg, (uint32_t)(d->data_off + d->len - start));
+}
+
 static void mark_damaged(struct pktstore *ps, uint64_t slot, const struct ps_desc *d)
 {
 	ps->desc_state[slot] = PS_D_DAMAGED;
 	ps->desc_free--;
 	ps->st.damaged_records++;
-	ps_seg_ref(ps, ps_seg_of(ps, d->data_off));
+	hold_extent(ps, d);
 }
 
 /* Records of one flow cover disjoint, increasing seq ranges; a record that
@@ -165,7 +176,7 @@ int ps_recover(struct pktstore *ps)
 				return -ENOMEM;
 			ps->desc_state[slot] = PS_D_LIVE;
 			ps->desc_free--;
-			ps_seg_ref(ps, ps_seg_of(ps, d->data_off));
+			hold_extent(ps, d);
 			f->live++;
 			f->live_bytes += d->len;
 			ps->st.records++;

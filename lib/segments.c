@@ -24,7 +24,8 @@ int ps_segments_init(struct ps_segments *s, uint64_t n, uint32_t size)
 	s->state = calloc(n, sizeof(*s->state));
 	s->refs = calloc(n, sizeof(*s->refs));
 	s->free_stack = calloc(n, sizeof(*s->free_stack));
-	if (!s->state || !s->refs || !s->free_stack)
+	s->tail = calloc(n, sizeof(*s->tail));
+	if (!s->state || !s->refs || !s->free_stack || !s->tail)
 		return -ENOMEM;
 	return 0;
 }
@@ -34,6 +35,14 @@ void ps_segments_fini(struct ps_segments *s)
 	free(s->state);
 	free(s->refs);
 	free(s->free_stack);
+	free(s->tail);
+}
+
+/* Recovery: a record of segment seg ends at byte `end` of it. */
+void ps_seg_note_extent(struct ps_segments *s, uint64_t seg, uint32_t end)
+{
+	if (end > s->tail[seg])
+		s->tail[seg] = end;
 }
 
 /* Segments holding records after recovery stay sealed: their free tail is
@@ -97,8 +106,37 @@ void ps_seg_seal(struct pktstore *ps, uint64_t i)
 	struct ps_segments *s = &ps->seg;
 
 	s->state[i] = PS_SEG_SEALED;
+	s->tail[i] = s->size; /* sealed in this session: nothing to reuse */
 	if (s->refs[i] == 0)
 		seg_free(ps, i);
+}
+
+/*
+ * After a crash every segment may hold some live record, and then nothing
+ * could ever be appended to move records and free space. The free tails of
+ * segments sealed by recovery break that deadlock: adopt the largest one
+ * that fits.
+ */
+static int64_t adopt_tail(struct ps_segments *s, uint32_t min)
+{
+	int64_t best = -1;
+	uint32_t best_room = 0;
+
+	for (uint64_t i = 0; i < s->n; i++) {
+		uint32_t start = (s->tail[i] + PS_CACHELINE - 1) & ~(uint32_t)(PS_CACHELINE - 1);
+		uint32_t room = start < s->size ? s->size - start : 0;
+
+		if (s->state[i] == PS_SEG_SEALED && room >= min && room > best_room) {
+			best = (int64_t)i;
+			best_room = room;
+		}
+	}
+	if (best >= 0) {
+		s->state[best] = PS_SEG_BUMP;
+		s->bump_used = s->size - best_room;
+		s->tail[best] = s->size;
+	}
+	return best;
 }
 
 /*
@@ -121,10 +159,14 @@ int ps_bump_reserve(struct pktstore *ps, uint32_t min, uint64_t *off, uint32_t *
 	if (s->bump_seg < 0) {
 		int64_t i = ps_seg_take(ps, PS_SEG_BUMP);
 
-		if (i < 0)
-			return -ENOSPC;
+		if (i >= 0) {
+			s->bump_used = 0;
+		} else {
+			i = adopt_tail(s, min);
+			if (i < 0)
+				return -ENOSPC;
+		}
 		s->bump_seg = i;
-		s->bump_used = 0;
 	}
 	*off = ps->a.sb.data_off + (uint64_t)s->bump_seg * s->size + s->bump_used;
 	*avail = s->size - s->bump_used;

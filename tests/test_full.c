@@ -159,3 +159,50 @@ static void out_of_descriptors(enum pktstore_recv_path rp)
 Test(full, out_of_descriptors_uring_inc) { out_of_descriptors(PKTSTORE_PATH_URING_INC); }
 Test(full, out_of_descriptors_uring_fixed) { out_of_descriptors(PKTSTORE_PATH_URING_FIXED); }
 Test(full, out_of_descriptors_recv) { out_of_descriptors(PKTSTORE_PATH_RECV); }
+
+/* After a restart every segment may hold a live record. Appends must still
+ * find room (the free tails of those segments), or nothing could ever be
+ * moved to free a segment. */
+Test(full, appends_after_reopen_use_segment_tails)
+{
+	char path[256];
+	struct pktstore_opts o = { .flags = PKTSTORE_CREATE, .size = 1 << 20,
+				   .segment_size = 64 << 10, .recv_path = PKTSTORE_PATH_RECV };
+	struct pktstore *ps;
+	struct pktstore_stats st;
+	static char big[40 << 10], small[20 << 10];
+	uint64_t flow;
+	int held = 0;
+
+	arena_path(MEDIUM_TMPFS, "tails", path, sizeof(path));
+	cr_assert_eq(pktstore_open(path, &o, &ps), 0);
+	cr_assert_eq(pktstore_flow_create(ps, 0, &flow), 0);
+	/* 40 KiB records: one per 64 KiB segment, each leaving a 24 KiB tail. */
+	while (pktstore_append(ps, flow, big, sizeof(big), NULL) == 0)
+		held++;
+	cr_assert_eq(pktstore_stats(ps, &st), 0);
+	cr_assert_eq(held, (int)st.segments);
+	cr_assert_eq(pktstore_append(ps, flow, small, sizeof(small), NULL), -ENOSPC);
+	cr_assert_eq(pktstore_close(ps), 0);
+
+	o.flags = 0;
+	cr_assert_eq(pktstore_open(path, &o, &ps), 0);
+	cr_assert_eq(pktstore_stats(ps, &st), 0);
+	cr_assert_eq(st.segments_free, 0);
+	for (int i = 0; i < held; i++)
+		cr_assert_eq(pktstore_append(ps, flow, small, sizeof(small), NULL), 0, "tail %d", i);
+	cr_assert_eq(pktstore_append(ps, flow, small, sizeof(small), NULL), -ENOSPC);
+	/* And the old records are intact. */
+	struct pktstore_query q = { .kind = PKTSTORE_BY_SEQ, .flow = flow, .hi = UINT64_MAX };
+	struct pktstore_rec r[64];
+	int n = pktstore_range(ps, &q, r, 64);
+
+	cr_assert_eq(n, 2 * held);
+	for (int i = 0; i < n; i++) {
+		struct pktstore_rec g;
+
+		cr_assert_eq(pktstore_get(ps, r[i].id, &g, 0), 0);
+	}
+	cr_assert_eq(pktstore_close(ps), 0);
+	unlink(path);
+}
