@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-sanitize bench install clean
+.PHONY: all deps build demo test test-sanitize test-tsan bench clean
 
 all: build
 
@@ -22,13 +22,20 @@ demo: build
 test: build
 	cd $(BUILD) && ctest --output-on-failure --timeout 600
 
-# The whole suite again under AddressSanitizer and UndefinedBehaviorSanitizer.
+# The whole suite again under AddressSanitizer and UndefinedBehaviorSanitizer
+# (fewer power-loss points: each costs more under ASan), and under
+# ThreadSanitizer.
 test-sanitize: deps
-	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DPKTSTORE_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug"
+	PKTSTORE_POWERFAIL_POINTS=300 $(MAKE) test BUILD=build-asan \
+		CMAKE_FLAGS="-DPKTSTORE_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug"
+
+test-tsan: deps
+	PKTSTORE_POWERFAIL_POINTS=100 $(MAKE) test BUILD=build-tsan \
+		CMAKE_FLAGS="-DPKTSTORE_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug"
 
 bench: build
 	@./scripts/install-deps.sh --bench
 	./bench/run.sh
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz
