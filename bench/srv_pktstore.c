@@ -272,6 +272,7 @@ static void report_profile(struct server *s, double hz)
 
 static const char usage[] =
 	"usage: %s --path ARENA [--listen HOST:PORT] [--size BYTES] [--no-release]\n"
+	"          [--zcrx IF:QUEUE]\n"
 	"  one thread; acks each request once durable; stops on SIGINT/SIGTERM\n";
 
 int main(int argc, char **argv)
@@ -281,6 +282,7 @@ int main(int argc, char **argv)
 		{ "path", required_argument, NULL, 'p' },
 		{ "size", required_argument, NULL, 's' },
 		{ "no-release", no_argument, NULL, 'n' },
+		{ "zcrx", required_argument, NULL, 'z' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -298,6 +300,7 @@ int main(int argc, char **argv)
 				goto bad;
 			break;
 		case 'n': s.release = 0; break;
+		case 'z': o.zcrx = optarg; break;
 		default: goto bad;
 		}
 	}

@@ -56,6 +56,8 @@ enum pktstore_recv_path {
 	PKTSTORE_PATH_URING_INC = 1,   /* io_uring multishot recv, incremental buffer ring */
 	PKTSTORE_PATH_URING_FIXED = 2, /* io_uring multishot recv, fixed-size buffers */
 	PKTSTORE_PATH_RECV = 3,        /* plain recv(2) into the arena */
+	PKTSTORE_PATH_ZCRX = 4,        /* io_uring zero-copy receive: the NIC
+					  writes into the arena (needs zcrx) */
 };
 
 /* Persistence granularity of the mapping (what one flush makes durable). */
@@ -78,8 +80,13 @@ struct pktstore_opts {
 				      descriptor log when creating; default 512 */
 	enum pktstore_recv_path recv_path; /* default AUTO; the environment
 					      variable PKTSTORE_RECV_PATH
-					      (uring-inc, uring-fixed, recv)
+					      (uring-inc, uring-fixed, recv, zcrx)
 					      overrides AUTO */
+	const char *zcrx;         /* "IFNAME:QUEUE": try zero-copy receive on that
+				     NIC rx queue first, falling back (with the
+				     reason in stats) unless recv_path is
+				     PKTSTORE_PATH_ZCRX; the environment variable
+				     PKTSTORE_ZCRX does the same */
 };
 
 /* A record view. data points into the arena. */
@@ -173,8 +180,8 @@ struct pktstore_stats {
 	enum pktstore_recv_path recv_path; /* the active receive path */
 	int dirty_shutdown;         /* 1: the previous session did not close cleanly */
 	int unsafe_shutdown;        /* 1: the device reports a lost-power event too */
-	char recv_path_name[16];    /* "uring-inc", "uring-fixed" or "recv" */
-	char fallback_reason[96];   /* why a better path is not active, or "" */
+	char recv_path_name[16];    /* "uring-inc", "uring-fixed", "recv" or "zcrx" */
+	char fallback_reason[128];  /* why a better path is not active, or "" */
 };
 
 /* Open or create an arena; *out receives the store. */

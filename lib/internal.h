@@ -125,6 +125,8 @@ int ps_segments_init(struct ps_segments *s, uint64_t n, uint32_t size);
 void ps_segments_fini(struct ps_segments *s);
 void ps_segments_build_free(struct ps_segments *s); /* after recovery counted refs */
 int64_t ps_seg_take(struct pktstore *ps, enum ps_seg_state as);
+int64_t ps_seg_take_run(struct pktstore *ps, uint64_t max, uint64_t *n);
+void ps_seg_give_run(struct pktstore *ps, uint64_t first, uint64_t n);
 void ps_seg_note_extent(struct ps_segments *s, uint64_t seg, uint32_t end);
 void ps_seg_ref(struct pktstore *ps, uint64_t seg);
 void ps_seg_unref(struct pktstore *ps, uint64_t seg);
@@ -222,11 +224,15 @@ struct ps_backend_ops {
 	/* Space or descriptors became free: hand buffers back, re-arm. */
 	void (*space_freed)(struct pktstore *ps);
 	int (*fd)(struct pktstore *ps);
+	/* A record's bytes are no longer needed (optional: zcrx returns its
+	 * buffer to the kernel). */
+	void (*released)(struct pktstore *ps, uint64_t data_off, uint32_t len);
 };
 
 extern const struct ps_backend_ops ps_backend_uring_inc;
 extern const struct ps_backend_ops ps_backend_uring_fixed;
 extern const struct ps_backend_ops ps_backend_socket;
+extern const struct ps_backend_ops ps_backend_zcrx;
 
 void ps_land(struct pktstore *ps, struct ps_flow *f, uint64_t off, uint32_t len, int status);
 
@@ -259,8 +265,9 @@ struct pktstore {
 
 	const struct ps_backend_ops *be;
 	void *be_state;
+	char *zcrx_spec;         /* "IFNAME:QUEUE" asked for, or NULL */
 	enum pktstore_recv_path path;
-	char fallback[96];
+	char fallback[128];
 	bool uncommitted;        /* records made since the last drain */
 	bool space_pending;      /* segments or descriptors freed since the
 				    backend last refilled */

@@ -146,6 +146,8 @@ static void forget(struct pktstore *ps, uint64_t slot)
 	ps->desc_state[slot] = PS_D_FREE;
 	ps->desc_free++;
 	ps->space_pending = true;
+	if (ps->be && ps->be->released)
+		ps->be->released(ps, d->data_off, d->len);
 	ps_seg_unref(ps, ps_seg_of(ps, d->data_off));
 	if (f) {
 		ps_index_squeeze(ps, &f->idx);

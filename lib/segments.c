@@ -65,6 +65,44 @@ uint64_t ps_seg_of(const struct pktstore *ps, uint64_t data_off)
 	return (data_off - ps->a.sb.data_off) / ps->seg.size;
 }
 
+/* Take the longest run of free segments, at most `max` long, for an area
+ * that must be contiguous (zcrx). Returns its first segment or -1. */
+int64_t ps_seg_take_run(struct pktstore *ps, uint64_t max, uint64_t *n)
+{
+	struct ps_segments *s = &ps->seg;
+	uint64_t best = 0, best_len = 0, run = 0;
+
+	for (uint64_t i = 0; i < s->n; i++) {
+		run = s->state[i] == PS_SEG_FREE ? run + 1 : 0;
+		if (run > best_len && best_len < max) {
+			best_len = run < max ? run : max;
+			best = i + 1 - run;
+		}
+	}
+	if (!best_len)
+		return -1;
+	for (uint64_t i = best; i < best + best_len; i++)
+		s->state[i] = PS_SEG_KERNEL;
+	/* Rebuild the free stack without them. */
+	uint64_t k = 0;
+
+	for (uint64_t i = 0; i < s->nfree; i++)
+		if (s->state[s->free_stack[i]] == PS_SEG_FREE)
+			s->free_stack[k++] = s->free_stack[i];
+	s->nfree = k;
+	*n = best_len;
+	return (int64_t)best;
+}
+
+/* Give back a run taken by ps_seg_take_run() that never held a record. */
+void ps_seg_give_run(struct pktstore *ps, uint64_t first, uint64_t n)
+{
+	for (uint64_t i = first + n; i-- > first;) {
+		ps->seg.state[i] = PS_SEG_FREE;
+		ps->seg.free_stack[ps->seg.nfree++] = (uint32_t)i;
+	}
+}
+
 int64_t ps_seg_take(struct pktstore *ps, enum ps_seg_state as)
 {
 	struct ps_segments *s = &ps->seg;

@@ -31,6 +31,7 @@ static int parse_path(const char *s, enum pktstore_recv_path *out)
 		{ "uring-inc", PKTSTORE_PATH_URING_INC },
 		{ "uring-fixed", PKTSTORE_PATH_URING_FIXED },
 		{ "recv", PKTSTORE_PATH_RECV },
+		{ "zcrx", PKTSTORE_PATH_ZCRX },
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -49,6 +50,7 @@ static int parse_path(const char *s, enum pktstore_recv_path *out)
 static int pick_backend(struct pktstore *ps, enum pktstore_recv_path want)
 {
 	static const struct ps_backend_ops *const order[] = {
+		&ps_backend_zcrx,
 		&ps_backend_uring_inc,
 		&ps_backend_uring_fixed,
 		&ps_backend_socket,
@@ -61,6 +63,8 @@ static int pick_backend(struct pktstore *ps, enum pktstore_recv_path want)
 
 		if (want != PKTSTORE_PATH_AUTO && want != be->path)
 			continue;
+		if (be == &ps_backend_zcrx && !ps->zcrx_spec)
+			continue; /* zero-copy receive needs a NIC queue named */
 		ps->fallback[0] = '\0';
 		ret = be->init(ps);
 		if (!ret) {
@@ -70,7 +74,7 @@ static int pick_backend(struct pktstore *ps, enum pktstore_recv_path want)
 			return 0;
 		}
 		if (!why[0])
-			snprintf(why, sizeof(why), "%s: %.80s", be->name,
+			snprintf(why, sizeof(why), "%s: %.110s", be->name,
 				 ps->fallback[0] ? ps->fallback : strerror(-ret));
 		be->fini(ps);
 	}
@@ -86,6 +90,7 @@ static void store_free(struct pktstore *ps)
 	free(ps->desc_state);
 	free(ps->all.e);
 	free(ps->stall);
+	free(ps->zcrx_spec);
 	ps_arena_close(&ps->a);
 	free(ps);
 }
@@ -99,15 +104,24 @@ int pktstore_open(const char *path, const struct pktstore_opts *opts, struct pkt
 	unsigned flags = opts ? opts->flags : 0;
 
 	if (!path || !out || flags & ~(PKTSTORE_CREATE | PKTSTORE_EXCL | PKTSTORE_RDONLY) ||
-	    (flags & PKTSTORE_RDONLY && flags & PKTSTORE_CREATE) || want > PKTSTORE_PATH_RECV)
+	    (flags & PKTSTORE_RDONLY && flags & PKTSTORE_CREATE) || want > PKTSTORE_PATH_ZCRX)
 		return -EINVAL;
 	if (want == PKTSTORE_PATH_AUTO && env && *env && parse_path(env, &want))
 		return -EINVAL;
+	const char *zcrx = opts && opts->zcrx ? opts->zcrx : getenv("PKTSTORE_ZCRX");
 
 	struct pktstore *ps = calloc(1, sizeof(*ps));
 
 	if (!ps)
 		return -ENOMEM;
+	if (zcrx && *zcrx && !(ps->zcrx_spec = strdup(zcrx))) {
+		free(ps);
+		return -ENOMEM;
+	}
+	if (want == PKTSTORE_PATH_ZCRX && !ps->zcrx_spec) {
+		free(ps);
+		return -EINVAL; /* zero-copy receive demanded, no NIC queue named */
+	}
 	ret = ps_arena_open(ps, path, opts);
 	if (ret)
 		goto fail;

@@ -138,6 +138,7 @@ struct kv_config {
 	const char *resp_addr, *http_addr;
 	uint32_t max_value;
 	uint32_t max_clients;
+	const char *zcrx;       /* --zcrx IF:QUEUE, or NULL */
 };
 
 struct kv_server {

@@ -23,6 +23,8 @@ static const char usage[] =
 	"  --http HOST:PORT    HTTP/1.1 listener (default 127.0.0.1:7380; port 0 = any)\n"
 	"  --max-value BYTES   largest value accepted (default 512K)\n"
 	"  --max-clients N     simultaneous connections (default 512)\n"
+	"  --zcrx IF:QUEUE     receive with io_uring zero-copy receive on that NIC rx\n"
+	"                      queue (falls back to the buffer ring; see pktstore(7))\n"
 	"  --help              this text\n";
 
 uint64_t now_ns(void)
@@ -84,6 +86,7 @@ int main(int argc, char **argv)
 		{ "http", required_argument, NULL, 'w' },
 		{ "max-value", required_argument, NULL, 'v' },
 		{ "max-clients", required_argument, NULL, 'c' },
+		{ "zcrx", required_argument, NULL, 'z' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -114,6 +117,7 @@ int main(int argc, char **argv)
 					   optarg);
 			s->cfg.max_clients = (uint32_t)v;
 			break;
+		case 'z': s->cfg.zcrx = optarg; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default:
 			return bad("unknown or incomplete option '%s'", argv[optind - 1]);
@@ -130,7 +134,8 @@ int main(int argc, char **argv)
 			return bad("'%s' is not HOST:PORT", a);
 	}
 
-	struct pktstore_opts po = { .flags = PKTSTORE_CREATE, .size = s->cfg.size };
+	struct pktstore_opts po = { .flags = PKTSTORE_CREATE, .size = s->cfg.size,
+				    .zcrx = s->cfg.zcrx };
 	int rc = pktstore_open(s->cfg.arena, &po, &s->ps);
 	if (rc < 0) {
 		kv_log("cannot open arena %s: %s", s->cfg.arena, pktstore_strerror(rc));
