@@ -10,7 +10,9 @@
  * against the descriptor slot, so a dead entry is never served.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -61,50 +63,27 @@ void ps_index_squeeze(struct pktstore *ps, struct ps_index *ix)
 	ix->dead = 0;
 }
 
-/* First entry with seq >= key. */
+/* First entry whose field (seq, id or ts: all grow along the array) is >= key. */
+static size_t lower_bound(const struct ps_index *ix, size_t field, uint64_t key)
+{
+	size_t lo = 0, hi = ix->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint64_t v;
+
+		memcpy(&v, (const char *)&ix->e[mid] + field, sizeof(v));
+		if (v < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 size_t ps_index_lower_seq(const struct ps_index *ix, uint64_t key)
 {
-	size_t lo = 0, hi = ix->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (ix->e[mid].seq < key)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static size_t lower_id(const struct ps_index *ix, uint64_t key)
-{
-	size_t lo = 0, hi = ix->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (ix->e[mid].id < key)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static size_t lower_ts(const struct ps_index *ix, uint64_t key)
-{
-	size_t lo = 0, hi = ix->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (ix->e[mid].ts < key)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return lower_bound(ix, offsetof(struct ps_ent, seq), key);
 }
 
 void ps_rec_fill(const struct pktstore *ps, const struct ps_desc *d, struct pktstore_rec *r)
@@ -242,10 +221,10 @@ int pktstore_range(struct pktstore *ps, const struct pktstore_query *q, struct p
 			i = i ? i - 1 : 0;
 		break;
 	case PKTSTORE_BY_ID:
-		i = lower_id(ix, q->lo);
+		i = lower_bound(ix, offsetof(struct ps_ent, id), q->lo);
 		break;
 	case PKTSTORE_BY_TIME:
-		i = lower_ts(ix, q->lo);
+		i = lower_bound(ix, offsetof(struct ps_ent, ts), q->lo);
 		break;
 	default:
 		return -EINVAL;
