@@ -16,8 +16,11 @@ build: deps
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The library's crash demo, then the same story told by pktstore-kv.
 demo: build
 	$(BUILD)/examples/demo/pktstore-demo
+	@echo
+	./examples/kv/demo.sh $(BUILD)/examples/kv/pktstore-kv $(BUILD)/examples/kv/kv_load
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure --timeout 600
