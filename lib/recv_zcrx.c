@@ -118,6 +118,9 @@ void ps_zcrx_flush_backlog(struct zcrx_state *z)
 {
 	size_t i = 0;
 
+	if (!z->nbacklog)
+		return;
+
 	while (i < z->nbacklog && rq_push(z, z->backlog[i].off, z->backlog[i].len))
 		i++;
 	memmove(z->backlog, z->backlog + i, (z->nbacklog - i) * sizeof(*z->backlog));
