@@ -246,8 +246,18 @@ int pktstore_recv_persist_any(struct pktstore *ps, struct pktstore_rec *recs, un
 		}
 		if (n)
 			return (int)n;
-		if (!ps->active_flows)
+		if (!ps->active_flows && polled)
 			return 0;
+		if (!ps->active_flows) {
+			/* Nothing can arrive, but the backend must still reap
+			 * what did and clear its fd, or an event loop waiting
+			 * on pktstore_fd() would spin. */
+			ret = ps->be->poll(ps, NULL, false);
+			if (ret < 0)
+				return ret;
+			polled = true;
+			continue;
+		}
 		if (out_of_space(ps, NULL))
 			return -ENOSPC;
 		if (polled && flags & PKTSTORE_NONBLOCK)

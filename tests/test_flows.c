@@ -87,8 +87,12 @@ static void many_flows(enum pktstore_recv_path rp)
 	if (rp == PKTSTORE_PATH_URING_INC)
 		cr_assert(packed * 2 > records, "%u of %u records packed", packed, records);
 
-	/* Every stream ended and was reported: nothing more can come. */
+	/* Every stream ended and was reported: nothing more can come, and the
+	 * fd says so (an event loop waiting on it must not spin). */
 	cr_assert_eq(pktstore_recv_persist_any(ps, r, 128, 0), 0);
+	struct pollfd idle = { .fd = fd, .events = POLLIN };
+
+	cr_assert_eq(poll(&idle, 1, 0), 0, "pktstore_fd readable with nothing to do");
 	for (int i = 0; i < NFLOWS; i++) {
 		sender_join(snd[i]);
 		cr_assert_eq(pktstore_detach(ps, fl[i].id), 0);
