@@ -13,7 +13,12 @@
  *   receive.c     recv_persist: backend landings -> records -> delivery
  *   recv_uring.c  io_uring multishot recv into an arena buffer ring
  *   recv_socket.c plain recv(2) into the arena
+ *   recv_zcrx.c   io_uring zero-copy receive: the NIC writes into the arena
  *   store.c       open/close, stats, strerror: the public glue
+ *
+ *   media.h         the on-media format
+ *   compat_uring.h  io_uring ABI newer than liburing 2.3's headers
+ *   profile.h       per-stage cycle counters of the benchmark build
  */
 #ifndef PKTSTORE_INTERNAL_H
 #define PKTSTORE_INTERNAL_H
