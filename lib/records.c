@@ -175,7 +175,10 @@ int pktstore_release_batch(struct pktstore *ps, const uint64_t *ids, unsigned n)
 	 * reused, so recovery never pairs one with someone else's bytes. Only
 	 * the id word changes: one aligned store, which power loss leaves
 	 * either done or not, never half done. One drain covers the batch. */
-	struct ps_flush_set fs = { 0 };
+	struct ps_flush_set fs;
+
+	fs.n = 0; /* ranges past n are never read: skip clearing 1 KiB per call */
+	fs.err = 0;
 
 	for (unsigned i = 0; i < n; i++) {
 		struct ps_desc *d = ps_desc_slot(ps, ids[i]);
