@@ -151,6 +151,11 @@ static int presize(struct pktstore *ps)
 
 int ps_recover(struct pktstore *ps)
 {
+	/* Map the descriptor log in one call instead of a page fault per few
+	 * pages (Linux 5.14+; older kernels fault as usual). */
+#ifdef MADV_POPULATE_READ
+	madvise(ps->a.descs_pm, ps->ndesc * sizeof(struct ps_desc), MADV_POPULATE_READ);
+#endif
 	int ret = presize(ps);
 
 	if (ret)
