@@ -361,9 +361,9 @@ int server_run(struct kv_server *s)
 
 	while (!stop) {
 		struct epoll_event evs[64];
-		/* The store's fd is only a hint (and in practice it sometimes stays
-		 * quiet while records wait), so poll on a short timeout too. */
-		int n = epoll_wait(s->ep, evs, 64, s->nconns ? 1 : 50);
+		/* The store's fd says when records may wait; the timeout only
+		 * paces housekeeping (slow-client deadlines, lingering closes). */
+		int n = epoll_wait(s->ep, evs, 64, 50);
 		for (int i = 0; i < n; i++) {
 			void *p = evs[i].data.ptr;
 			if (p == &tag_resp) {
