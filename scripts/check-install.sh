@@ -47,7 +47,11 @@ C
 cmake -S "$work/cm" -B "$work/cm/b" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$work/cm/b" >/dev/null
 LD_LIBRARY_PATH="$prefix/lib:$prefix/lib/x86_64-linux-gnu" "$work/cm/b/prog" "$work/b.arena"
-for m in "$prefix"/share/man/man3/pktstore_open.3 "$prefix"/share/man/man7/pktstore.7; do
-  [ -f "$m" ] || { echo "missing man page $m"; exit 1; }
+export LD_LIBRARY_PATH="$prefix/lib:$prefix/lib/x86_64-linux-gnu"
+for m in man1/pktstore.1 man3/pktstore_open.3 man3/pktstore_release_batch.3 man7/pktstore.7; do
+  [ -f "$prefix/share/man/$m" ] || { echo "missing man page $m"; exit 1; }
 done
+# The installed tool reads the arena the installed library wrote.
+"$prefix/bin/pktstore" check "$work/a.arena" >/dev/null || { echo "pktstore check failed"; exit 1; }
+[ -x "$prefix/bin/pktstore-kv" ] || { echo "pktstore-kv not installed"; exit 1; }
 echo "install check: OK"
