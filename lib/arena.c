@@ -390,7 +390,6 @@ int ps_arena_open(struct pktstore *ps, const char *path, const struct pktstore_o
 
 	a->flows_pm = (struct ps_flow_entry *)(a->base + a->sb.flow_off);
 	a->descs_pm = (struct ps_desc *)(a->base + a->sb.desc_off);
-	a->data_pm = a->base + a->sb.data_off;
 	return 0;
 }
 void ps_arena_close(struct ps_arena *a)

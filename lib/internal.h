@@ -31,9 +31,6 @@
 #include "media.h"
 #include "profile.h"
 
-#define PS_COLD __attribute__((cold))
-#define ps_unlikely(x) __builtin_expect(!!(x), 0)
-
 struct pktstore;
 struct pmem2_map;
 struct pmem2_source;
@@ -92,7 +89,6 @@ struct ps_arena {
 	struct ps_superblock *sb_pm[2];
 	struct ps_flow_entry *flows_pm;
 	struct ps_desc *descs_pm;
-	char *data_pm;
 	bool rdonly;
 	bool dirty_shutdown, unsafe_shutdown;
 	unsigned sb_repaired;
@@ -170,7 +166,6 @@ struct ps_flow {
 	uint64_t next_seq;     /* seq of the next record */
 	uint64_t delivered_seq;
 	uint64_t live;
-	uint64_t live_bytes;
 	struct ps_index idx;   /* records in seq order */
 	struct ps_flow *ready_next;
 	bool armed;            /* a multishot receive is posted for it */

@@ -91,7 +91,6 @@ int ps_record_make(struct pktstore *ps, struct ps_flow *f, uint64_t data_off, ui
 	ps->next_id = id + 1;
 	f->next_seq += len;
 	f->live++;
-	f->live_bytes += len;
 	ps->st.records++;
 	ps->st.record_bytes += len;
 	ps->st.records_persisted++;
@@ -135,7 +134,6 @@ static void forget(struct pktstore *ps, uint64_t slot)
 
 	if (f) {
 		f->live--;
-		f->live_bytes -= d->len;
 		f->idx.dead++;
 		ps->all.dead++;
 		ps->st.records--;

@@ -106,7 +106,6 @@ static void finish_flow(struct pktstore *ps, struct ps_flow *f)
 
 		if (j && d->seq < end) {
 			f->live--;
-			f->live_bytes -= d->len;
 			ps->st.records--;
 			ps->st.record_bytes -= d->len;
 			ps->desc_state[slot] = PS_D_FREE;
@@ -183,7 +182,6 @@ int ps_recover(struct pktstore *ps)
 			ps->desc_free--;
 			hold_extent(ps, d);
 			f->live++;
-			f->live_bytes += d->len;
 			ps->st.records++;
 			ps->st.record_bytes += d->len;
 		}
