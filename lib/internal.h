@@ -235,6 +235,12 @@ extern const struct ps_backend_ops ps_backend_socket;
 extern const struct ps_backend_ops ps_backend_zcrx;
 
 void ps_land(struct pktstore *ps, struct ps_flow *f, uint64_t off, uint32_t len, int status);
+/* io_uring backends: a receive's user_data is its flow id; a cancel's has
+ * this bit, above every flow id. */
+#define UD_CANCEL (1ull << 63)
+struct io_uring;
+void ps_uring_cancel_flow(struct pktstore *ps, struct io_uring *ring, struct ps_flow *f,
+			  unsigned (*reap_all)(struct pktstore *ps));
 
 /* ------------------------------------------------------------ the store */
 struct pktstore {

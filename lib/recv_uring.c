@@ -30,7 +30,6 @@
 #include "internal.h"
 
 #define BGID 0
-#define UD_CANCEL (1ull << 63)   /* user_data of cancel requests */
 #define FIXED_CHUNK (16u * 1024)
 #define WINDOW_SEGS 4u           /* segments lent to the kernel at most */
 #define FIXED_WINDOW 256u        /* chunks lent at most */
@@ -270,26 +269,42 @@ static int uring_attach(struct pktstore *ps, struct ps_flow *f)
 	return arm(ps, f);
 }
 
-static void uring_detach(struct pktstore *ps, struct ps_flow *f)
+/*
+ * Cancel f's multishot receive and reap until its final completion: the
+ * completions already queued for f carry bytes taken from its socket, and
+ * they become records before detach returns. Shared with recv_zcrx.c; the
+ * cancel's own completion carries user_data UD_CANCEL.
+ */
+void ps_uring_cancel_flow(struct pktstore *ps, struct io_uring *ring, struct ps_flow *f,
+			  unsigned (*reap_all)(struct pktstore *ps))
 {
-	struct uring_state *u = ps->be_state;
 	struct io_uring_sqe *sqe;
 
 	if (!f->armed)
 		return;
-	while (!(sqe = get_sqe(u)))
-		io_uring_submit_and_wait(&u->ring, 1);
+	while (!(sqe = io_uring_get_sqe(ring)))
+		io_uring_submit_and_wait(ring, 1);
 	io_uring_prep_cancel64(sqe, f->id, 0);
 	io_uring_sqe_set_data64(sqe, UD_CANCEL);
-	/* Completions already queued for f carry bytes taken from its socket:
-	 * they become records before detach returns. */
 	while (f->armed) {
-		int ret = io_uring_submit_and_wait(&u->ring, 1);
+		int ret = io_uring_submit_and_wait(ring, 1);
 
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 			break;
-		reap(ps, u);
+		reap_all(ps);
 	}
+}
+
+static unsigned reap_store(struct pktstore *ps)
+{
+	return reap(ps, ps->be_state);
+}
+
+static void uring_detach(struct pktstore *ps, struct ps_flow *f)
+{
+	struct uring_state *u = ps->be_state;
+
+	ps_uring_cancel_flow(ps, &u->ring, f, reap_store);
 	refill(ps);
 }
 

@@ -32,7 +32,6 @@
 
 #define ZCRX_RQ_ENTRIES 4096u
 #define ZCRX_COPY_AREA (16u << 20) /* private area when the arena cannot be pinned */
-#define UD_CANCEL (1ull << 63)
 
 int ps_zcrx_parse(const char *spec, char *ifname, unsigned *rxq)
 {
@@ -273,24 +272,16 @@ static int zcrx_attach(struct pktstore *ps, struct ps_flow *f)
 	return arm(ps, ps->be_state, f);
 }
 
+static unsigned reap_store(struct pktstore *ps)
+{
+	return reap(ps, ps->be_state);
+}
+
 static void zcrx_detach(struct pktstore *ps, struct ps_flow *f)
 {
 	struct zcrx_state *z = ps->be_state;
-	struct io_uring_sqe *sqe;
 
-	if (!f->armed)
-		return;
-	while (!(sqe = io_uring_get_sqe(&z->ring)))
-		io_uring_submit_and_wait(&z->ring, 1);
-	io_uring_prep_cancel64(sqe, f->id, 0);
-	io_uring_sqe_set_data64(sqe, UD_CANCEL);
-	while (f->armed) {
-		int ret = io_uring_submit_and_wait(&z->ring, 1);
-
-		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
-			break;
-		reap(ps, z);
-	}
+	ps_uring_cancel_flow(ps, &z->ring, f, reap_store);
 }
 
 static int zcrx_fd(struct pktstore *ps)
