@@ -132,13 +132,12 @@ static int write_sb(struct pktstore *ps, unsigned copy, const struct ps_superblo
 }
 
 /* Rewrite the session state in both copies, one after the other. */
-int ps_arena_mark(struct pktstore *ps, bool in_use)
+int ps_arena_sync(struct pktstore *ps)
 {
 	struct ps_superblock sb = ps->a.sb;
 	int ret;
 
 	sb.generation++;
-	sb.in_use = in_use;
 	sb.crc = sb_crc(&sb);
 	ret = write_sb(ps, 0, &sb);
 	if (!ret)
@@ -146,6 +145,12 @@ int ps_arena_mark(struct pktstore *ps, bool in_use)
 	if (!ret)
 		ps->a.sb = sb;
 	return ret;
+}
+
+int ps_arena_mark(struct pktstore *ps, bool in_use)
+{
+	ps->a.sb.in_use = in_use;
+	return ps_arena_sync(ps);
 }
 
 static int map_file(struct pktstore *ps)

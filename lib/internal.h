@@ -96,6 +96,7 @@ struct ps_arena {
 
 int ps_arena_open(struct pktstore *ps, const char *path, const struct pktstore_opts *o);
 int ps_arena_mark(struct pktstore *ps, bool in_use);
+int ps_arena_sync(struct pktstore *ps);
 void ps_arena_close(struct ps_arena *a);
 int ps_layout_compute(struct ps_superblock *sb, uint64_t size, uint32_t seg_size,
 		      uint32_t max_flows, uint32_t bytes_per_record);

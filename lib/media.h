@@ -43,7 +43,9 @@ struct ps_superblock {
 	uint32_t in_use;     /* 1 between open and a clean close */
 	uint32_t usc_valid;  /* the device reported an unsafe shutdown count */
 	uint64_t usc;        /* that count at open */
-	uint32_t reserved[2];
+	uint64_t id_limit;   /* no record id >= this was ever handed out (0:
+				unknown); raised ahead of allocation, so
+				recovery below ndesc scans only [0, id_limit) */
 	uint32_t crc;        /* CRC32C of every byte above */
 };
 

@@ -47,6 +47,22 @@ int ps_record_make(struct pktstore *ps, struct ps_flow *f, uint64_t data_off, ui
 
 	PS_PROF_START();
 	uint64_t id = next_free_id(ps);
+
+	/* Keep the superblock's id limit ahead of the ids handed out, a
+	 * sixteenth of the log at a time, until the log has wrapped. */
+	uint64_t limit = ps->a.sb.id_limit;
+
+	if (id >= limit && limit <= ps->ndesc) {
+		uint64_t step = ps->ndesc / 16 > 64 ? ps->ndesc / 16 : 64;
+
+		ps->a.sb.id_limit = id + step;
+		int ret = ps_arena_sync(ps);
+
+		if (ret) {
+			ps->a.sb.id_limit = limit;
+			return ret;
+		}
+	}
 	uint64_t now = ps_now_ns();
 
 	/* Time only moves forward inside a store, so time ranges can be

@@ -122,6 +122,15 @@ static void finish_flow(struct pktstore *ps, struct ps_flow *f)
 	f->delivered_seq = end;
 }
 
+/* Slots that may hold a descriptor: below the id limit while the log has
+ * not wrapped, all of them after. */
+static uint64_t slots_to_scan(const struct pktstore *ps)
+{
+	uint64_t limit = ps->a.sb.id_limit;
+
+	return limit && limit <= ps->ndesc ? limit : ps->ndesc;
+}
+
 /* Size every index once from a quick count, so the scan appends without
  * reallocating; the count is only a hint, the scan still validates. */
 static int presize(struct pktstore *ps)
@@ -131,7 +140,7 @@ static int presize(struct pktstore *ps)
 
 	if (!per_slot)
 		return -ENOMEM;
-	for (uint64_t slot = 0; slot < ps->ndesc; slot++) {
+	for (uint64_t slot = 0, n = slots_to_scan(ps); slot < n; slot++) {
 		uint64_t flow = ps->a.descs_pm[slot].flow;
 
 		if (ps->a.descs_pm[slot].id && flow) {
@@ -153,13 +162,13 @@ int ps_recover(struct pktstore *ps)
 	/* Map the descriptor log in one call instead of a page fault per few
 	 * pages (Linux 5.14+; older kernels fault as usual). */
 #ifdef MADV_POPULATE_READ
-	madvise(ps->a.descs_pm, ps->ndesc * sizeof(struct ps_desc), MADV_POPULATE_READ);
+	madvise(ps->a.descs_pm, slots_to_scan(ps) * sizeof(struct ps_desc), MADV_POPULATE_READ);
 #endif
 	int ret = presize(ps);
 
 	if (ret)
 		return ret;
-	for (uint64_t slot = 0; slot < ps->ndesc; slot++) {
+	for (uint64_t slot = 0, n = slots_to_scan(ps); slot < n; slot++) {
 		const struct ps_desc *d = &ps->a.descs_pm[slot];
 
 		if (!d->id)
