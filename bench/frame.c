@@ -118,21 +118,31 @@ int set_nonblock(int fd)
 	return 0;
 }
 
+/* "HOST:PORT" -> host copied into buf, returns the port (NULL if malformed). */
+const char *split_hostport(const char *hostport, char *buf, size_t n)
+{
+	const char *colon = strrchr(hostport, ':');
+
+	if (!colon || (size_t)(colon - hostport) >= n)
+		return NULL;
+	memcpy(buf, hostport, (size_t)(colon - hostport));
+	buf[colon - hostport] = 0;
+	return colon + 1;
+}
+
 int tcp_listen(const char *hostport)
 {
 	char host[256];
-	const char *colon = strrchr(hostport, ':');
+	const char *port = split_hostport(hostport, host, sizeof(host));
 
-	if (!colon || (size_t)(colon - hostport) >= sizeof(host))
+	if (!port)
 		return -EINVAL;
-	memcpy(host, hostport, (size_t)(colon - hostport));
-	host[colon - hostport] = 0;
 
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
 	struct addrinfo *ai;
 
-	if (getaddrinfo(host, colon + 1, &hints, &ai))
+	if (getaddrinfo(host, port, &hints, &ai))
 		return -EINVAL;
 
 	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -80,6 +80,7 @@ extern const size_t http_reply_len;
 
 uint64_t now_ns(void);
 /* "HOST:PORT" -> listening, non-blocking TCP socket, or -errno. */
+const char *split_hostport(const char *hostport, char *buf, size_t n);
 int tcp_listen(const char *hostport);
 int set_nonblock(int fd);
 /* Write all of buf to a non-blocking socket, waiting in poll() if full. */

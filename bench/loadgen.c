@@ -45,17 +45,15 @@ struct gen {
 static int dial(const char *hostport, int wait_ms)
 {
 	char host[256];
-	const char *colon = strrchr(hostport, ':');
+	const char *port = split_hostport(hostport, host, sizeof(host));
 
-	if (!colon || (size_t)(colon - hostport) >= sizeof(host))
+	if (!port)
 		return -EINVAL;
-	memcpy(host, hostport, (size_t)(colon - hostport));
-	host[colon - hostport] = 0;
 
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *ai;
 
-	if (getaddrinfo(host, colon + 1, &hints, &ai))
+	if (getaddrinfo(host, port, &hints, &ai))
 		return -EINVAL;
 	uint64_t give_up = now_ns() + (uint64_t)wait_ms * 1000000ull;
 	int fd;
