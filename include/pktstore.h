@@ -87,6 +87,9 @@ struct pktstore_opts {
 				     reason in stats) unless recv_path is
 				     PKTSTORE_PATH_ZCRX; the environment variable
 				     PKTSTORE_ZCRX does the same */
+	unsigned mode;            /* permission bits of a file created by
+				     PKTSTORE_CREATE (umask applies); 0 means
+				     0600: received bytes are private */
 };
 
 /* A record view. data points into the arena. */

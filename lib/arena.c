@@ -36,11 +36,6 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 	return (v + a - 1) / a * a;
 }
 
-static uint32_t sb_crc(const struct ps_superblock *sb)
-{
-	return ps_crc32c(sb, offsetof(struct ps_superblock, crc));
-}
-
 int ps_layout_compute(struct ps_superblock *sb, uint64_t size, uint32_t seg_size,
 		      uint32_t max_flows, uint32_t bpr)
 {
@@ -91,7 +86,7 @@ int ps_superblock_check(const struct ps_superblock *sb, uint64_t file_size)
 {
 	if (sb->magic != PS_MAGIC || sb->sb_size != PS_SB_SIZE)
 		return -EUCLEAN;
-	if (sb->crc != sb_crc(sb))
+	if (sb->crc != ps_sb_crc(sb))
 		return -EUCLEAN;
 	if (sb->version != PS_FORMAT_VERSION)
 		return -EPROTONOSUPPORT;
@@ -102,13 +97,18 @@ int ps_superblock_check(const struct ps_superblock *sb, uint64_t file_size)
 		return -EUCLEAN;
 	if (sb->ndesc > file_size / sizeof(struct ps_desc) || sb->nsegs > file_size / sb->seg_size)
 		return -EUCLEAN;
+	/* Each region is bounded by the file before any sum is formed: with
+	 * the counts bounded above, no sum below can wrap. */
+	if (sb->desc_off > file_size || sb->data_off > file_size)
+		return -EUCLEAN;
 	if (sb->desc_off < sb->flow_off + (uint64_t)sb->max_flows * sizeof(struct ps_flow_entry) ||
 	    sb->desc_off % PS_CACHELINE)
 		return -EUCLEAN;
-	if (sb->data_off < sb->desc_off + sb->ndesc * sizeof(struct ps_desc) ||
+	if (sb->ndesc * sizeof(struct ps_desc) > file_size - sb->desc_off ||
+	    sb->data_off < sb->desc_off + sb->ndesc * sizeof(struct ps_desc) ||
 	    sb->data_off % ALIGN)
 		return -EUCLEAN;
-	if (sb->data_off > file_size || sb->nsegs * sb->seg_size > file_size - sb->data_off)
+	if (sb->nsegs * sb->seg_size > file_size - sb->data_off)
 		return -EUCLEAN;
 	if (sb->in_use > 1)
 		return -EUCLEAN;
@@ -138,7 +138,7 @@ int ps_arena_sync(struct pktstore *ps)
 	int ret;
 
 	sb.generation++;
-	sb.crc = sb_crc(&sb);
+	sb.crc = ps_sb_crc(&sb);
 	ret = write_sb(ps, 0, &sb);
 	if (!ret)
 		ret = write_sb(ps, 1, &sb);
@@ -217,11 +217,19 @@ static int open_file(struct ps_arena *a, const char *path, const struct pktstore
 	unsigned flags = o ? o->flags : 0;
 	int oflags = (a->rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 
-	if (flags & PKTSTORE_CREATE)
-		oflags |= O_CREAT;
-	if ((flags & (PKTSTORE_CREATE | PKTSTORE_EXCL)) == (PKTSTORE_CREATE | PKTSTORE_EXCL))
-		oflags |= O_EXCL;
-	a->fd = open(path, oflags, 0644);
+	/* Create exclusively first, so that we know whether this call made
+	 * the file and must remove it if the open fails after all. */
+	if (flags & PKTSTORE_CREATE) {
+		mode_t mode = o->mode ? (mode_t)(o->mode & 07777) : 0600;
+
+		a->fd = open(path, oflags | O_CREAT | O_EXCL, mode);
+		if (a->fd >= 0)
+			a->created = true;
+		else if (errno != EEXIST || flags & PKTSTORE_EXCL)
+			return -errno;
+	}
+	if (a->fd < 0)
+		a->fd = open(path, oflags);
 	if (a->fd < 0)
 		return -errno;
 	/* Two stores on one arena would corrupt it: the second open fails.
@@ -297,7 +305,7 @@ static int format(struct pktstore *ps, const struct pktstore_opts *o, bool alloc
 	sb.create_ns = ps_now_ns();
 	if (getrandom(sb.uuid, sizeof(sb.uuid), 0) != sizeof(sb.uuid))
 		memcpy(sb.uuid, &sb.create_ns, sizeof(sb.create_ns));
-	sb.crc = sb_crc(&sb);
+	sb.crc = ps_sb_crc(&sb);
 	ret = write_sb(ps, 0, &sb);
 	return ret ? ret : write_sb(ps, 1, &sb);
 }

@@ -36,13 +36,19 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_short(uint32_t crc,
 	return crc;
 }
 
+/* Stores opened at once on several threads all ask: the answer is the same
+ * for each, and atomic accesses make the benign race a defined one. */
 static bool have_sse42(void)
 {
 	static int known = -1;
+	int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
 
-	if (known < 0)
-		known = __builtin_cpu_supports("sse4.2");
-	return known;
+	if (k < 0) {
+		__builtin_cpu_init();
+		k = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+		__atomic_store_n(&known, k, __ATOMIC_RELAXED);
+	}
+	return k;
 }
 #define SHORT_CRC 256
 #endif

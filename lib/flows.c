@@ -16,11 +16,6 @@
 
 #include "internal.h"
 
-static uint32_t entry_crc(const struct ps_flow_entry *e)
-{
-	return ps_crc32c(e, offsetof(struct ps_flow_entry, crc));
-}
-
 static int entry_persist(struct pktstore *ps, uint32_t slot, const struct ps_flow_entry *e)
 {
 	memcpy(&ps->a.flows_pm[slot], e, sizeof(*e));
@@ -54,7 +49,7 @@ int ps_flows_load(struct pktstore *ps)
 
 		if (!e->id)
 			continue;
-		if (e->crc != entry_crc(e) || (e->id - 1) % max != slot ||
+		if (e->crc != ps_flow_entry_crc(e) || (e->id - 1) % max != slot ||
 		    (e->state != PS_FLOW_SOCKET && e->state != PS_FLOW_LOCAL)) {
 			/* Torn or corrupt: its records become orphans and are
 			 * reported as damaged; the slot is reused. */
@@ -144,7 +139,7 @@ int ps_flow_new(struct pktstore *ps, enum ps_flow_state kind, int fd, uint64_t t
 
 	if (fd >= 0)
 		fill_addrs(&e, fd);
-	e.crc = entry_crc(&e);
+	e.crc = ps_flow_entry_crc(&e);
 
 	struct ps_flow *f = flow_alloc(id, slot, kind);
 

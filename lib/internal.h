@@ -2,6 +2,7 @@
 /*
  * internal.h - the store's DRAM state and the contracts between lib/ files.
  *
+ *   codec.c       checksums and validity of the on-media structures
  *   arena.c       map the file with libpmem2, create/validate the layout
  *   persist.c     flush/drain, chosen by the mapping's granularity
  *   crc.c         CRC32C
@@ -78,6 +79,21 @@ static inline uint32_t ps_crc32c(const void *buf, size_t len)
 	return ps_crc32c_update(0, buf, len);
 }
 
+/* --------------------------------------------------------------- codec.c */
+enum ps_desc_kind {
+	PS_DK_EMPTY,    /* never used: all zero */
+	PS_DK_LIVE,     /* a record, as far as the descriptor can tell */
+	PS_DK_RELEASED, /* carries a release mark */
+	PS_DK_INVALID,  /* torn or damaged */
+};
+
+uint32_t ps_sb_crc(const struct ps_superblock *sb);
+uint32_t ps_flow_entry_crc(const struct ps_flow_entry *e);
+void ps_desc_encode(struct ps_desc *d);
+/* The value of the last 8-byte word (mark, crc) that releases d. */
+uint64_t ps_desc_release_word(const struct ps_desc *d);
+enum ps_desc_kind ps_desc_decode(const struct ps_desc *d, uint64_t slot, uint64_t ndesc);
+
 /* --------------------------------------------------------------- arena.c */
 struct ps_arena {
 	int fd;
@@ -90,6 +106,7 @@ struct ps_arena {
 	struct ps_flow_entry *flows_pm;
 	struct ps_desc *descs_pm;
 	bool rdonly;
+	bool created;      /* this open made the file: a failed open removes it */
 	bool dirty_shutdown, unsafe_shutdown;
 	unsigned sb_repaired;
 };
@@ -194,7 +211,6 @@ enum ps_desc_state { PS_D_FREE = 0, PS_D_LIVE = 1, PS_D_DAMAGED = 2 };
 int ps_record_make(struct pktstore *ps, struct ps_flow *f, uint64_t data_off, uint32_t len,
 		   uint32_t flags, uint64_t *id);
 int ps_commit(struct pktstore *ps);
-void ps_desc_encode(struct ps_desc *d);
 uint64_t ps_now_ns(void);
 
 /* ------------------------------------------------------------ recovery.c */

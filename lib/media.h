@@ -19,7 +19,8 @@
 #include <stdint.h>
 
 #define PS_MAGIC 0x31524f5453544b50ULL /* "PKTSTOR1" */
-#define PS_FORMAT_VERSION 1
+/* 2: a release leaves a mark (below) instead of zeroing the id word. */
+#define PS_FORMAT_VERSION 2
 #define PS_SB_SIZE 4096
 #define PS_CACHELINE 64
 
@@ -81,8 +82,8 @@ struct ps_flow_entry {
 /* One pkt-record descriptor: exactly one cache line, so it persists with one
  * flush and can never be torn across lines. */
 struct ps_desc {
-	uint64_t id;       /* 0 = free slot (release zeroes only this word);
-			      otherwise slot == id % ndesc */
+	uint64_t id;       /* 1..PS_ID_MAX; slot == id % ndesc. An all-zero
+			      descriptor is a never-used slot */
 	uint64_t flow;
 	uint64_t seq;
 	uint64_t ts_ns;
@@ -90,13 +91,27 @@ struct ps_desc {
 	uint32_t len;
 	uint32_t data_crc; /* CRC32C of the bytes */
 	uint32_t flags;    /* PKTSTORE_REC_* */
-	uint32_t reserved[2];
-	uint32_t crc;      /* CRC32C of the 60 bytes above */
+	uint32_t reserved;
+	uint32_t mark;     /* 0 live; PS_DESC_RELEASED once released */
+	uint32_t crc;      /* live: CRC32C of the 60 bytes above;
+			      released: ~CRC32C of the 56 bytes before mark */
 };
+
+/*
+ * A release rewrites only the last word (mark and crc) in one aligned 8-byte
+ * store, so power loss leaves the descriptor live or released, never half of
+ * each. The released checksum still covers the id and everything else, so
+ * neither a zeroed word nor a random flip can pass for a release, and a torn
+ * later write into the slot can never bring back the old record's checksum.
+ */
+#define PS_DESC_RELEASED 0x444c4552u /* "RELD" */
+/* Ids stay far below 2^64, so the next id can never wrap to 0. */
+#define PS_ID_MAX (1ull << 62)
 
 _Static_assert(sizeof(struct ps_superblock) <= PS_SB_SIZE, "superblock fits its slot");
 _Static_assert(sizeof(struct ps_flow_entry) == 128, "flow entry is two cache lines");
 _Static_assert(offsetof(struct ps_flow_entry, close_ns) % 8 == 0, "close_ns is one atomic word");
 _Static_assert(sizeof(struct ps_desc) == PS_CACHELINE, "descriptor is one cache line");
+_Static_assert(offsetof(struct ps_desc, mark) == 56, "mark and crc are one atomic word");
 
 #endif

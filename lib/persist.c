@@ -21,13 +21,18 @@
 
 #include "internal.h"
 
+/* Distinct stores on distinct threads share this cache: atomic accesses,
+ * since each thread may compute the same value at once. */
 static uintptr_t page_mask(void)
 {
 	static uintptr_t mask;
+	uintptr_t m = __atomic_load_n(&mask, __ATOMIC_RELAXED);
 
-	if (!mask)
-		mask = ~((uintptr_t)sysconf(_SC_PAGESIZE) - 1);
-	return mask;
+	if (!m) {
+		m = ~((uintptr_t)sysconf(_SC_PAGESIZE) - 1);
+		__atomic_store_n(&mask, m, __ATOMIC_RELAXED);
+	}
+	return m;
 }
 
 int ps_flush_range(struct ps_persist *pp, uint64_t off, uint64_t len)

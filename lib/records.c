@@ -23,11 +23,6 @@ uint64_t ps_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-void ps_desc_encode(struct ps_desc *d)
-{
-	d->crc = ps_crc32c(d, offsetof(struct ps_desc, crc));
-}
-
 /* Record ids only grow; id % ndesc names the descriptor slot, so the next id
  * is the next one whose slot is free (slots of live old records are skipped). */
 static uint64_t next_free_id(struct pktstore *ps)
@@ -47,6 +42,9 @@ int ps_record_make(struct pktstore *ps, struct ps_flow *f, uint64_t data_off, ui
 
 	PS_PROF_START();
 	uint64_t id = next_free_id(ps);
+
+	if (id > PS_ID_MAX)
+		return -EOVERFLOW; /* 2^62 records: not in this universe */
 
 	/* Keep the superblock's id limit ahead of the ids handed out, a
 	 * sixteenth of the log at a time, until the log has wrapped. */
@@ -140,9 +138,8 @@ int ps_commit(struct pktstore *ps)
 	return ret ? ret : r;
 }
 
-/* The DRAM side of a release whose descriptor is durably invalid. Only its
- * id word was cleared, so the rest of the descriptor still says what it
- * held. */
+/* The DRAM side of a release whose mark is durable. Only the last word
+ * changed, so the rest of the descriptor still says what it held. */
 static void forget(struct pktstore *ps, uint64_t slot)
 {
 	const struct ps_desc *d = &ps->a.descs_pm[slot];
@@ -185,10 +182,10 @@ int pktstore_release_batch(struct pktstore *ps, const uint64_t *ids, unsigned n)
 			return ids[i] ? -ENOENT : -EINVAL; /* nothing released */
 	}
 
-	/* Descriptors are invalidated durably before their bytes can be
+	/* Descriptors are marked released durably before their bytes can be
 	 * reused, so recovery never pairs one with someone else's bytes. Only
-	 * the id word changes: one aligned store, which power loss leaves
-	 * either done or not, never half done. One drain covers the batch. */
+	 * the last word changes (media.h): one aligned store, which power loss
+	 * leaves either done or not. One drain covers the batch. */
 	struct ps_flush_set fs;
 
 	fs.n = 0; /* ranges past n are never read: skip clearing 1 KiB per call */
@@ -196,10 +193,11 @@ int pktstore_release_batch(struct pktstore *ps, const uint64_t *ids, unsigned n)
 
 	for (unsigned i = 0; i < n; i++) {
 		struct ps_desc *d = ps_desc_slot(ps, ids[i]);
+		uint64_t *last = (uint64_t *)(void *)&d->mark;
 
-		__atomic_store_n(&d->id, 0, __ATOMIC_RELEASE);
-		ps_flush_set_add(&ps->pp, &fs, (uint64_t)((char *)&d->id - ps->a.base),
-				 sizeof(d->id));
+		__atomic_store_n(last, ps_desc_release_word(d), __ATOMIC_RELEASE);
+		ps_flush_set_add(&ps->pp, &fs, (uint64_t)((char *)last - ps->a.base),
+				 sizeof(*last));
 	}
 	int ret = ps_flush_set_flush(&ps->pp, &fs);
 

@@ -3,8 +3,9 @@
  * recovery.c - rebuild the DRAM state from the descriptor log at open.
  *
  * One sequential pass over the descriptors. A descriptor counts only if its
- * own CRC holds, it sits in the slot its id names, its extent lies inside one
- * data segment, its flow exists, and its bytes match their CRC. Anything else
+ * own CRC holds, its id is in range and names its slot, it carries no
+ * release mark, its extent lies inside one data segment, its flow exists,
+ * and its bytes match their CRC. Anything else
  * was torn by a crash or damaged on the media: a bad descriptor frees its
  * slot; a good descriptor over bad bytes stays, marked damaged, so the damage
  * is reported (get returns -EBADMSG) instead of silently forgotten.
@@ -170,12 +171,18 @@ int ps_recover(struct pktstore *ps)
 		return ret;
 	for (uint64_t slot = 0, n = slots_to_scan(ps); slot < n; slot++) {
 		const struct ps_desc *d = &ps->a.descs_pm[slot];
+		enum ps_desc_kind kind = ps_desc_decode(d, slot, ps->ndesc);
 
-		if (!d->id)
+		if (kind == PS_DK_EMPTY)
 			continue;
-
-		if (ps_crc32c(d, offsetof(struct ps_desc, crc)) != d->crc ||
-		    d->id % ps->ndesc != slot || !extent_ok(ps, d)) {
+		if (kind == PS_DK_RELEASED) {
+			/* Its id stays spent: ids are never handed out twice,
+			 * so no later torn write can pass for this record. */
+			if (d->id >= ps->next_id)
+				ps->next_id = d->id + 1;
+			continue;
+		}
+		if (kind == PS_DK_INVALID || !extent_ok(ps, d)) {
 			ps->st.invalid_descriptors++;
 			continue;
 		}

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -162,6 +163,10 @@ int pktstore_open(const char *path, const struct pktstore_opts *opts, struct pkt
 	*out = ps;
 	return 0;
 fail:
+	/* Whatever this call created goes too: a retry must find no
+	 * half-made arena in its way. The lock is still ours here. */
+	if (ps->a.created)
+		unlink(path);
 	store_free(ps);
 	return ret;
 }

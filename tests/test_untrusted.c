@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+/* Arena files crafted by hand, with valid checksums, as an attacker or a
+ * rotting medium could leave them: nothing in them may crash the library,
+ * bring back a released record or make a later write vanish. Also what a
+ * create leaves behind: nothing on failure, a private file on success. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "../lib/media.h"
+#include "util.h"
+
+static char path[256];
+
+static void cleanup(void)
+{
+	unlink(path);
+}
+
+TestSuite(untrusted, .fini = cleanup);
+
+static void pread_all(const char *p, uint64_t off, void *buf, size_t n)
+{
+	int fd = open(p, O_RDONLY);
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(pread(fd, buf, n, (off_t)off), (ssize_t)n);
+	close(fd);
+}
+
+static void pwrite_all(const char *p, uint64_t off, const void *buf, size_t n)
+{
+	int fd = open(p, O_WRONLY);
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(pwrite(fd, buf, n, (off_t)off), (ssize_t)n);
+	close(fd);
+}
+
+static void read_sb(const char *p, struct ps_superblock *sb)
+{
+	pread_all(p, 0, sb, sizeof(*sb));
+}
+
+/* Write sb into both copies with a checksum that holds. */
+static void write_sb_both(const char *p, struct ps_superblock *sb)
+{
+	sb->crc = pktstore_crc32c(0, sb, offsetof(struct ps_superblock, crc));
+	pwrite_all(p, 0, sb, sizeof(*sb));
+	pwrite_all(p, PS_SB_SIZE, sb, sizeof(*sb));
+}
+
+static void desc_read(const char *p, const struct ps_superblock *sb, uint64_t slot,
+		      struct ps_desc *d)
+{
+	pread_all(p, sb->desc_off + slot * sizeof(*d), d, sizeof(*d));
+}
+
+static void desc_write(const char *p, const struct ps_superblock *sb, uint64_t slot,
+		       const struct ps_desc *d)
+{
+	pwrite_all(p, sb->desc_off + slot * sizeof(*d), d, sizeof(*d));
+}
+
+static struct pktstore *open_rw(const char *p)
+{
+	struct pktstore *ps = NULL;
+	int ret = pktstore_open(p, NULL, &ps);
+
+	cr_assert_eq(ret, 0, "open: %s", pktstore_strerror(ret));
+	return ps;
+}
+
+/* A store with one local flow and n appended 100-byte records. */
+static uint64_t make_records(const char *p, int n, uint64_t *ids)
+{
+	struct pktstore *ps = store_open(p, 4 << 20, PKTSTORE_PATH_RECV);
+	uint64_t flow;
+	uint8_t buf[100];
+	struct pktstore_rec r;
+
+	cr_assert_eq(pktstore_flow_create(ps, 7, &flow), 0);
+	for (int i = 0; i < n; i++) {
+		fill_stream(flow, (uint64_t)i * sizeof(buf), buf, sizeof(buf));
+		cr_assert_eq(pktstore_append(ps, flow, buf, sizeof(buf), &r), 0);
+		if (ids)
+			ids[i] = r.id;
+	}
+	cr_assert_eq(pktstore_close(ps), 0);
+	return flow;
+}
+
+/* desc_off near 2^64: desc_off + ndesc * 64 wraps around and used to pass
+ * the layout check, and the first descriptor read faulted. */
+Test(untrusted, superblock_offsets_that_wrap)
+{
+	struct ps_superblock sb;
+
+	arena_path(MEDIUM_TMPFS, "wrap", path, sizeof(path));
+	make_records(path, 3, NULL);
+	read_sb(path, &sb);
+	struct ps_superblock good = sb;
+
+	sb.desc_off = 0 - sb.ndesc * sizeof(struct ps_desc);
+	write_sb_both(path, &sb);
+	struct pktstore *ps = NULL;
+
+	cr_assert_eq(pktstore_open(path, NULL, &ps), -EUCLEAN);
+
+	/* The same through the data offset and the flow table. */
+	sb = good;
+	sb.data_off = 0 - sb.nsegs * sb.seg_size;
+	write_sb_both(path, &sb);
+	cr_assert_eq(pktstore_open(path, NULL, &ps), -EUCLEAN);
+	sb = good;
+	sb.ndesc = (0 - sb.desc_off) / sizeof(struct ps_desc) + 1;
+	write_sb_both(path, &sb);
+	cr_assert_eq(pktstore_open(path, NULL, &ps), -EUCLEAN);
+
+	write_sb_both(path, &good);
+	ps = open_rw(path);
+	cr_assert_eq(pktstore_close(ps), 0);
+}
+
+/* A valid descriptor whose id is near the top of the id space made the next
+ * id wrap to 0, the free marker: append then "succeeded" with id 0 and the
+ * record was gone after reopen. */
+Test(untrusted, huge_record_id)
+{
+	struct ps_superblock sb;
+	struct ps_desc d;
+
+	arena_path(MEDIUM_TMPFS, "bigid", path, sizeof(path));
+	uint64_t flow = make_records(path, 1, NULL);
+
+	read_sb(path, &sb);
+	desc_read(path, &sb, 1, &d);
+	cr_assert_eq(d.id, 1);
+	/* Move it to the slot UINT64_MAX names, with a checksum that holds. */
+	uint64_t big = UINT64_MAX;
+	uint64_t slot = big % sb.ndesc;
+
+	desc_write(path, &sb, 1, &(struct ps_desc){ 0 });
+	sb.id_limit = 0; /* unknown: open scans every slot */
+	write_sb_both(path, &sb);
+	d.id = big;
+	d.crc = pktstore_crc32c(0, &d, offsetof(struct ps_desc, crc));
+	desc_write(path, &sb, slot, &d);
+
+	struct pktstore *ps = open_rw(path);
+	struct pktstore_stats st;
+	struct pktstore_rec r;
+	uint8_t buf[100];
+
+	cr_assert_eq(pktstore_stats(ps, &st), 0);
+	cr_assert_eq(st.invalid_descriptors, 1, "an id beyond the id space is not a record");
+	fill_stream(flow, 0, buf, sizeof(buf));
+	cr_assert_eq(pktstore_append(ps, flow, buf, sizeof(buf), &r), 0);
+	cr_assert_neq(r.id, 0);
+	uint64_t id = r.id;
+
+	cr_assert_eq(pktstore_close(ps), 0);
+	ps = open_rw(path);
+	cr_assert_eq(pktstore_get(ps, id, &r, 0), 0, "the appended record survives reopen");
+	cr_assert(check_stream(flow, 0, r.data, r.len));
+	cr_assert_eq(pktstore_close(ps), 0);
+}
+
+/* A release used to clear only the id word. The id of a released record at
+ * the top of the log was then handed out again after a reopen, and a power
+ * loss that tore the new descriptor could leave its id word over the old 56
+ * bytes: the old record, checksum valid, back from the dead. */
+Test(untrusted, released_record_stays_released)
+{
+	struct ps_superblock sb;
+	uint64_t ids[4];
+
+	arena_path(MEDIUM_TMPFS, "rel", path, sizeof(path));
+	uint64_t flow = make_records(path, 4, ids);
+	struct pktstore *ps = open_rw(path);
+
+	cr_assert_eq(pktstore_release(ps, ids[3]), 0);
+	cr_assert_eq(pktstore_close(ps), 0);
+
+	/* Ids are never handed out twice, even across sessions. */
+	ps = open_rw(path);
+	struct pktstore_rec r;
+	uint8_t buf[100];
+
+	fill_stream(flow, 400, buf, sizeof(buf));
+	cr_assert_eq(pktstore_append(ps, flow, buf, sizeof(buf), &r), 0);
+	cr_assert_gt(r.id, ids[3], "id %lu reused", (unsigned long)r.id);
+	cr_assert_eq(pktstore_close(ps), 0);
+
+	/* The torn write itself: the released slot gets back the id word its
+	 * record had, every other byte as the release left it. */
+	read_sb(path, &sb);
+	uint64_t slot = ids[3] % sb.ndesc;
+	struct ps_desc d;
+
+	desc_read(path, &sb, slot, &d);
+	d.id = ids[3];
+	desc_write(path, &sb, slot, &d);
+	ps = open_rw(path);
+	cr_assert_eq(pktstore_get(ps, ids[3], &r, 0), -ENOENT, "a released record came back");
+	cr_assert_eq(pktstore_close(ps), 0);
+}
+
+/* A zeroed id word used to look exactly like a release: the record vanished
+ * and nothing reported it. Now a release leaves its own mark, and a zeroed
+ * word over a live descriptor is damage that open counts. */
+Test(untrusted, zeroed_id_word_is_reported)
+{
+	struct ps_superblock sb;
+	uint64_t ids[3];
+
+	arena_path(MEDIUM_TMPFS, "zero", path, sizeof(path));
+	make_records(path, 3, ids);
+	struct pktstore *ps = open_rw(path);
+
+	cr_assert_eq(pktstore_release(ps, ids[0]), 0); /* a real release */
+	cr_assert_eq(pktstore_close(ps), 0);
+	read_sb(path, &sb);
+	uint64_t zero = 0;
+
+	pwrite_all(path, sb.desc_off + (ids[1] % sb.ndesc) * sizeof(struct ps_desc), &zero, 8);
+
+	struct pktstore_opts ro = { .flags = PKTSTORE_RDONLY };
+	struct pktstore_stats st;
+
+	cr_assert_eq(pktstore_open(path, &ro, &ps), 0);
+	cr_assert_eq(pktstore_stats(ps, &st), 0);
+	cr_assert_eq(st.records, 1);
+	cr_assert_eq(st.invalid_descriptors, 1, "the zeroed word is damage, the release is not");
+	cr_assert_eq(pktstore_close(ps), 0);
+}
+
+/* Received bytes are nobody else's business: a new arena is 0600. */
+Test(untrusted, new_arena_is_private)
+{
+	struct stat st;
+
+	arena_path(MEDIUM_TMPFS, "mode", path, sizeof(path));
+	mode_t old = umask(0);
+
+	make_records(path, 1, NULL);
+	umask(old);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(st.st_mode & 0777, 0600, "mode %o", (unsigned)(st.st_mode & 0777));
+}
+
+/* A create that fails leaves nothing behind, so the retry is a plain create
+ * again (it used to find a 0-byte file: "File exists", then "damaged"). */
+Test(untrusted, failed_create_leaves_nothing)
+{
+	struct pktstore *ps = NULL;
+	struct pktstore_opts o = { .flags = PKTSTORE_CREATE, .size = 1ull << 60 };
+
+	arena_path(MEDIUM_FILE, "fail", path, sizeof(path));
+	int ret = pktstore_open(path, &o, &ps);
+
+	cr_assert_lt(ret, 0, "a 1 EiB arena cannot be allocated");
+	cr_assert_eq(access(path, F_OK), -1, "%s left behind after %s", path,
+		     pktstore_strerror(ret));
+
+	/* Too small a size is refused before the file is made. */
+	o.size = 4096;
+	cr_assert_eq(pktstore_open(path, &o, &ps), -EINVAL);
+	cr_assert_eq(access(path, F_OK), -1);
+
+	/* A backend that cannot start fails the open after the file exists. */
+	o = (struct pktstore_opts){ .flags = PKTSTORE_CREATE | PKTSTORE_EXCL, .size = 4 << 20,
+				    .recv_path = PKTSTORE_PATH_ZCRX, .zcrx = "nonexistent0:0" };
+	ret = pktstore_open(path, &o, &ps);
+	cr_assert_lt(ret, 0);
+	cr_assert_eq(access(path, F_OK), -1, "%s left behind after %s", path,
+		     pktstore_strerror(ret));
+
+	/* And the retry succeeds. */
+	o = (struct pktstore_opts){ .flags = PKTSTORE_CREATE | PKTSTORE_EXCL, .size = 4 << 20 };
+	cr_assert_eq(pktstore_open(path, &o, &ps), 0);
+	cr_assert_eq(pktstore_close(ps), 0);
+}
