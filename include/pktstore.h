@@ -200,6 +200,11 @@ PKTSTORE_API int pktstore_attach(struct pktstore *ps, int sockfd, uint64_t tag,
 				 uint64_t *flow);
 /* Make a flow with no socket, for pktstore_append(). */
 PKTSTORE_API int pktstore_flow_create(struct pktstore *ps, uint64_t tag, uint64_t *flow);
+/* Delete a flow that is not attached (a local flow, or a closed network
+ * flow) together with its records: they are released durably first, then
+ * the flow's table entry, so a crash in between leaves the flow with fewer
+ * records, never records without a flow. -EBUSY while attached. */
+PKTSTORE_API int pktstore_flow_delete(struct pktstore *ps, uint64_t flow);
 /* Stop receiving on a flow; bytes already taken from the socket are persisted. */
 PKTSTORE_API int pktstore_detach(struct pktstore *ps, uint64_t flow);
 PKTSTORE_API int pktstore_flow_info(struct pktstore *ps, uint64_t flow,

@@ -172,19 +172,132 @@ int ps_flow_close_entry(struct pktstore *ps, struct ps_flow *f)
 	return word_persist(ps, &ps->a.flows_pm[f->slot].close_ns, ps_now_ns());
 }
 
-/* A closed network flow with no records left is history nobody can read:
- * give its slot back. Local flows belong to the application and stay. */
-void ps_flow_maybe_reclaim(struct pktstore *ps, struct ps_flow *f)
+/* ------------------------------------------------------------ ready list */
+
+void ps_ready_push(struct pktstore *ps, struct ps_flow *f)
 {
-	if (f->kind != PS_FLOW_SOCKET || f->run != PS_RUN_NONE || f->live || f->in_ready ||
-	    ps->a.rdonly)
+	if (f->in_ready)
 		return;
-	if (word_persist(ps, &ps->a.flows_pm[f->slot].id, 0))
-		return; /* keep it; the entry may still be valid on the media */
+	f->in_ready = true;
+	f->ready_next = NULL;
+	f->ready_prev = ps->ready_tail;
+	if (ps->ready_tail)
+		ps->ready_tail->ready_next = f;
+	else
+		ps->ready_head = f;
+	ps->ready_tail = f;
+}
+
+void ps_ready_push_front(struct pktstore *ps, struct ps_flow *f)
+{
+	if (f->in_ready)
+		return;
+	f->in_ready = true;
+	f->ready_prev = NULL;
+	f->ready_next = ps->ready_head;
+	if (ps->ready_head)
+		ps->ready_head->ready_prev = f;
+	else
+		ps->ready_tail = f;
+	ps->ready_head = f;
+}
+
+static void ready_remove(struct pktstore *ps, struct ps_flow *f)
+{
+	if (!f->in_ready)
+		return;
+	if (f->ready_prev)
+		f->ready_prev->ready_next = f->ready_next;
+	else
+		ps->ready_head = f->ready_next;
+	if (f->ready_next)
+		f->ready_next->ready_prev = f->ready_prev;
+	else
+		ps->ready_tail = f->ready_prev;
+	f->ready_next = f->ready_prev = NULL;
+	f->in_ready = false;
+}
+
+struct ps_flow *ps_ready_pop(struct pktstore *ps)
+{
+	struct ps_flow *f = ps->ready_head;
+
+	if (f)
+		ready_remove(ps, f);
+	return f;
+}
+
+/* Forget a flow whose entry is durably free. */
+static void flow_drop(struct pktstore *ps, struct ps_flow *f)
+{
+	ready_remove(ps, f);
 	ps->flows[f->slot] = NULL;
 	ps->nflows--;
 	free(f->idx.e);
 	free(f);
+}
+
+/* A closed network flow with no records left is history nobody can read:
+ * give its slot back. Local flows belong to the application and stay.
+ * Whatever is still on the ready list for it is an end-of-stream nobody
+ * will ask for (the application detached it). */
+void ps_flow_maybe_reclaim(struct pktstore *ps, struct ps_flow *f)
+{
+	if (f->kind != PS_FLOW_SOCKET || f->run != PS_RUN_NONE || f->live || f->stalled ||
+	    ps->a.rdonly)
+		return;
+	if (word_persist(ps, &ps->a.flows_pm[f->slot].id, 0))
+		return; /* keep it; the entry may still be valid on the media */
+	flow_drop(ps, f);
+}
+
+int pktstore_flow_delete(struct pktstore *ps, uint64_t flow)
+{
+	if (!ps || !flow)
+		return -EINVAL;
+	if (ps->a.rdonly)
+		return -EROFS;
+	if (ps->broken)
+		return ps->broken;
+
+	struct ps_flow *f = ps_flow_get(ps, flow);
+
+	if (!f)
+		return -ENOENT;
+	if (f->run != PS_RUN_NONE || f->stalled)
+		return -EBUSY; /* its socket, or bytes waiting for a descriptor */
+
+	/* Records first, in batches of one drain each: a crash part way
+	 * leaves a flow with fewer records, never records whose flow is gone
+	 * (recovery would call them damaged). The ids are copied out first:
+	 * releasing squeezes the index being read. */
+	size_t n = 0;
+	uint64_t *ids = malloc((f->idx.n ? f->idx.n : 1) * sizeof(*ids));
+
+	if (!ids)
+		return -ENOMEM;
+	for (size_t i = 0; i < f->idx.n; i++)
+		if (ps_record_live(ps, f->idx.e[i].id))
+			ids[n++] = f->idx.e[i].id;
+	for (size_t i = 0; i < n; i += 256) {
+		int ret = pktstore_release_batch(ps, ids + i, n - i < 256 ? (unsigned)(n - i) : 256);
+
+		if (ret) {
+			free(ids);
+			return ret;
+		}
+	}
+	free(ids);
+	/* A closed network flow is reclaimed by the release of its last
+	 * record. */
+	if (ps_flow_get(ps, flow) != f)
+		return 0;
+	int ret = word_persist(ps, &ps->a.flows_pm[f->slot].id, 0);
+
+	if (ret)
+		return ret;
+	flow_drop(ps, f);
+	return 0;
 }
 
 void ps_flow_fill_info(struct pktstore *ps, struct ps_flow *f, struct pktstore_flow_info *fi)
@@ -226,3 +339,4 @@ void ps_flows_free(struct pktstore *ps)
 	free(ps->flows);
 	ps->flows = NULL;
 }
+

@@ -185,7 +185,8 @@ struct ps_flow {
 	uint64_t delivered_seq;
 	uint64_t live;
 	struct ps_index idx;   /* records in seq order */
-	struct ps_flow *ready_next;
+	struct ps_flow *ready_next, *ready_prev;
+	uint32_t stalled;      /* landings in the stall queue: they point here */
 	bool armed;            /* a multishot receive is posted for it */
 };
 
@@ -197,6 +198,10 @@ int ps_flow_close_entry(struct pktstore *ps, struct ps_flow *f);
 void ps_flow_maybe_reclaim(struct pktstore *ps, struct ps_flow *f);
 void ps_flow_fill_info(struct pktstore *ps, struct ps_flow *f, struct pktstore_flow_info *fi);
 void ps_flows_free(struct pktstore *ps);
+/* The ready list: flows with records or an end of stream to deliver. */
+void ps_ready_push(struct pktstore *ps, struct ps_flow *f);
+void ps_ready_push_front(struct pktstore *ps, struct ps_flow *f);
+struct ps_flow *ps_ready_pop(struct pktstore *ps);
 
 int ps_index_reserve(struct ps_index *ix, size_t n);
 int ps_index_push(struct ps_index *ix, uint64_t id, uint64_t seq, uint64_t ts);

@@ -19,41 +19,6 @@
 
 #include "internal.h"
 
-static void ready_push(struct pktstore *ps, struct ps_flow *f)
-{
-	if (f->in_ready)
-		return;
-	f->in_ready = true;
-	f->ready_next = NULL;
-	if (ps->ready_tail)
-		ps->ready_tail->ready_next = f;
-	else
-		ps->ready_head = f;
-	ps->ready_tail = f;
-}
-
-static void ready_push_front(struct pktstore *ps, struct ps_flow *f)
-{
-	f->in_ready = true;
-	f->ready_next = ps->ready_head;
-	ps->ready_head = f;
-	if (!ps->ready_tail)
-		ps->ready_tail = f;
-}
-
-static struct ps_flow *ready_pop(struct pktstore *ps)
-{
-	struct ps_flow *f = ps->ready_head;
-
-	if (!f)
-		return NULL;
-	ps->ready_head = f->ready_next;
-	if (!ps->ready_head)
-		ps->ready_tail = NULL;
-	f->in_ready = false;
-	return f;
-}
-
 /* Turn one landing into a record (or an end of stream). -ENOSPC: no
  * descriptor free, try again later. */
 static int land_one(struct pktstore *ps, const struct ps_landing *l)
@@ -61,17 +26,19 @@ static int land_one(struct pktstore *ps, const struct ps_landing *l)
 	struct ps_flow *f = l->f;
 
 	if (l->status <= 0) {
+		if (f->run == PS_RUN_NONE)
+			return 0; /* detached meanwhile: nobody waits for its end */
 		if (f->run == PS_RUN_ACTIVE)
 			ps->active_flows--;
 		f->run = PS_RUN_ENDED;
 		f->end_status = l->status;
-		ready_push(ps, f);
+		ps_ready_push(ps, f);
 		return 0;
 	}
 	int ret = ps_record_make(ps, f, l->off, l->len, 0, NULL);
 
 	if (!ret)
-		ready_push(ps, f);
+		ps_ready_push(ps, f);
 	return ret;
 }
 
@@ -92,16 +59,21 @@ static int stall_push(struct pktstore *ps, const struct ps_landing *l)
 	}
 	ps->stall[(ps->stall_head + ps->stall_n) % ps->stall_cap] = *l;
 	ps->stall_n++;
+	l->f->stalled++; /* the flow outlives a detach until these are records */
 	return 0;
 }
 
 static void stall_drain(struct pktstore *ps)
 {
 	while (ps->stall_n) {
+		struct ps_flow *f = ps->stall[ps->stall_head].f;
+
 		if (land_one(ps, &ps->stall[ps->stall_head]))
 			return;
 		ps->stall_head = (ps->stall_head + 1) % ps->stall_cap;
 		ps->stall_n--;
+		f->stalled--;
+		ps_flow_maybe_reclaim(ps, f);
 	}
 }
 
@@ -227,15 +199,15 @@ int pktstore_recv_persist_any(struct pktstore *ps, struct pktstore_rec *recs, un
 		unsigned n = 0;
 		struct ps_flow *f;
 
-		while (n < max && (f = ready_pop(ps))) {
+		while (n < max && (f = ps_ready_pop(ps))) {
 			n += deliver(ps, f, recs + n, max - n);
 			if (has_pending(f)) {
-				ready_push_front(ps, f); /* out[] is full */
+				ps_ready_push_front(ps, f); /* out[] is full */
 				break;
 			}
 			if (f->run == PS_RUN_ENDED && !f->end_reported) {
 				if (n == max) {
-					ready_push_front(ps, f);
+					ps_ready_push_front(ps, f);
 					break;
 				}
 				f->end_reported = true;
