@@ -39,7 +39,7 @@ test-tsan: deps
 	cmake -S . -B build-tsan -DPKTSTORE_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build build-tsan -j $(JOBS)
 	build-tsan/examples/demo/pktstore-demo --arena /dev/shm/pktstore-tsan.arena --size 67108864
-	cd build-tsan && ctest --output-on-failure -R 'kv.e2e|cli'
+	cd build-tsan && ctest --output-on-failure -R 'kv.e2e|cli|distinct-stores'
 
 bench: build
 	@./scripts/install-deps.sh --bench
