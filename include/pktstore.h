@@ -110,6 +110,12 @@ struct pktstore_rec {
 /* pktstore_rec.flags */
 enum {
 	PKTSTORE_REC_APPENDED = 1 << 0, /* made by pktstore_append(), not received */
+	PKTSTORE_REC_END = 1 << 1,      /* event: the flow's stream ended (status) */
+	PKTSTORE_REC_HANGUP = 1 << 2,   /* event: the peer hung up while the arena
+					   was full and its last bytes wait unread
+					   in the socket (status -ENOBUFS); detach
+					   to drop them, or release records and the
+					   flow goes on to its end */
 };
 
 /* Flow description. */

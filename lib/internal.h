@@ -150,6 +150,8 @@ void ps_seg_note_extent(struct ps_segments *s, uint64_t seg, uint32_t end);
 void ps_seg_ref(struct pktstore *ps, uint64_t seg);
 void ps_seg_unref(struct pktstore *ps, uint64_t seg);
 void ps_seg_seal(struct pktstore *ps, uint64_t seg);
+int64_t ps_seg_take_tail(struct pktstore *ps, uint32_t min, enum ps_seg_state as,
+			 uint32_t *start);
 int ps_bump_reserve(struct pktstore *ps, uint32_t min, uint64_t *off, uint32_t *avail);
 void ps_bump_commit(struct pktstore *ps, uint32_t used);
 uint64_t ps_seg_of(const struct pktstore *ps, uint64_t data_off);
@@ -179,6 +181,8 @@ struct ps_flow {
 	enum ps_flow_run run;
 	int end_status;        /* 0 EOF, or -errno */
 	bool end_reported;
+	bool hup_noticed;      /* hang-up while starved: seen by the backend */
+	bool hup_reported;     /* ... and handed to the application */
 	bool starved;          /* receiving waits for free space */
 	bool in_ready;
 	uint64_t next_seq;     /* seq of the next record */
@@ -188,6 +192,7 @@ struct ps_flow {
 	struct ps_flow *ready_next, *ready_prev;
 	uint32_t stalled;      /* landings in the stall queue: they point here */
 	bool armed;            /* a multishot receive is posted for it */
+	bool hup_watch;        /* io_uring: a POLLRDHUP poll is posted for it */
 };
 
 int ps_flows_load(struct pktstore *ps);
@@ -257,9 +262,15 @@ extern const struct ps_backend_ops ps_backend_socket;
 extern const struct ps_backend_ops ps_backend_zcrx;
 
 void ps_land(struct pktstore *ps, struct ps_flow *f, uint64_t off, uint32_t len, int status);
+/* A starved flow's peer hung up with bytes still unread in the socket: tell
+ * the application (once), which may then detach it. */
+void ps_hangup_notice(struct pktstore *ps, struct ps_flow *f);
 /* io_uring backends: a receive's user_data is its flow id; a cancel's has
  * this bit, above every flow id. */
 #define UD_CANCEL (1ull << 63)
+/* ... and a hang-up watch on a starved flow carries its flow id with this
+ * bit (recv_uring.c). */
+#define UD_HUP (1ull << 62)
 struct io_uring;
 void ps_uring_cancel_flow(struct pktstore *ps, struct io_uring *ring, struct ps_flow *f,
 			  unsigned (*reap_all)(struct pktstore *ps));

@@ -30,6 +30,7 @@ static int land_one(struct pktstore *ps, const struct ps_landing *l)
 			return 0; /* detached meanwhile: nobody waits for its end */
 		if (f->run == PS_RUN_ACTIVE)
 			ps->active_flows--;
+		ps_flow_starve(ps, f, false); /* nothing more to wait for */
 		f->run = PS_RUN_ENDED;
 		f->end_status = l->status;
 		ps_ready_push(ps, f);
@@ -57,6 +58,8 @@ static int stall_push(struct pktstore *ps, const struct ps_landing *l)
 		ps->stall_cap = cap;
 		ps->stall_head = 0;
 	}
+	if (!ps->stall_n)
+		ps->st.enospc_events++; /* waiting for a descriptor is waiting for space */
 	ps->stall[(ps->stall_head + ps->stall_n) % ps->stall_cap] = *l;
 	ps->stall_n++;
 	l->f->stalled++; /* the flow outlives a detach until these are records */
@@ -81,14 +84,33 @@ void ps_land(struct pktstore *ps, struct ps_flow *f, uint64_t off, uint32_t len,
 {
 	struct ps_landing l = { .f = f, .off = off, .len = len, .status = status };
 
+	/* The stream ended while bytes of it wait for a descriptor: the end
+	 * follows them, but the application may be waiting for this very
+	 * client to go before it releases anything, so it hears now. */
+	if (status <= 0 && f->stalled && !ps->desc_free)
+		ps_hangup_notice(ps, f);
+
 	/* The bytes are in the arena now: their segment is busy until the
 	 * record made from them is released. */
 	if (status > 0)
 		ps_seg_ref(ps, ps_seg_of(ps, off));
-	if (ps->stall_n || land_one(ps, &l)) {
+	/* Data waits its turn behind every stalled landing (first come,
+	 * first served for descriptors); an end of stream needs no descriptor
+	 * and only has to follow its own flow's bytes. */
+	bool queue = status > 0 ? ps->stall_n > 0 : f->stalled > 0;
+
+	if (queue || land_one(ps, &l)) {
 		if (stall_push(ps, &l) && !ps->broken)
 			ps->broken = -ENOMEM;
 	}
+}
+
+void ps_hangup_notice(struct pktstore *ps, struct ps_flow *f)
+{
+	if (f->hup_noticed)
+		return;
+	f->hup_noticed = true;
+	ps_ready_push(ps, f);
 }
 
 /* Make records from whatever waits, then make them durable. */
@@ -172,11 +194,14 @@ int pktstore_recv_persist(struct pktstore *ps, uint64_t flow, struct pktstore_re
 		}
 		if (f->run != PS_RUN_ACTIVE)
 			return 0;
-		if (out_of_space(ps, f))
+		/* Full: one look without waiting first, which reaps what the
+		 * backend has (an end of stream still comes through) and
+		 * quiets pktstore_fd() until space returns. */
+		if (out_of_space(ps, f) && polled)
 			return -ENOSPC;
 		if (polled && flags & PKTSTORE_NONBLOCK)
 			return -EAGAIN;
-		ret = ps->be->poll(ps, f, !(flags & PKTSTORE_NONBLOCK));
+		ret = ps->be->poll(ps, f, !(flags & PKTSTORE_NONBLOCK) && !out_of_space(ps, f));
 		if (ret < 0)
 			return ret;
 		polled = true;
@@ -212,7 +237,17 @@ int pktstore_recv_persist_any(struct pktstore *ps, struct pktstore_rec *recs, un
 				}
 				f->end_reported = true;
 				recs[n++] = (struct pktstore_rec){ .status = f->end_status,
-								   .flow = f->id };
+								   .flow = f->id,
+								   .flags = PKTSTORE_REC_END };
+			} else if (f->run == PS_RUN_ACTIVE && f->hup_noticed && !f->hup_reported) {
+				if (n == max) {
+					ps_ready_push_front(ps, f);
+					break;
+				}
+				f->hup_reported = true;
+				recs[n++] = (struct pktstore_rec){ .status = -ENOBUFS,
+								   .flow = f->id,
+								   .flags = PKTSTORE_REC_HANGUP };
 			}
 			ps_flow_maybe_reclaim(ps, f);
 		}
@@ -230,11 +265,11 @@ int pktstore_recv_persist_any(struct pktstore *ps, struct pktstore_rec *recs, un
 			polled = true;
 			continue;
 		}
-		if (out_of_space(ps, NULL))
+		if (out_of_space(ps, NULL) && polled)
 			return -ENOSPC;
 		if (polled && flags & PKTSTORE_NONBLOCK)
 			return -EAGAIN;
-		ret = ps->be->poll(ps, NULL, !(flags & PKTSTORE_NONBLOCK));
+		ret = ps->be->poll(ps, NULL, !(flags & PKTSTORE_NONBLOCK) && !out_of_space(ps, NULL));
 		if (ret < 0)
 			return ret;
 		polled = true;

@@ -6,14 +6,16 @@
  * kernel copy as io_uring; one syscall per receive instead of none.
  *
  * An epoll set of the attached sockets is both how the any-flow call waits
- * and the fd the application polls. A flow that finds no free space leaves
- * the set, so the fd does not spin while the caller must release records;
- * it rejoins when space returns.
+ * and the fd the application polls. A flow that finds no free space (or no
+ * free descriptor) stays in the set watching only for a hang-up, so the fd
+ * does not spin while the caller must release records, yet a client that
+ * leaves still gets its end of stream; full interest returns with space.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,9 +32,41 @@ struct socket_state {
 static int watch(struct pktstore *ps, struct ps_flow *f, int op)
 {
 	struct socket_state *s = ps->be_state;
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.u64 = f->id };
+	struct epoll_event ev = { .events = f->starved ? EPOLLRDHUP : EPOLLIN | EPOLLRDHUP,
+				  .data.u64 = f->id };
 
 	return epoll_ctl(s->epfd, op, f->fd, &ev) ? -errno : 0;
+}
+
+static void starve(struct pktstore *ps, struct ps_flow *f)
+{
+	ps_flow_starve(ps, f, true);
+	watch(ps, f, EPOLL_CTL_MOD);
+}
+
+/*
+ * A starved flow's peer hung up (or only shut its side: TCP cannot tell).
+ * With nothing unread, that is the end of the stream. With bytes unread, the
+ * application hears of it once and decides: detach, or release records so
+ * the rest comes in. Meanwhile the socket is watched for nothing more, so
+ * the fd stays quiet.
+ */
+static void hangup_while_starved(struct pktstore *ps, struct ps_flow *f)
+{
+	struct socket_state *s = ps->be_state;
+	int unread = 0;
+
+	if (ioctl(f->fd, FIONREAD, &unread))
+		unread = 0;
+	if (unread <= 0) {
+		watch(ps, f, EPOLL_CTL_DEL);
+		ps_land(ps, f, 0, 0, 0);
+		return;
+	}
+	struct epoll_event ev = { .events = 0, .data.u64 = f->id };
+
+	epoll_ctl(s->epfd, EPOLL_CTL_MOD, f->fd, &ev);
+	ps_hangup_notice(ps, f);
 }
 
 static int socket_init(struct pktstore *ps)
@@ -70,7 +104,7 @@ static int socket_attach(struct pktstore *ps, struct ps_flow *f)
 
 static void socket_detach(struct pktstore *ps, struct ps_flow *f)
 {
-	if (f->run == PS_RUN_ACTIVE && !f->starved)
+	if (f->run == PS_RUN_ACTIVE)
 		watch(ps, f, EPOLL_CTL_DEL);
 }
 
@@ -89,10 +123,12 @@ static int recv_flow(struct pktstore *ps, struct ps_flow *f)
 		uint64_t off;
 		uint32_t avail;
 
-		if (ps_bump_reserve(ps, RECV_MIN < ps->seg.size ? RECV_MIN : ps->seg.size, &off,
+		/* Without a descriptor the bytes could not become a record:
+		 * they wait in the socket instead of the stall queue. */
+		if (!ps->desc_free ||
+		    ps_bump_reserve(ps, RECV_MIN < ps->seg.size ? RECV_MIN : ps->seg.size, &off,
 				    &avail)) {
-			watch(ps, f, EPOLL_CTL_DEL);
-			ps_flow_starve(ps, f, true);
+			starve(ps, f);
 			break;
 		}
 		size_t want = avail < RECV_MAX ? avail : RECV_MAX;
@@ -127,9 +163,17 @@ static int socket_poll(struct pktstore *ps, struct ps_flow *only, bool wait)
 		struct pollfd pfd = { .fd = only->fd, .events = POLLIN | POLLRDHUP };
 
 		if (only->starved)
-			return 0;
+			pfd.events = only->hup_noticed ? 0 : POLLRDHUP;
 		if (poll(&pfd, 1, wait ? -1 : 0) < 0)
 			return -errno;
+		if (only->starved && pfd.revents) {
+			if (pfd.revents & (POLLHUP | POLLERR)) {
+				end_flow(ps, only, -ENOBUFS);
+				return 1;
+			}
+			hangup_while_starved(ps, only);
+			return 1;
+		}
 		return pfd.revents ? recv_flow(ps, only) : 0;
 	}
 
@@ -142,15 +186,26 @@ static int socket_poll(struct pktstore *ps, struct ps_flow *only, bool wait)
 	for (int i = 0; i < n; i++) {
 		struct ps_flow *f = ps_flow_get(ps, ev[i].data.u64);
 
-		if (f && f->run == PS_RUN_ACTIVE && !f->starved)
+		if (!f || f->run != PS_RUN_ACTIVE)
+			continue;
+		if (!f->starved) {
 			landed += recv_flow(ps, f);
+		} else if (ev[i].events & (EPOLLHUP | EPOLLERR)) {
+			end_flow(ps, f, -ENOBUFS); /* reset or fully closed: gone */
+			landed++;
+		} else if (ev[i].events & EPOLLRDHUP) {
+			hangup_while_starved(ps, f);
+			landed++;
+		}
 	}
 	return landed;
 }
 
+/* Something was released: let starved flows try again (a flow that still
+ * finds no room starves again at its next receive). */
 static void socket_space_freed(struct pktstore *ps)
 {
-	if (!ps->starved_flows || !ps->seg.nfree)
+	if (!ps->starved_flows || !ps->desc_free)
 		return;
 	for (uint32_t i = 0; i < ps->max_flows && ps->starved_flows; i++) {
 		struct ps_flow *f = ps->flows[i];
@@ -158,7 +213,7 @@ static void socket_space_freed(struct pktstore *ps)
 		if (f && f->starved) {
 			ps_flow_starve(ps, f, false);
 			if (f->run == PS_RUN_ACTIVE)
-				watch(ps, f, EPOLL_CTL_ADD);
+				watch(ps, f, EPOLL_CTL_MOD);
 		}
 	}
 }

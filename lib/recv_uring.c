@@ -22,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -96,16 +98,90 @@ static int arm(struct pktstore *ps, struct ps_flow *f)
 	return ret < 0 ? ret : 0;
 }
 
-/* Next buffer to lend: a whole segment (inc) or the next chunk of one. */
-static bool next_buffer(struct pktstore *ps, struct uring_state *u, uint64_t *off)
+/*
+ * A starved flow has no receive posted, so nothing would notice its peer
+ * leaving until space returns, and the application, waiting for space,
+ * would keep a dead client's socket in CLOSE_WAIT. A one-shot poll for the
+ * hang-up ends the stream instead (UD_HUP in its user_data).
+ */
+static void watch_hangup(struct pktstore *ps, struct ps_flow *f)
+{
+	struct uring_state *u = ps->be_state;
+	struct io_uring_sqe *sqe;
+
+	if (f->hup_watch || f->hup_noticed || f->run != PS_RUN_ACTIVE || enable(u) ||
+	    !(sqe = get_sqe(u)))
+		return;
+	io_uring_prep_poll_add(sqe, f->fd, POLLRDHUP);
+	io_uring_sqe_set_data64(sqe, f->id | UD_HUP);
+	f->hup_watch = true;
+	io_uring_submit(&u->ring);
+}
+
+static void starve(struct pktstore *ps, struct ps_flow *f)
+{
+	ps_flow_starve(ps, f, true);
+	watch_hangup(ps, f);
+}
+
+/* The hang-up poll fired (or was cancelled). With nothing unread, the
+ * stream has ended; with bytes unread, the application hears of it once
+ * (see recv_socket.c) and the poll is not posted again for this flow. */
+static void hangup_done(struct pktstore *ps, uint64_t id, int res)
+{
+	struct ps_flow *f = ps_flow_get(ps, id);
+	int unread = 0;
+
+	if (!f)
+		return;
+	f->hup_watch = false;
+	if (res < 0 || !f->starved || f->run != PS_RUN_ACTIVE || f->armed)
+		return; /* cancelled, or receiving again: the receive sees the end */
+	if (ioctl(f->fd, FIONREAD, &unread))
+		unread = 0;
+	if (unread > 0)
+		ps_hangup_notice(ps, f);
+	else
+		ps_land(ps, f, 0, 0, 0);
+}
+
+/* Smallest free tail of a segment worth lending as a buffer. */
+#define TAIL_MIN 4096u
+
+/*
+ * With no free segment left, lend the free tail of a segment that recovery
+ * sealed, as one buffer of whatever length it has: without this an arena
+ * whose every segment holds a live record after a restart would take no
+ * byte more on the io_uring paths.
+ */
+static bool tail_buffer(struct pktstore *ps, struct uring_state *u, uint64_t *off,
+			uint32_t *len)
+{
+	uint32_t start;
+	int64_t s = ps_seg_take_tail(ps, TAIL_MIN, PS_SEG_KERNEL, &start);
+
+	if (s < 0)
+		return false;
+	*off = ps->a.sb.data_off + (uint64_t)s * ps->seg.size + start;
+	*len = ps->seg.size - start;
+	if (!u->inc)
+		u->seg_out[s]++;
+	return true;
+}
+
+/* Next buffer to lend: a whole segment (inc) or the next chunk of one, else
+ * a sealed segment's tail. */
+static bool next_buffer(struct pktstore *ps, struct uring_state *u, uint64_t *off,
+			uint32_t *len)
 {
 	uint64_t data_off = ps->a.sb.data_off;
 
+	*len = u->buf_len;
 	if (u->inc) {
 		int64_t s = ps_seg_take(ps, PS_SEG_KERNEL);
 
 		if (s < 0)
-			return false;
+			return tail_buffer(ps, u, off, len);
 		*off = data_off + (uint64_t)s * ps->seg.size;
 		return true;
 	}
@@ -113,7 +189,7 @@ static bool next_buffer(struct pktstore *ps, struct uring_state *u, uint64_t *of
 		u->chop_seg = ps_seg_take(ps, PS_SEG_KERNEL);
 		u->chop_next = 0;
 		if (u->chop_seg < 0)
-			return false;
+			return tail_buffer(ps, u, off, len);
 	}
 	uint64_t s = (uint64_t)u->chop_seg;
 
@@ -129,16 +205,17 @@ static void refill(struct pktstore *ps)
 	struct uring_state *u = ps->be_state;
 	unsigned added = 0;
 	uint64_t off;
+	uint32_t len;
 
 	/* Without descriptors the bytes could not become records; keep them
 	 * in the socket instead. */
 	while (u->in_ring < u->window && u->nfree_bids && ps->desc_free &&
-	       next_buffer(ps, u, &off)) {
+	       next_buffer(ps, u, &off, &len)) {
 		uint16_t bid = u->free_bids[--u->nfree_bids];
 
 		u->buf_off[bid] = off;
 		u->buf_used[bid] = 0;
-		io_uring_buf_ring_add(u->br, ps_ptr(ps, off), u->buf_len, bid,
+		io_uring_buf_ring_add(u->br, ps_ptr(ps, off), len, bid,
 				      io_uring_buf_ring_mask(u->entries), (int)added);
 		added++;
 		u->in_ring++;
@@ -182,6 +259,10 @@ static void handle_cqe(struct pktstore *ps, struct uring_state *u, const struct 
 
 	if (ud & UD_CANCEL)
 		return;
+	if (ud & UD_HUP) {
+		hangup_done(ps, ud & ~UD_HUP, cqe->res);
+		return;
+	}
 
 	struct ps_flow *f = ps_flow_get(ps, ud);
 
@@ -207,9 +288,9 @@ static void handle_cqe(struct pktstore *ps, struct uring_state *u, const struct 
 	if (cqe->res > 0) {
 		/* A multishot receive may end early (e.g. CQ overflow): re-arm. */
 		if (!f->armed && f->run == PS_RUN_ACTIVE && arm(ps, f))
-			ps_flow_starve(ps, f, true);
+			starve(ps, f);
 	} else if (cqe->res == -ENOBUFS) {
-		ps_flow_starve(ps, f, true);
+		starve(ps, f);
 		ps->space_pending = true; /* maybe the ring can be refilled now */
 	} else if (cqe->res != -ECANCELED && f->run == PS_RUN_ACTIVE) {
 		ps_land(ps, f, 0, 0, cqe->res);
@@ -263,7 +344,7 @@ static int uring_attach(struct pktstore *ps, struct ps_flow *f)
 	struct uring_state *u = ps->be_state;
 
 	if (!u->in_ring) {
-		ps_flow_starve(ps, f, true); /* armed when space returns */
+		starve(ps, f); /* armed when space returns */
 		return 0;
 	}
 	return arm(ps, f);
@@ -280,13 +361,21 @@ void ps_uring_cancel_flow(struct pktstore *ps, struct io_uring *ring, struct ps_
 {
 	struct io_uring_sqe *sqe;
 
-	if (!f->armed)
+	if (!f->armed && !f->hup_watch)
 		return;
-	while (!(sqe = io_uring_get_sqe(ring)))
-		io_uring_submit_and_wait(ring, 1);
-	io_uring_prep_cancel64(sqe, f->id, 0);
-	io_uring_sqe_set_data64(sqe, UD_CANCEL);
-	while (f->armed) {
+	/* The hang-up poll holds a reference to the socket: it must be gone
+	 * before detach returns, or closing the fd would not close it. */
+	for (int k = 0; k < 2; k++) {
+		uint64_t ud = k ? f->id | UD_HUP : f->id;
+
+		if (k ? !f->hup_watch : !f->armed)
+			continue;
+		while (!(sqe = io_uring_get_sqe(ring)))
+			io_uring_submit_and_wait(ring, 1);
+		io_uring_prep_cancel64(sqe, ud, 0);
+		io_uring_sqe_set_data64(sqe, UD_CANCEL);
+	}
+	while (f->armed || f->hup_watch) {
 		int ret = io_uring_submit_and_wait(ring, 1);
 
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)

@@ -151,18 +151,21 @@ void ps_seg_seal(struct pktstore *ps, uint64_t i)
 
 /*
  * After a crash every segment may hold some live record, and then nothing
- * could ever be appended to move records and free space. The free tails of
- * segments sealed by recovery break that deadlock: adopt the largest one
- * that fits.
+ * could ever be received or appended to move records and free space. The
+ * free tails of segments sealed by recovery break that deadlock: adopt the
+ * largest one of at least `min` bytes, as `as`. *start is where its free
+ * bytes begin inside the segment.
  */
-static int64_t adopt_tail(struct ps_segments *s, uint32_t min)
+int64_t ps_seg_take_tail(struct pktstore *ps, uint32_t min, enum ps_seg_state as,
+			 uint32_t *start)
 {
+	struct ps_segments *s = &ps->seg;
 	int64_t best = -1;
 	uint32_t best_room = 0;
 
 	for (uint64_t i = 0; i < s->n; i++) {
-		uint32_t start = (s->tail[i] + PS_CACHELINE - 1) & ~(uint32_t)(PS_CACHELINE - 1);
-		uint32_t room = start < s->size ? s->size - start : 0;
+		uint32_t at = (s->tail[i] + PS_CACHELINE - 1) & ~(uint32_t)(PS_CACHELINE - 1);
+		uint32_t room = at < s->size ? s->size - at : 0;
 
 		if (s->state[i] == PS_SEG_SEALED && room >= min && room > best_room) {
 			best = (int64_t)i;
@@ -170,11 +173,21 @@ static int64_t adopt_tail(struct ps_segments *s, uint32_t min)
 		}
 	}
 	if (best >= 0) {
-		s->state[best] = PS_SEG_BUMP;
-		s->bump_used = s->size - best_room;
+		s->state[best] = (uint8_t)as;
 		s->tail[best] = s->size;
+		*start = s->size - best_room;
 	}
 	return best;
+}
+
+static int64_t adopt_tail(struct pktstore *ps, uint32_t min)
+{
+	uint32_t start;
+	int64_t i = ps_seg_take_tail(ps, min, PS_SEG_BUMP, &start);
+
+	if (i >= 0)
+		ps->seg.bump_used = start;
+	return i;
 }
 
 /*
@@ -200,7 +213,7 @@ int ps_bump_reserve(struct pktstore *ps, uint32_t min, uint64_t *off, uint32_t *
 		if (i >= 0) {
 			s->bump_used = 0;
 		} else {
-			i = adopt_tail(s, min);
+			i = adopt_tail(ps, min);
 			if (i < 0)
 				return -ENOSPC;
 		}

@@ -102,14 +102,26 @@ static void detach_while_stalled(enum pktstore_recv_path rp)
 	struct pktstore_query q = { .kind = PKTSTORE_BY_SEQ, .flow = net, .hi = UINT64_MAX };
 	int n = pktstore_range(ps, &q, r, 8);
 
-	cr_assert_eq(n, 1, "the bytes taken from the socket before detach are a record");
-	cr_assert_eq(r[0].flow, net);
-	cr_assert_eq(r[0].seq, 100);
-	cr_assert(check_stream(9, 100, r[0].data, r[0].len));
+	/* recv(2) leaves bytes in the socket when no descriptor is free; the
+	 * io_uring paths may already have them in a lent buffer. Either way,
+	 * what was taken from the socket becomes net's record. */
+	if (rp == PKTSTORE_PATH_RECV)
+		cr_assert_leq(n, 1);
+	else
+		cr_assert_eq(n, 1, "the bytes taken from the socket before detach are a record");
+	if (n == 1) {
+		cr_assert_eq(r[0].flow, net);
+		cr_assert_eq(r[0].seq, 100);
+		cr_assert(check_stream(9, 100, r[0].data, r[0].len));
+	}
 	struct pktstore_flow_info fi;
 
-	cr_assert_eq(pktstore_flow_info(ps, net, &fi), 0);
-	cr_assert_eq(fi.state, PKTSTORE_FLOW_CLOSED);
+	if (n == 1) {
+		cr_assert_eq(pktstore_flow_info(ps, net, &fi), 0);
+		cr_assert_eq(fi.state, PKTSTORE_FLOW_CLOSED);
+	} else {
+		cr_assert_eq(pktstore_flow_info(ps, net, &fi), -ENOENT, "no record: slot reclaimed");
+	}
 	close(c);
 	close(s);
 	cr_assert_eq(pktstore_close(ps), 0);
@@ -118,6 +130,24 @@ static void detach_while_stalled(enum pktstore_recv_path rp)
 Test(lifetime, detach_while_stalled_recv)
 {
 	detach_while_stalled(PKTSTORE_PATH_RECV);
+}
+
+Test(lifetime, detach_while_stalled_uring_fixed)
+{
+	char why[128];
+
+	if (!path_works(PKTSTORE_PATH_URING_FIXED, why, sizeof(why)))
+		cr_skip_test("%s", why);
+	detach_while_stalled(PKTSTORE_PATH_URING_FIXED);
+}
+
+Test(lifetime, detach_while_stalled_uring_inc)
+{
+	char why[128];
+
+	if (!path_works(PKTSTORE_PATH_URING_INC, why, sizeof(why)))
+		cr_skip_test("%s", why);
+	detach_while_stalled(PKTSTORE_PATH_URING_INC);
 }
 
 /* pktstore_recv_persist() left its flow on the ready list for good, so the
