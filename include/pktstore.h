@@ -4,8 +4,10 @@
  * keep each received segment as a durable, checksummed pkt-record.
  *
  * Conventions (every call):
- *   - returns a count or 0 on success and a negative errno on failure;
- *     errno is never read or written;
+ *   - returns a count or 0 on success and a negative errno on failure, or
+ *     one of the library's own codes below (PKTSTORE_E*, outside the errno
+ *     range); errno is never read or written; an errno value always keeps
+ *     its operating-system meaning;
  *   - pktstore_strerror() turns any return value into text;
  *   - record views (struct pktstore_rec) point into the mapped arena and stay
  *     valid until the record is released or the store is closed.
@@ -32,6 +34,10 @@ extern "C" {
 #define PKTSTORE_VERSION_MAJOR 1
 #define PKTSTORE_VERSION_MINOR 0
 #define PKTSTORE_VERSION_PATCH 0
+/* The version this header belongs to; pktstore_version() gives the
+ * library's, which may be newer. */
+#define PKTSTORE_VERSION                                                              \
+	(PKTSTORE_VERSION_MAJOR * 10000 + PKTSTORE_VERSION_MINOR * 100 + PKTSTORE_VERSION_PATCH)
 
 #if defined(PKTSTORE_BUILDING_LIBRARY) && defined(__GNUC__)
 #define PKTSTORE_API __attribute__((visibility("default")))
@@ -40,6 +46,15 @@ extern "C" {
 #endif
 
 struct pktstore;
+struct iovec;
+
+/* The library's own error codes: conditions no errno value names. */
+enum {
+	PKTSTORE_EFLOWS = -30900,  /* the flow table is full (max_flows) */
+	PKTSTORE_EBROKEN = -30901, /* an earlier persist failed: the store takes
+				      no more work; close and reopen it (the
+				      failure's errno is in stats.broken) */
+};
 
 /* pktstore_open() flags. */
 enum {
@@ -92,9 +107,10 @@ struct pktstore_opts {
 				     0600: received bytes are private */
 };
 
-/* A record view. data points into the arena. */
+/* A record view. data points into the arena. The size of this struct is
+ * fixed for the life of the ABI: new fields take reserved words. */
 struct pktstore_rec {
-	uint64_t id;       /* record id: unique among live records, increasing */
+	uint64_t id;       /* record id: never given twice, increasing */
 	uint64_t flow;     /* flow id */
 	uint64_t seq;      /* offset of data[0] in the flow's byte stream */
 	uint64_t ts_ns;    /* receive (or append) time, CLOCK_REALTIME ns */
@@ -102,9 +118,11 @@ struct pktstore_rec {
 	uint32_t len;      /* number of bytes */
 	uint32_t crc32c;   /* CRC32C of the bytes, as persisted */
 	uint32_t flags;    /* PKTSTORE_REC_* */
-	int32_t status;    /* 0; on an end-of-stream event (id 0, len 0) from
-			      pktstore_recv_persist_any(): 0 for EOF, or the
-			      -errno that ended the stream */
+	int32_t status;    /* 0; on an event (PKTSTORE_REC_END or _HANGUP)
+			      from pktstore_recv_persist_any(): 0 for EOF, or
+			      the -errno that ended the stream */
+	void *user;        /* the flow's user pointer (pktstore_flow_set_user) */
+	uint64_t reserved[3]; /* zero */
 };
 
 /* pktstore_rec.flags */
@@ -130,6 +148,10 @@ struct pktstore_flow_info {
 	uint16_t local_port, peer_port; /* host byte order */
 	uint8_t local_addr[16], peer_addr[16]; /* network byte order; IPv4 in the first 4 */
 	unsigned state;        /* PKTSTORE_FLOW_* */
+	uint32_t reserved32;   /* zero */
+	uint64_t first_seq;    /* first byte still held: pktstore_trim() point */
+	void *user;            /* pktstore_flow_set_user(), this session only */
+	uint64_t reserved[6];  /* zero; the struct never grows */
 };
 
 enum {
@@ -144,7 +166,7 @@ enum {
 	PKTSTORE_NONBLOCK = 1 << 0, /* return -EAGAIN instead of waiting */
 };
 
-/* pktstore_get() flags */
+/* pktstore_get() and pktstore_readv() flags */
 enum {
 	PKTSTORE_NO_VERIFY = 1 << 0, /* skip the CRC32C check of the bytes */
 };
@@ -191,11 +213,27 @@ struct pktstore_stats {
 	int unsafe_shutdown;        /* 1: the device reports a lost-power event too */
 	char recv_path_name[16];    /* "uring-inc", "uring-fixed", "recv" or "zcrx" */
 	char fallback_reason[128];  /* why a better path is not active, or "" */
+	int broken;                 /* 0, or the -errno of the persist that
+				       stopped the store (PKTSTORE_EBROKEN) */
+	uint32_t reserved32;
 };
 
-/* Open or create an arena; *out receives the store. */
-PKTSTORE_API int pktstore_open(const char *path, const struct pktstore_opts *opts,
-			       struct pktstore **out);
+/* The library's version, as PKTSTORE_VERSION encodes it. */
+PKTSTORE_API unsigned pktstore_version(void);
+
+/*
+ * Open or create an arena; *out receives the store. opts_size is the size of
+ * struct pktstore_opts the caller was compiled with (as openat2(2) takes its
+ * how_size): fields past it count as zero, and a newer caller's extra bytes
+ * must be zero or the call fails with -E2BIG. pktstore_open() passes it.
+ */
+PKTSTORE_API int pktstore_open_ex(const char *path, const struct pktstore_opts *opts,
+				  size_t opts_size, struct pktstore **out);
+static inline int pktstore_open(const char *path, const struct pktstore_opts *opts,
+				struct pktstore **out)
+{
+	return pktstore_open_ex(path, opts, sizeof(struct pktstore_opts), out);
+}
 /* Mark a clean shutdown, unmap, free. The caller's sockets stay open. */
 PKTSTORE_API int pktstore_close(struct pktstore *ps);
 
@@ -206,6 +244,13 @@ PKTSTORE_API int pktstore_attach(struct pktstore *ps, int sockfd, uint64_t tag,
 				 uint64_t *flow);
 /* Make a flow with no socket, for pktstore_append(). */
 PKTSTORE_API int pktstore_flow_create(struct pktstore *ps, uint64_t tag, uint64_t *flow);
+/* Attach an application pointer to a flow (this session only, any time):
+ * every record and event of the flow carries it in rec.user. */
+PKTSTORE_API int pktstore_flow_set_user(struct pktstore *ps, uint64_t flow, void *user);
+/* Durably drop a flow's stream below seq, even in the middle of a record:
+ * records wholly below are released, a record across seq stays but reads
+ * of the stream start at seq. Needs no free space. */
+PKTSTORE_API int pktstore_trim(struct pktstore *ps, uint64_t flow, uint64_t seq);
 /* Delete a flow that is not attached (a local flow, or a closed network
  * flow) together with its records: they are released durably first, then
  * the flow's table entry, so a crash in between leaves the flow with fewer
@@ -242,6 +287,15 @@ PKTSTORE_API int pktstore_append(struct pktstore *ps, uint64_t flow, const void 
 
 PKTSTORE_API int pktstore_get(struct pktstore *ps, uint64_t id, struct pktstore_rec *rec,
 			      unsigned flags);
+/* Copy up to len bytes of a flow's stream from seq, across records; returns
+ * the bytes copied (fewer at the end of what is held, or at a gap). */
+PKTSTORE_API int pktstore_read(struct pktstore *ps, uint64_t flow, uint64_t seq, void *buf,
+			       size_t len);
+/* The same without copying: up to iovcnt iovecs pointing into the arena,
+ * covering up to len bytes from seq; returns the number of iovecs filled.
+ * The bytes are checked against their CRC32C unless PKTSTORE_NO_VERIFY. */
+PKTSTORE_API int pktstore_readv(struct pktstore *ps, uint64_t flow, uint64_t seq, size_t len,
+				struct iovec *iov, int iovcnt, unsigned flags);
 PKTSTORE_API int pktstore_range(struct pktstore *ps, const struct pktstore_query *q,
 				struct pktstore_rec *out, unsigned max);
 /* Free a record's space; durable when it returns. */
@@ -250,7 +304,14 @@ PKTSTORE_API int pktstore_release(struct pktstore *ps, uint64_t id);
  * record, nothing is released (-ENOENT). */
 PKTSTORE_API int pktstore_release_batch(struct pktstore *ps, const uint64_t *ids, unsigned n);
 
-PKTSTORE_API int pktstore_stats(struct pktstore *ps, struct pktstore_stats *st);
+/* Fill the first st_size bytes of *st (the size the caller was compiled
+ * with; pktstore_stats() passes it): a struct that grows stays compatible. */
+PKTSTORE_API int pktstore_stats_ex(struct pktstore *ps, struct pktstore_stats *st,
+				   size_t st_size);
+static inline int pktstore_stats(struct pktstore *ps, struct pktstore_stats *st)
+{
+	return pktstore_stats_ex(ps, st, sizeof(struct pktstore_stats));
+}
 PKTSTORE_API const char *pktstore_strerror(int err);
 
 /* CRC32C (Castagnoli) as stored in records: crc = pktstore_crc32c(0, buf, len). */

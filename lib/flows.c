@@ -59,6 +59,7 @@ int ps_flows_load(struct pktstore *ps)
 		ps->flows[slot] = flow_alloc(e->id, slot, (enum ps_flow_state)e->state);
 		if (!ps->flows[slot])
 			return -ENOMEM;
+		ps->flows[slot]->trim_seq = e->trim_seq;
 		ps->nflows++;
 		if (e->id >= ps->next_flow_id)
 			ps->next_flow_id = e->id + 1;
@@ -126,7 +127,7 @@ int ps_flow_new(struct pktstore *ps, enum ps_flow_state kind, int fd, uint64_t t
 		}
 	}
 	if (slot == max)
-		return -ENOSPC;
+		return PKTSTORE_EFLOWS;
 
 	uint64_t base = ps->next_flow_id;
 	uint64_t id = base + (slot + max - (uint32_t)((base - 1) % max)) % max;
@@ -251,6 +252,31 @@ void ps_flow_maybe_reclaim(struct pktstore *ps, struct ps_flow *f)
 	flow_drop(ps, f);
 }
 
+/* Release f's live records that end at or below `seq`, in batches of one
+ * drain each. The ids are copied out first: releasing squeezes the index. */
+static int release_below(struct pktstore *ps, struct ps_flow *f, uint64_t seq)
+{
+	size_t n = 0;
+	uint64_t *ids = malloc((f->idx.n ? f->idx.n : 1) * sizeof(*ids));
+	int ret = 0;
+
+	if (!ids)
+		return -ENOMEM;
+	for (size_t i = 0; i < f->idx.n; i++) {
+		uint64_t id = f->idx.e[i].id;
+
+		if (!ps_record_live(ps, id))
+			continue;
+		if (seq != UINT64_MAX && ps_desc_slot(ps, id)->seq + ps_desc_slot(ps, id)->len > seq)
+			break; /* seq order: the rest end later */
+		ids[n++] = id;
+	}
+	for (size_t i = 0; i < n && !ret; i += 256)
+		ret = pktstore_release_batch(ps, ids + i, n - i < 256 ? (unsigned)(n - i) : 256);
+	free(ids);
+	return ret;
+}
+
 int pktstore_flow_delete(struct pktstore *ps, uint64_t flow)
 {
 	if (!ps || !flow)
@@ -258,7 +284,7 @@ int pktstore_flow_delete(struct pktstore *ps, uint64_t flow)
 	if (ps->a.rdonly)
 		return -EROFS;
 	if (ps->broken)
-		return ps->broken;
+		return PKTSTORE_EBROKEN;
 
 	struct ps_flow *f = ps_flow_get(ps, flow);
 
@@ -267,37 +293,71 @@ int pktstore_flow_delete(struct pktstore *ps, uint64_t flow)
 	if (f->run != PS_RUN_NONE || f->stalled)
 		return -EBUSY; /* its socket, or bytes waiting for a descriptor */
 
-	/* Records first, in batches of one drain each: a crash part way
-	 * leaves a flow with fewer records, never records whose flow is gone
-	 * (recovery would call them damaged). The ids are copied out first:
-	 * releasing squeezes the index being read. */
-	size_t n = 0;
-	uint64_t *ids = malloc((f->idx.n ? f->idx.n : 1) * sizeof(*ids));
+	/* Records first: a crash part way leaves a flow with fewer records,
+	 * never records whose flow is gone (recovery would call them
+	 * damaged). */
+	int ret = release_below(ps, f, UINT64_MAX);
 
-	if (!ids)
-		return -ENOMEM;
-	for (size_t i = 0; i < f->idx.n; i++)
-		if (ps_record_live(ps, f->idx.e[i].id))
-			ids[n++] = f->idx.e[i].id;
-	for (size_t i = 0; i < n; i += 256) {
-		int ret = pktstore_release_batch(ps, ids + i, n - i < 256 ? (unsigned)(n - i) : 256);
-
-		if (ret) {
-			free(ids);
-			return ret;
-		}
-	}
-	free(ids);
+	if (ret)
+		return ret;
 	/* A closed network flow is reclaimed by the release of its last
 	 * record. */
 	if (ps_flow_get(ps, flow) != f)
 		return 0;
-	int ret = word_persist(ps, &ps->a.flows_pm[f->slot].id, 0);
-
+	ret = word_persist(ps, &ps->a.flows_pm[f->slot].id, 0);
 	if (ret)
 		return ret;
 	flow_drop(ps, f);
 	return 0;
+}
+
+int pktstore_flow_set_user(struct pktstore *ps, uint64_t flow, void *user)
+{
+	if (!ps)
+		return -EINVAL;
+
+	struct ps_flow *f = ps_flow_get(ps, flow);
+
+	if (!f)
+		return -ENOENT;
+	f->user = user;
+	return 0;
+}
+
+/*
+ * The trim point is one durable 8-byte word, written before any record
+ * goes: after a crash in between, recovery drops the records below it
+ * itself. The records wholly below are then released, which frees their
+ * space; nothing here needs free space, so it works on a full arena.
+ */
+int pktstore_trim(struct pktstore *ps, uint64_t flow, uint64_t seq)
+{
+	if (!ps)
+		return -EINVAL;
+	if (ps->a.rdonly)
+		return -EROFS;
+	if (ps->broken)
+		return PKTSTORE_EBROKEN;
+
+	struct ps_flow *f = ps_flow_get(ps, flow);
+
+	if (!f)
+		return -ENOENT;
+	if (seq > f->next_seq)
+		return -ERANGE; /* beyond what the flow holds */
+	if (seq <= f->trim_seq)
+		return 0;
+
+	int ret = word_persist(ps, &ps->a.flows_pm[f->slot].trim_seq, seq);
+
+	if (ret) {
+		ps->broken = ret;
+		return ret;
+	}
+	f->trim_seq = seq;
+	if (f->delivered_seq < seq)
+		f->delivered_seq = seq;
+	return release_below(ps, f, seq);
 }
 
 void ps_flow_fill_info(struct pktstore *ps, struct ps_flow *f, struct pktstore_flow_info *fi)
@@ -311,6 +371,18 @@ void ps_flow_fill_info(struct pktstore *ps, struct ps_flow *f, struct pktstore_f
 	fi->close_ns = e->close_ns;
 	fi->next_seq = f->next_seq;
 	fi->records = f->live;
+	fi->user = f->user;
+	/* The first byte still held: the trim point, or the first live
+	 * record's start when records below it were released. */
+	fi->first_seq = f->next_seq;
+	for (size_t i = 0; i < f->idx.n; i++) {
+		if (ps_record_live(ps, f->idx.e[i].id)) {
+			fi->first_seq = f->idx.e[i].seq;
+			break;
+		}
+	}
+	if (fi->first_seq < f->trim_seq)
+		fi->first_seq = f->trim_seq;
 	fi->family = e->family;
 	fi->local_port = e->local_port;
 	fi->peer_port = e->peer_port;

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "internal.h"
 
@@ -97,6 +98,11 @@ void ps_rec_fill(const struct pktstore *ps, const struct ps_desc *d, struct pkts
 	r->crc32c = d->data_crc;
 	r->flags = d->flags;
 	r->status = 0;
+
+	const struct ps_flow *f = ps_flow_get((struct pktstore *)ps, d->flow);
+
+	r->user = f ? f->user : NULL;
+	memset(r->reserved, 0, sizeof(r->reserved));
 }
 
 int pktstore_get(struct pktstore *ps, uint64_t id, struct pktstore_rec *rec, unsigned flags)
@@ -104,7 +110,7 @@ int pktstore_get(struct pktstore *ps, uint64_t id, struct pktstore_rec *rec, uns
 	if (!ps || !rec || !id || flags & ~PKTSTORE_NO_VERIFY)
 		return -EINVAL;
 	if (ps->broken)
-		return ps->broken; /* the last batch may not be durable */
+		return PKTSTORE_EBROKEN; /* the last batch may not be durable */
 
 	const struct ps_desc *d = ps_desc_slot(ps, id);
 	uint8_t state = ps->desc_state[id % ps->ndesc];
@@ -196,7 +202,7 @@ int pktstore_range(struct pktstore *ps, const struct pktstore_query *q, struct p
 	if (!ps || !q || (!out && max) || q->lo > q->hi || max > INT32_MAX)
 		return -EINVAL;
 	if (ps->broken)
-		return ps->broken;
+		return PKTSTORE_EBROKEN;
 
 	const struct ps_index *ix = &ps->all;
 
@@ -230,4 +236,129 @@ int pktstore_range(struct pktstore *ps, const struct pktstore_query *q, struct p
 		return -EINVAL;
 	}
 	return emit(ps, ix, i, q, out, max);
+}
+
+/*
+ * Walk f's byte stream from seq across records, handing each contiguous
+ * piece to take() (which returns nonzero when it can take no more), up to
+ * len bytes. Stops at a gap (released records) or at the end of what is
+ * held. Bytes are checked against their record's CRC32C when `verify`; a
+ * record that fails ends the walk, or fails it if it is the first.
+ */
+static int stream_walk(struct pktstore *ps, uint64_t flow, uint64_t seq, size_t len,
+		       bool verify, int (*take)(void *ctx, const void *p, size_t n), void *ctx,
+		       size_t *total)
+{
+	struct ps_flow *f = ps_flow_get(ps, flow);
+
+	*total = 0;
+	if (!f)
+		return -ENOENT;
+	if (seq < f->trim_seq)
+		return -ENOENT; /* trimmed away */
+	if (seq >= f->next_seq || !len)
+		return 0;
+
+	const struct ps_index *ix = &f->idx;
+	size_t i = ps_index_lower_seq(ix, seq);
+	uint64_t at = seq;
+	size_t done = 0;
+
+	/* The record holding byte seq starts at or before it. */
+	while (i > 0 && (i == ix->n || ix->e[i].seq > seq)) {
+		i--;
+		if (ps_record_live(ps, ix->e[i].id))
+			break;
+	}
+	for (; i < ix->n && done < len; i++) {
+		uint64_t id = ix->e[i].id;
+
+		if (!ps_record_live(ps, id))
+			continue;
+
+		const struct ps_desc *d = ps_desc_slot(ps, id);
+
+		if (d->seq + d->len <= at)
+			continue;
+		if (d->seq > at)
+			break; /* a gap */
+		if (verify && ps_crc32c(ps_ptr(ps, d->data_off), d->len) != d->data_crc) {
+			if (!done)
+				return -EBADMSG;
+			break;
+		}
+		uint64_t skip = at - d->seq;
+		size_t n = d->len - skip < len - done ? (size_t)(d->len - skip) : len - done;
+
+		if (take(ctx, (const char *)ps_ptr(ps, d->data_off) + skip, n))
+			break;
+		at += n;
+		done += n;
+	}
+	if (!done)
+		return -ENOENT; /* seq falls in a gap */
+	*total = done;
+	return 0;
+}
+
+struct copy_ctx {
+	char *to;
+};
+
+static int take_copy(void *ctx, const void *p, size_t n)
+{
+	struct copy_ctx *c = ctx;
+
+	memcpy(c->to, p, n);
+	c->to += n;
+	return 0;
+}
+
+int pktstore_read(struct pktstore *ps, uint64_t flow, uint64_t seq, void *buf, size_t len)
+{
+	if (!ps || (!buf && len))
+		return -EINVAL;
+	if (ps->broken)
+		return PKTSTORE_EBROKEN;
+	if (len > INT32_MAX)
+		len = INT32_MAX;
+
+	struct copy_ctx c = { .to = buf };
+	size_t total;
+	int ret = stream_walk(ps, flow, seq, len, true, take_copy, &c, &total);
+
+	return ret ? ret : (int)total;
+}
+
+struct iov_ctx {
+	struct iovec *iov;
+	int n, max;
+};
+
+static int take_iov(void *ctx, const void *p, size_t n)
+{
+	struct iov_ctx *c = ctx;
+
+	if (c->n == c->max)
+		return 1;
+	c->iov[c->n].iov_base = (void *)p;
+	c->iov[c->n].iov_len = n;
+	c->n++;
+	return 0;
+}
+
+int pktstore_readv(struct pktstore *ps, uint64_t flow, uint64_t seq, size_t len,
+		   struct iovec *iov, int iovcnt, unsigned flags)
+{
+	if (!ps || !iov || iovcnt <= 0 || flags & ~PKTSTORE_NO_VERIFY)
+		return -EINVAL;
+	if (ps->broken)
+		return PKTSTORE_EBROKEN;
+
+	struct iov_ctx c = { .iov = iov, .max = iovcnt };
+	size_t total;
+	int ret = stream_walk(ps, flow, seq, len, !(flags & PKTSTORE_NO_VERIFY), take_iov, &c,
+			      &total);
+
+	return ret ? ret : c.n;
 }

@@ -188,6 +188,8 @@ struct ps_flow {
 	uint64_t next_seq;     /* seq of the next record */
 	uint64_t delivered_seq;
 	uint64_t live;
+	uint64_t trim_seq;     /* the stream below is gone (pktstore_trim) */
+	void *user;            /* pktstore_flow_set_user() */
 	struct ps_index idx;   /* records in seq order */
 	struct ps_flow *ready_next, *ready_prev;
 	uint32_t stalled;      /* landings in the stall queue: they point here */

@@ -58,9 +58,9 @@ enum ps_flow_state {
 
 /*
  * One flow table entry: 128 bytes, two cache lines. Written whole once, at
- * attach; after that only single aligned 8-byte words change (close_ns, and
- * id = 0 to free the slot), which a power loss cannot tear, so an entry is
- * never left half-rewritten.
+ * attach; after that only single aligned 8-byte words change (trim_seq,
+ * close_ns, and id = 0 to free the slot), which a power loss cannot tear, so
+ * an entry is never left half-rewritten.
  */
 struct ps_flow_entry {
 	uint64_t id;         /* 0 = free slot */
@@ -73,9 +73,10 @@ struct ps_flow_entry {
 	uint16_t reserved16;
 	uint8_t local_addr[16];
 	uint8_t peer_addr[16];
-	uint8_t reserved[44];
+	uint8_t reserved[36];
 	uint32_t crc;        /* CRC32C of the bytes above */
 	uint32_t reserved32;
+	uint64_t trim_seq;   /* the stream below this seq is gone (pktstore_trim) */
 	uint64_t close_ns;   /* 0: still open, or ended by a crash */
 };
 
@@ -111,6 +112,9 @@ struct ps_desc {
 _Static_assert(sizeof(struct ps_superblock) <= PS_SB_SIZE, "superblock fits its slot");
 _Static_assert(sizeof(struct ps_flow_entry) == 128, "flow entry is two cache lines");
 _Static_assert(offsetof(struct ps_flow_entry, close_ns) % 8 == 0, "close_ns is one atomic word");
+_Static_assert(offsetof(struct ps_flow_entry, trim_seq) % 8 == 0 &&
+		       offsetof(struct ps_flow_entry, trim_seq) > offsetof(struct ps_flow_entry, crc),
+	       "trim_seq is one atomic word outside the checksum");
 _Static_assert(sizeof(struct ps_desc) == PS_CACHELINE, "descriptor is one cache line");
 _Static_assert(offsetof(struct ps_desc, mark) == 56, "mark and crc are one atomic word");
 

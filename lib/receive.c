@@ -116,6 +116,8 @@ void ps_hangup_notice(struct pktstore *ps, struct ps_flow *f)
 /* Make records from whatever waits, then make them durable. */
 static int settle(struct pktstore *ps)
 {
+	if (ps->broken)
+		return PKTSTORE_EBROKEN;
 	if (ps->space_pending && ps->be && ps->be->space_freed) {
 		ps->space_pending = false;
 		ps->be->space_freed(ps);
@@ -123,9 +125,11 @@ static int settle(struct pktstore *ps)
 	stall_drain(ps);
 	int ret = ps_commit(ps);
 
-	if (ret && !ps->broken)
+	if (ret && !ps->broken) {
 		ps->broken = ret;
-	return ps->broken;
+		return ret; /* this call saw it fail; later ones get EBROKEN */
+	}
+	return ps->broken ? PKTSTORE_EBROKEN : 0;
 }
 
 /* Hand out f's durable, undelivered records. */
@@ -238,7 +242,8 @@ int pktstore_recv_persist_any(struct pktstore *ps, struct pktstore_rec *recs, un
 				f->end_reported = true;
 				recs[n++] = (struct pktstore_rec){ .status = f->end_status,
 								   .flow = f->id,
-								   .flags = PKTSTORE_REC_END };
+								   .flags = PKTSTORE_REC_END,
+								   .user = f->user };
 			} else if (f->run == PS_RUN_ACTIVE && f->hup_noticed && !f->hup_reported) {
 				if (n == max) {
 					ps_ready_push_front(ps, f);
@@ -247,7 +252,8 @@ int pktstore_recv_persist_any(struct pktstore *ps, struct pktstore_rec *recs, un
 				f->hup_reported = true;
 				recs[n++] = (struct pktstore_rec){ .status = -ENOBUFS,
 								   .flow = f->id,
-								   .flags = PKTSTORE_REC_HANGUP };
+								   .flags = PKTSTORE_REC_HANGUP,
+								   .user = f->user };
 			}
 			ps_flow_maybe_reclaim(ps, f);
 		}
@@ -295,7 +301,7 @@ int pktstore_attach(struct pktstore *ps, int sockfd, uint64_t tag, uint64_t *flo
 	if (ps->a.rdonly)
 		return -EROFS;
 	if (ps->broken)
-		return ps->broken;
+		return PKTSTORE_EBROKEN;
 	if (getsockopt(sockfd, SOL_SOCKET, SO_TYPE, &type, &tl))
 		return -errno;
 	if (type != SOCK_STREAM)
@@ -354,7 +360,7 @@ int pktstore_flow_create(struct pktstore *ps, uint64_t tag, uint64_t *flow)
 	if (ps->a.rdonly)
 		return -EROFS;
 	if (ps->broken)
-		return ps->broken;
+		return PKTSTORE_EBROKEN;
 
 	int ret = ps_flow_new(ps, PS_FLOW_LOCAL, -1, tag, &f);
 
@@ -371,7 +377,7 @@ int pktstore_append(struct pktstore *ps, uint64_t flow, const void *data, uint32
 	if (ps->a.rdonly)
 		return -EROFS;
 	if (ps->broken)
-		return ps->broken;
+		return PKTSTORE_EBROKEN;
 
 	struct ps_flow *f = ps_flow_get(ps, flow);
 

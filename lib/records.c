@@ -173,7 +173,7 @@ int pktstore_release_batch(struct pktstore *ps, const uint64_t *ids, unsigned n)
 	if (ps->a.rdonly)
 		return -EROFS;
 	if (ps->broken)
-		return ps->broken;
+		return PKTSTORE_EBROKEN;
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t slot = ids[i] % ps->ndesc;
 

@@ -119,6 +119,8 @@ static void finish_flow(struct pktstore *ps, struct ps_flow *f)
 		ix->e[j++] = ix->e[i];
 	}
 	ix->n = j;
+	if (end < f->trim_seq)
+		end = f->trim_seq; /* everything was trimmed: go on from there */
 	f->next_seq = end;
 	f->delivered_seq = end;
 }
@@ -188,6 +190,13 @@ int ps_recover(struct pktstore *ps)
 		}
 		struct ps_flow *f = ps_flow_get(ps, d->flow);
 
+		if (f && d->seq + d->len <= f->trim_seq) {
+			/* Trimmed; its release had not happened yet. The id
+			 * stays spent. */
+			if (d->id >= ps->next_id)
+				ps->next_id = d->id + 1;
+			continue;
+		}
 		if (!f || ps_crc32c(ps_ptr(ps, d->data_off), d->len) != d->data_crc) {
 			mark_damaged(ps, slot, d);
 		} else {

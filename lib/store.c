@@ -96,12 +96,47 @@ static void store_free(struct pktstore *ps)
 	free(ps);
 }
 
-int pktstore_open(const char *path, const struct pktstore_opts *opts, struct pktstore **out)
+unsigned pktstore_version(void)
 {
+	return PKTSTORE_VERSION;
+}
+
+/*
+ * Bring the caller's options, of the size its header had, to this library's
+ * layout: missing fields are zero (their defaults), and extra bytes from a
+ * newer header must be zero, since this library could not honour them
+ * (openat2's rule).
+ */
+static int opts_copy(struct pktstore_opts *dst, const struct pktstore_opts *src, size_t size)
+{
+	memset(dst, 0, sizeof(*dst));
+	if (!src)
+		return 0;
+	if (size < offsetof(struct pktstore_opts, size))
+		return -EINVAL;
+	if (size > sizeof(*dst)) {
+		const unsigned char *extra = (const unsigned char *)src + sizeof(*dst);
+
+		for (size_t i = 0; i < size - sizeof(*dst); i++)
+			if (extra[i])
+				return -E2BIG;
+		size = sizeof(*dst);
+	}
+	memcpy(dst, src, size);
+	return 0;
+}
+
+int pktstore_open_ex(const char *path, const struct pktstore_opts *user_opts, size_t opts_size,
+		     struct pktstore **out)
+{
+	struct pktstore_opts o;
+	int ret = opts_copy(&o, user_opts, opts_size);
+
+	if (ret)
+		return ret;
+	const struct pktstore_opts *opts = user_opts ? &o : NULL;
 	enum pktstore_recv_path want = opts ? opts->recv_path : PKTSTORE_PATH_AUTO;
 	const char *env = getenv("PKTSTORE_RECV_PATH");
-	int ret;
-
 	unsigned flags = opts ? opts->flags : 0;
 
 	if (!path || !out || flags & ~(PKTSTORE_CREATE | PKTSTORE_EXCL | PKTSTORE_RDONLY) ||
@@ -186,7 +221,7 @@ int pktstore_close(struct pktstore *ps)
 			pktstore_detach(ps, f->id);
 	}
 	/* Only a store whose every commit succeeded may claim a clean close. */
-	int ret = ps->broken ? ps->broken : ps_commit(ps);
+	int ret = ps->broken ? PKTSTORE_EBROKEN : ps_commit(ps);
 
 	if (!ret)
 		ret = ps_arena_mark(ps, false);
@@ -194,12 +229,13 @@ int pktstore_close(struct pktstore *ps)
 	return ret;
 }
 
-int pktstore_stats(struct pktstore *ps, struct pktstore_stats *st)
+int pktstore_stats_ex(struct pktstore *ps, struct pktstore_stats *out, size_t size)
 {
-	if (!ps || !st)
+	if (!ps || !out || !size)
 		return -EINVAL;
 
 	const struct ps_superblock *sb = &ps->a.sb;
+	struct pktstore_stats full, *st = &full;
 
 	*st = ps->st;
 	st->arena_size = sb->arena_size;
@@ -216,6 +252,14 @@ int pktstore_stats(struct pktstore *ps, struct pktstore_stats *st)
 	snprintf(st->recv_path_name, sizeof(st->recv_path_name), "%s",
 		 ps->be ? ps->be->name : "none");
 	snprintf(st->fallback_reason, sizeof(st->fallback_reason), "%s", ps->fallback);
+	st->broken = ps->broken;
+	/* An older caller gets the fields it knows of; a newer one's extra
+	 * fields read as zero. */
+	if (size > sizeof(full)) {
+		memset((char *)out + sizeof(full), 0, size - sizeof(full));
+		size = sizeof(full);
+	}
+	memcpy(out, &full, size);
 	return 0;
 }
 
@@ -273,27 +317,26 @@ int pktstore_flows(struct pktstore *ps, uint64_t after, struct pktstore_flow_inf
 	return (int)n;
 }
 
+/*
+ * An errno value reads as the operating system says it: the same -ENOENT is
+ * a missing file from pktstore_open() and a missing record from
+ * pktstore_get(), and only the caller knows which; the man page of each
+ * call says what each value means there. Conditions no errno names have the
+ * library's own codes.
+ */
 const char *pktstore_strerror(int err)
 {
 	switch (err) {
 	case 0:
 		return "Success";
-	case -EUCLEAN:
-		return "Arena is damaged or not a pktstore arena";
-	case -EPROTONOSUPPORT:
-		return "Arena format version not supported";
-	case -EBADMSG:
-		return "Record failed its checksum";
-	case -ENOSPC:
-		return "Arena full: release records to continue";
-	case -EAGAIN:
-		return "No record ready";
-	case -ENOENT:
-		return "No such record or flow";
-	case -EPROTOTYPE:
-		return "Not a stream (TCP) socket";
+	case PKTSTORE_EFLOWS:
+		return "Flow table full: delete or detach flows, or create the arena with more";
+	case PKTSTORE_EBROKEN:
+		return "Store stopped by an earlier failed persist: close and reopen it";
 	default:
-		return err < 0 ? strerror(-err) : "Unknown error";
+		if (err < 0 && err > -4096)
+			return strerror(-err);
+		return "Unknown error";
 	}
 }
 

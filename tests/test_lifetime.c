@@ -257,3 +257,18 @@ Test(lifetime, delete_local_flow)
 	close(s);
 	cr_assert_eq(pktstore_close(ps), 0);
 }
+
+/* A full flow table has its own error, not the arena's -ENOSPC. */
+Test(lifetime, full_flow_table)
+{
+	arena_path(MEDIUM_TMPFS, "ftable", path, sizeof(path));
+	struct pktstore *ps = open_small(PKTSTORE_PATH_RECV, 4, 512);
+	uint64_t flow[5];
+
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(pktstore_flow_create(ps, 0, &flow[i]), 0);
+	cr_assert_eq(pktstore_flow_create(ps, 0, &flow[4]), PKTSTORE_EFLOWS);
+	cr_assert_eq(pktstore_flow_delete(ps, flow[1]), 0);
+	cr_assert_eq(pktstore_flow_create(ps, 0, &flow[4]), 0);
+	cr_assert_eq(pktstore_close(ps), 0);
+}

@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* Writes the seed arenas of fuzz_arena: small valid arenas with records of
- * local flows, one of them closed uncleanly. usage: make_seeds DIR */
+ * local flows, each followed by fuzz_arena's control byte (recompute every
+ * checksum), and one whose superblock's desc_off wraps around 2^64.
+ * usage: make_seeds DIR */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <pktstore.h>
 
-static void make(const char *dir, const char *name, int records, int release_every)
+#include "../../lib/media.h"
+
+static void make(const char *dir, const char *name, int records, int release_every, int wrap)
 {
 	char path[512];
 	struct pktstore_opts o = { .flags = PKTSTORE_CREATE, .size = 64 << 10,
@@ -33,14 +37,35 @@ static void make(const char *dir, const char *name, int records, int release_eve
 			pktstore_release(ps, r.id);
 	}
 	pktstore_close(ps);
+	if (wrap) {
+		/* desc_off + ndesc * 64 wraps to a small number. */
+		struct ps_superblock sb;
+		FILE *f = fopen(path, "r+b");
+
+		if (!f || fread(&sb, sizeof(sb), 1, f) != 1)
+			return;
+		sb.desc_off = 0 - sb.ndesc * sizeof(struct ps_desc);
+		for (int c = 0; c < 2; c++) {
+			fseek(f, c * PS_SB_SIZE, SEEK_SET);
+			fwrite(&sb, sizeof(sb), 1, f);
+		}
+		fclose(f);
+	}
+	FILE *f = fopen(path, "ab");
+
+	if (f) {
+		fputc(0x0f, f); /* the control byte: fix every checksum */
+		fclose(f);
+	}
 }
 
 int main(int argc, char **argv)
 {
 	if (argc != 2)
 		return 2;
-	make(argv[1], "empty", 0, 0);
-	make(argv[1], "records", 40, 0);
-	make(argv[1], "released", 60, 3);
+	make(argv[1], "empty", 0, 0, 0);
+	make(argv[1], "records", 40, 0, 0);
+	make(argv[1], "released", 60, 3, 0);
+	make(argv[1], "wrapping-desc-off", 40, 0, 1);
 	return 0;
 }
