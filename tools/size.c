@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <pktstore.h>
 
@@ -89,6 +90,8 @@ const char *size_text(uint64_t bytes, char buf[32])
 
 void print_version(const char *prog)
 {
-	printf("%s (libpktstore) %d.%d.%d\n", prog, PKTSTORE_VERSION_MAJOR, PKTSTORE_VERSION_MINOR,
+	const char *slash = strrchr(prog, '/'); /* argv[0] may be a path */
+
+	printf("%s (libpktstore) %d.%d.%d\n", slash ? slash + 1 : prog, PKTSTORE_VERSION_MAJOR, PKTSTORE_VERSION_MINOR,
 	       PKTSTORE_VERSION_PATCH);
 }

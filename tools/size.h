@@ -24,7 +24,8 @@ void size_error(const char *prog, const char *opt, const char *s, int err, uint6
 /* Human-readable bytes: "512 bytes", "1.5 KiB", "8.0 GiB". */
 const char *size_text(uint64_t bytes, char buf[32]);
 
-/* "PROG (libpktstore) 1.0.0" on stdout, the version of the headers built with. */
+/* "PROG (libpktstore) 1.0.0" on stdout, the version of the headers built
+ * with; PROG may be argv[0], its directory is dropped. */
 void print_version(const char *prog);
 
 #endif
