@@ -218,7 +218,7 @@ enum phase { PH_NONE, PH_ALLOCATE, PH_MAP, PH_OPEN, PH_CHECK, PH_DONE };
 static struct {
 	bool on, tty;
 	const char *what, *path;
-	uint64_t total;              /* bytes (create) or records (check) */
+	_Atomic uint64_t total;      /* bytes (create) or records (check) */
 	_Atomic uint64_t done;       /* records checked */
 	_Atomic int phase;
 	_Atomic bool stop;
@@ -241,7 +241,7 @@ static int sample(uint64_t *done, uint64_t *total)
 	struct stat st;
 
 	*done = 0;
-	*total = prog.total;
+	*total = atomic_load(&prog.total);
 	if (ph == PH_ALLOCATE) {
 		if (!stat(prog.path, &st))
 			*done = (uint64_t)st.st_blocks * 512;
@@ -314,7 +314,7 @@ static void progress_start(bool flag, const char *what, const char *path, int ph
 		return;
 	prog.what = what;
 	prog.path = path;
-	prog.total = total;
+	atomic_store(&prog.total, total);
 	prog.t0 = now_s();
 	atomic_store(&prog.phase, phase);
 	if (!prog.tty)
@@ -325,7 +325,7 @@ static void progress_start(bool flag, const char *what, const char *path, int ph
 
 static void progress_phase(int phase, uint64_t total)
 {
-	prog.total = total;
+	atomic_store(&prog.total, total);
 	atomic_store(&prog.done, 0);
 	atomic_store(&prog.phase, phase);
 	if (prog.on && !prog.tty)
