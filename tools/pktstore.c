@@ -3,6 +3,7 @@
  * pktstore - inspect and check arenas from the shell.
  *
  *   pktstore create PATH [--size N] [--segment N] [--flows N] [--bytes-per-record N]
+ *                   [--json] [--progress]
  *   pktstore info   PATH [--json]
  *   pktstore stat   PATH [--json]
  *   pktstore check  PATH [--json] [--progress]
@@ -50,8 +51,8 @@ static const struct command {
 	const char *help;
 } commands[] = {
 	{ "create", O_SIZE | O_SEGMENT | O_FLOWS | O_BPR | O_JSON | O_PROGRESS,
-	  "create PATH [--size N] [--segment N] [--flows N] [--bytes-per-record N] [--json]\n"
-	  "                [--progress]",
+	  "create PATH [--size N] [--segment N] [--flows N]\n"
+	  "                       [--bytes-per-record N] [--json] [--progress]",
 	  "Create a new arena at PATH (never over an existing file), then print its info.\n"
 	  "  --size N              arena file size; default 64M\n"
 	  "  --segment N           data segment size, a multiple of 4096, at most 1G; default 1M\n"
@@ -69,7 +70,8 @@ static const struct command {
 	  "Verify every record and structure again; exit 1 naming what is damaged.\n"
 	  "  --progress            report progress on stderr (on by default on a terminal)\n" },
 	{ "dump", O_FLOW | O_SEQ | O_ID | O_TIME | O_DATA | O_JSON,
-	  "dump PATH [--flow F] [--seq LO:HI | --id LO:HI | --time LO:HI] [--data] [--json]",
+	  "dump PATH [--flow F] [--seq LO:HI | --id LO:HI | --time LO:HI]\n"
+	  "                     [--data] [--json]",
 	  "Print live records, by id unless a range says otherwise.\n"
 	  "  --flow F       only flow F (needed by --seq)\n"
 	  "  --seq LO:HI    records whose bytes intersect stream offsets [LO, HI)\n"
