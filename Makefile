@@ -7,22 +7,28 @@ CMAKE_FLAGS ?=
 
 .PHONY: all deps build demo test test-sanitize test-tsan bench clean
 
+# cmake --build runs make below this one: no "Entering directory" lines.
+MAKEFLAGS += --no-print-directory
+
 all: build
 
 deps:
 	@./scripts/install-deps.sh
 
-build: deps
+# Building installs nothing: the targets that run things install what is
+# missing first (deps), so a machine without root can still build.
+build:
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
 # The library's crash demo, then the same story told by pktstore-kv.
-demo: build
-	$(BUILD)/examples/demo/pktstore-demo
+demo: deps build
 	@echo
-	./examples/kv/demo.sh $(BUILD)/examples/kv/pktstore-kv $(BUILD)/examples/kv/kv_load
+	@$(BUILD)/examples/demo/pktstore-demo
+	@echo
+	@./examples/kv/demo.sh $(BUILD)/examples/kv/pktstore-kv $(BUILD)/examples/kv/kv_load
 
-test: build
+test: deps build
 	cd $(BUILD) && ctest --output-on-failure --timeout 600
 
 # The whole suite again under AddressSanitizer and UndefinedBehaviorSanitizer
@@ -41,7 +47,7 @@ test-tsan: deps
 	build-tsan/examples/demo/pktstore-demo --arena /dev/shm/pktstore-tsan.arena --size 67108864
 	cd build-tsan && ctest --output-on-failure -R 'kv.e2e|cli|distinct-stores'
 
-bench: build
+bench: deps build
 	@./scripts/install-deps.sh --bench
 	./bench/run.sh
 

@@ -85,7 +85,8 @@ int tcp_listen(const char *hostport);
 int set_nonblock(int fd);
 /* Write all of buf to a non-blocking socket, waiting in poll() if full. */
 int send_all(int fd, const void *buf, size_t len);
-/* Parse "123", "64K", "1M", "1G". */
-int parse_size(const char *s, uint64_t *out);
+/* parse_size(), size_error(), print_version(): tools/size.h, shared with
+ * the pktstore tool. */
+#include "size.h"
 
 #endif

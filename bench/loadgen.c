@@ -189,7 +189,8 @@ static const char usage[] =
 	"usage: loadgen [--connect HOST:PORT] [--conns N] [--size BYTES]\n"
 	"               [--duration SEC] [--warmup SEC] [--requests N] [--wait-ms MS]\n"
 	"  --size is the payload; each request adds a 4-byte header\n"
-	"  --requests N stops after N acks in total (then --duration is the bound)\n";
+	"  --requests N stops after N acks in total (then --duration is the bound)\n"
+	"usage: loadgen --help | --version\n";
 
 int main(int argc, char **argv)
 {
@@ -202,6 +203,7 @@ int main(int argc, char **argv)
 		{ "requests", required_argument, NULL, 'r' },
 		{ "wait-ms", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	const char *target = "127.0.0.1:7600";
@@ -209,18 +211,25 @@ int main(int argc, char **argv)
 	double duration = 3, warmup = 0.5;
 	int nconns = 1, wait_ms = 5000, c;
 
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", lo, NULL)) != -1) {
 		switch (c) {
 		case 'c': target = optarg; break;
 		case 'n': nconns = atoi(optarg); break;
-		case 's':
-			if (parse_size(optarg, &size) || size > FRAME_MAX_PAYLOAD)
-				goto bad;
+		case 's': {
+			int ret = parse_size(optarg, FRAME_MAX_PAYLOAD, &size);
+
+			if (ret) {
+				size_error("loadgen", "--size", optarg, ret, FRAME_MAX_PAYLOAD);
+				return 2;
+			}
 			break;
+		}
 		case 'd': duration = atof(optarg); break;
 		case 'w': warmup = atof(optarg); break;
 		case 'r': max_requests = strtoull(optarg, NULL, 10); break;
 		case 'W': wait_ms = atoi(optarg); break;
+		case 'h': fputs(usage, stdout); return 0;
+		case 'V': print_version(argv[0]); return 0;
 		default: goto bad;
 		}
 	}

@@ -81,26 +81,38 @@ static int reopen(const char *path, const char *label)
 	return 0;
 }
 
+static const char usage[] = "usage: recovery --path ARENA [--records N] [--size BYTES]\n"
+			   "       recovery --help | --version\n";
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "path", required_argument, NULL, 'p' },
 		{ "records", required_argument, NULL, 'n' },
 		{ "size", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	const char *path = NULL;
 	uint64_t n = 1000000, size = 512ull << 20;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", lo, NULL)) != -1) {
 		switch (c) {
 		case 'p': path = optarg; break;
 		case 'n': n = strtoull(optarg, NULL, 10); break;
-		case 's':
-			if (parse_size(optarg, &size))
-				goto bad;
+		case 's': {
+			int ret = parse_size(optarg, INT64_MAX, &size);
+
+			if (ret) {
+				size_error("recovery", "--size", optarg, ret, INT64_MAX);
+				return 2;
+			}
 			break;
+		}
+		case 'h': fputs(usage, stdout); return 0;
+		case 'V': print_version(argv[0]); return 0;
 		default: goto bad;
 		}
 	}
@@ -123,6 +135,6 @@ int main(int argc, char **argv)
 	unlink(path);
 	return 0;
 bad:
-	fprintf(stderr, "usage: recovery --path ARENA [--records N] [--size BYTES]\n");
+	fputs(usage, stderr);
 	return 2;
 }

@@ -231,6 +231,7 @@ static int run(struct loop *lp, int lfd)
 
 static const char usage[] =
 	"usage: %s [--listen HOST:PORT] [--path PATH] [--size BYTES] [--http]\n"
+	"       %s --help | --version\n"
 	"  one thread; acks each request once durable; stops on SIGINT/SIGTERM\n";
 
 int srv_main(int argc, char **argv, const struct backend *be)
@@ -241,20 +242,28 @@ int srv_main(int argc, char **argv, const struct backend *be)
 		{ "size", required_argument, NULL, 's' },
 		{ "http", no_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	struct srv_opts o = { .listen = "127.0.0.1:7600", .size = 1ull << 30 };
 	int c;
 
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", lo, NULL)) != -1) {
 		switch (c) {
 		case 'l': o.listen = optarg; break;
 		case 'p': o.path = optarg; break;
-		case 's':
-			if (parse_size(optarg, &o.size))
-				goto bad;
+		case 's': {
+			int ret = parse_size(optarg, INT64_MAX, &o.size);
+
+			if (ret) {
+				size_error(be->name, "--size", optarg, ret, INT64_MAX);
+				return 2;
+			}
 			break;
+		}
 		case 'H': o.http = 1; break;
+		case 'h': printf(usage, argv[0], argv[0]); return 0;
+		case 'V': print_version(argv[0]); return 0;
 		default: goto bad;
 		}
 	}
@@ -285,6 +294,6 @@ int srv_main(int argc, char **argv, const struct backend *be)
 	fflush(stdout);
 	return ret ? 1 : 0;
 bad:
-	fprintf(stderr, usage, argv[0]);
+	fprintf(stderr, usage, argv[0], argv[0]);
 	return 2;
 }

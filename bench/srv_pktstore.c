@@ -273,6 +273,7 @@ static void report_profile(struct server *s, double hz)
 static const char usage[] =
 	"usage: %s --path ARENA [--listen HOST:PORT] [--size BYTES] [--no-release]\n"
 	"          [--zcrx IF:QUEUE]\n"
+	"       %s --help | --version\n"
 	"  one thread; acks each request once durable; stops on SIGINT/SIGTERM\n";
 
 int main(int argc, char **argv)
@@ -284,6 +285,7 @@ int main(int argc, char **argv)
 		{ "no-release", no_argument, NULL, 'n' },
 		{ "zcrx", required_argument, NULL, 'z' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	const char *listen_at = "127.0.0.1:7600", *path = NULL;
@@ -291,16 +293,23 @@ int main(int argc, char **argv)
 	struct pktstore_opts o = { .flags = PKTSTORE_CREATE, .size = 1ull << 30 };
 	int c;
 
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hV", lo, NULL)) != -1) {
 		switch (c) {
 		case 'l': listen_at = optarg; break;
 		case 'p': path = optarg; break;
-		case 's':
-			if (parse_size(optarg, &o.size))
-				goto bad;
+		case 's': {
+			int ret = parse_size(optarg, INT64_MAX, &o.size);
+
+			if (ret) {
+				size_error(argv[0], "--size", optarg, ret, INT64_MAX);
+				return 2;
+			}
 			break;
+		}
 		case 'n': s.release = 0; break;
 		case 'z': o.zcrx = optarg; break;
+		case 'h': printf(usage, argv[0], argv[0]); return 0;
+		case 'V': print_version(argv[0]); return 0;
 		default: goto bad;
 		}
 	}
@@ -362,6 +371,6 @@ int main(int argc, char **argv)
 	pktstore_close(s.ps);
 	return ret ? 1 : 0;
 bad:
-	fprintf(stderr, usage, argv[0]);
+	fprintf(stderr, usage, argv[0], argv[0]);
 	return 2;
 }

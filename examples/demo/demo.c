@@ -12,6 +12,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -30,6 +31,8 @@
 #include <unistd.h>
 
 #include <pktstore.h>
+
+#include "cliutil.h"
 
 #define MAX_FLOWS 64
 
@@ -71,8 +74,10 @@ static void server(const char *arena, uint64_t size, int lfd, unsigned nflows, i
 	struct pktstore *ps;
 	int ret = pktstore_open(arena, &o, &ps);
 
-	if (ret)
-		die("open", ret);
+	if (ret) {
+		open_error("pktstore-demo", arena, ret, &o);
+		_exit(1);
+	}
 
 	uint64_t flows[MAX_FLOWS];
 	int fds[MAX_FLOWS];
@@ -210,10 +215,30 @@ static struct verdict verify(struct pktstore *ps, uint64_t flow, unsigned idx)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: pktstore-demo [--arena PATH] [--size BYTES] [--flows N] [--ms MILLIS]\n"
+		   "       pktstore-demo --help | --version\n"
 		   "  Streams bytes over loopback into an arena, kills the receiving\n"
 		   "  server mid-stream, reopens the arena and verifies every\n"
 		   "  acknowledged byte. Defaults: /dev/shm/pktstore-demo.arena,\n"
-		   "  256 MiB, 8 flows, kill at half the stream or after 1500 ms.\n");
+		   "  256M (at least 4M; K, M, G suffixes), 8 flows (1 to %d), kill at\n"
+		   "  half the stream or after 1500 ms. The arena is replaced if it\n"
+		   "  exists and left in place for 'pktstore info PATH'.\n", MAX_FLOWS);
+}
+
+static uint64_t number(const char *opt, const char *s, uint64_t min, uint64_t max)
+{
+	uint64_t v;
+	int ret = parse_size(s, max, &v);
+
+	if (ret) {
+		size_error("pktstore-demo", opt, s, ret, max);
+		exit(2);
+	}
+	if (v < min) {
+		fprintf(stderr, "pktstore-demo: %s '%s' is too small: at least %" PRIu64 "\n", opt, s,
+			min);
+		exit(2);
+	}
+	return v;
 }
 
 int main(int argc, char **argv)
@@ -225,21 +250,24 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "arena", required_argument, NULL, 'a' }, { "size", required_argument, NULL, 's' },
 		{ "flows", required_argument, NULL, 'f' }, { "ms", required_argument, NULL, 'm' },
-		{ "help", no_argument, NULL, 'h' },        { 0 }
+		{ "help", no_argument, NULL, 'h' },        { "version", no_argument, NULL, 'V' },
+		{ 0 }
 	};
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "a:s:f:m:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "a:s:f:m:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'a': arena = optarg; break;
-		case 's': size = strtoull(optarg, NULL, 0); break;
-		case 'f': nflows = (unsigned)atoi(optarg); break;
-		case 'm': ms = atol(optarg); break;
+		case 's': size = number("--size", optarg, 4u << 20, INT64_MAX); break;
+		case 'f': nflows = (unsigned)number("--flows", optarg, 1, MAX_FLOWS); break;
+		case 'm': ms = (long)number("--ms", optarg, 1, 3600000); break;
 		case 'h': usage(stdout); return 0;
+		case 'V': print_version("pktstore-demo"); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!nflows || nflows > MAX_FLOWS || ms <= 0 || size < (4u << 20)) {
+	if (optind < argc) {
+		fprintf(stderr, "pktstore-demo: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
 		return 2;
 	}
@@ -287,8 +315,11 @@ int main(int argc, char **argv)
 	}
 	for (unsigned i = 0; i < nflows; i++)
 		pthread_create(&cl[i].th, NULL, client_main, &cl[i]);
-	printf("pktstore-demo: %u flows streaming into %s; SIGKILL at half the stream or after "
-	       "%ld ms\n", nflows, arena, ms);
+	char sz[32];
+
+	printf("pktstore-demo: %u flows streaming into %s (%s); SIGKILL at half the stream or "
+	       "after %ld ms\n", nflows, arena, size_text(size, sz), ms);
+	fflush(stdout); /* before the wait, also when stdout is a pipe */
 	/* Kill mid-stream: once half of what the clients will send is out and
 	 * the server has acknowledged something. */
 	double deadline = now_s() + (double)ms / 1e3;
@@ -318,8 +349,10 @@ int main(int argc, char **argv)
 	int ret = pktstore_open(arena, NULL, &ps);
 	double open_s = now_s() - t0;
 
-	if (ret)
-		die("reopen", ret);
+	if (ret) {
+		open_error("pktstore-demo", arena, ret, NULL);
+		return 1;
+	}
 	struct pktstore_stats st;
 	struct pktstore_flow_info fi[MAX_FLOWS];
 	int nf = pktstore_flows(ps, 0, fi, MAX_FLOWS);
@@ -364,5 +397,7 @@ int main(int argc, char **argv)
 	printf("verdict             %s\n",
 	       ok ? "OK: every acknowledged byte recovered, in order, intact"
 		  : "FAILED: acknowledged bytes missing or damaged");
+	printf("arena               %s, %s, left in place: pktstore info %s\n", arena,
+	       size_text(size, sz), arena);
 	return ok ? 0 : 1;
 }
