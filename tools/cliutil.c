@@ -232,7 +232,6 @@ void open_error(const char *prog, const char *path, int err, const struct pktsto
 		return;
 	}
 	case -ENOENT:
-		/* pktstore_strerror() says "No such record or flow": not at open. */
 		fprintf(stderr, "%s: %s: %s\n", prog, path,
 			create ? "its directory does not exist" : "no such file");
 		return;
@@ -260,9 +259,12 @@ void open_error(const char *prog, const char *path, int err, const struct pktsto
 				"create the arena again\n", prog, path);
 			return;
 		}
-		/* fall through */
+		fprintf(stderr, "%s: %s: Arena is damaged or not a pktstore arena (%s); "
+			"'pktstore check' says what is wrong\n", prog, path, strerror(-err));
+		return;
 	case -EPROTONOSUPPORT:
-		fprintf(stderr, "%s: %s: %s\n", prog, path, pktstore_strerror(err));
+		fprintf(stderr, "%s: %s: Arena format version not supported by this library "
+			"(libpktstore %u)\n", prog, path, pktstore_version());
 		return;
 	default:
 		break;
@@ -273,5 +275,5 @@ void open_error(const char *prog, const char *path, int err, const struct pktsto
 			"PKTSTORE_RECV_PATH; unset it to let the library choose)\n", prog, path,
 			strerror(-err), env);
 	else
-		fprintf(stderr, "%s: %s: %s\n", prog, path, err < 0 ? strerror(-err) : "unknown error");
+		fprintf(stderr, "%s: %s: %s\n", prog, path, pktstore_strerror(err));
 }
