@@ -52,4 +52,4 @@ bench: deps build
 	./bench/run.sh
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan build-fuzz
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz build-abi

@@ -11,6 +11,7 @@ pkgs=(
 case "${1:-}" in
 --bench) pkgs+=(redis-server libpmemlog-dev libleveldb-dev gnuplot-nox valgrind) ;;
 --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
+--abi) pkgs+=(abigail-tools) ;;
 esac
 
 missing=()
