@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install into a scratch prefix and build a program outside the tree with
-# pkg-config alone, and one with find_package(pktstore); run both. Then the
+# Install into a scratch prefix and build a program outside the tree that
+# makes every public call, with pkg-config alone, and one with find_package(pktstore); run both. Then the
 # installed programs without LD_LIBRARY_PATH, and a project that uses this
 # one through add_subdirectory().
 set -euo pipefail
@@ -12,25 +12,74 @@ trap 'rm -rf "$prefix" "$work"' EXIT
 
 cmake --install "$build" --prefix "$prefix" >/dev/null
 cat > "$work/prog.c" <<'C'
+/* Every public call of the installed library, once. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 #include <pktstore.h>
+#define CHECK(x) do { int r_ = (x); if (r_ < 0) { \
+	fprintf(stderr, "%s: %s\n", #x, pktstore_strerror(r_)); return 1; } } while (0)
 int main(int argc, char **argv)
 {
-	struct pktstore_opts o = { .flags = PKTSTORE_CREATE, .size = 8 << 20 };
+	struct pktstore_opts o = { .flags = PKTSTORE_CREATE, .size = 8 << 20,
+				   .recv_path = PKTSTORE_PATH_RECV };
 	struct pktstore *ps;
-	struct pktstore_rec r, g;
-	uint64_t flow;
-	int ret = pktstore_open(argv[1], &o, &ps);
+	struct pktstore_rec r, g, recs[8];
+	struct pktstore_stats st;
+	struct pktstore_flow_info fi;
+	struct pktstore_query q = { .kind = PKTSTORE_BY_ID, .hi = UINT64_MAX };
+	struct iovec iov[4];
+	uint64_t flow, net, ids[2];
+	char buf[16];
+	int sv[2], n;
 
-	if (ret || argc < 2) {
-		fprintf(stderr, "open: %s\n", pktstore_strerror(ret));
+	if (argc < 2 || pktstore_version() < 10000)
 		return 1;
-	}
-	if (pktstore_flow_create(ps, 1, &flow) || pktstore_append(ps, flow, "hello", 5, &r) ||
-	    pktstore_get(ps, r.id, &g, 0) || memcmp(g.data, "hello", 5))
+	CHECK(pktstore_open(argv[1], &o, &ps));
+	CHECK(pktstore_close(ps));
+	CHECK(pktstore_open_ex(argv[1], &o, sizeof(o), &ps));
+	CHECK(pktstore_flow_create(ps, 1, &flow));
+	CHECK(pktstore_flow_set_user(ps, flow, &o));
+	CHECK(pktstore_append(ps, flow, "hello", 5, &r));
+	CHECK(pktstore_append(ps, flow, "world", 5, &g));
+	CHECK(pktstore_get(ps, r.id, &g, 0));
+	if (memcmp(g.data, "hello", 5) || g.user != &o ||
+	    pktstore_crc32c(0, "hello", 5) != g.crc32c)
 		return 1;
-	printf("installed libpktstore works: record %lu, crc %08x\n", (unsigned long)r.id, r.crc32c);
+	if (pktstore_read(ps, flow, 3, buf, sizeof(buf)) != 7 || memcmp(buf, "loworld", 7))
+		return 1;
+	CHECK(n = pktstore_readv(ps, flow, 0, 10, iov, 4, 0));
+	CHECK(pktstore_range(ps, &q, recs, 8));
+	CHECK(pktstore_trim(ps, flow, 7));
+	CHECK(pktstore_flow_info(ps, flow, &fi));
+	if (fi.first_seq != 7)
+		return 1;
+	CHECK(pktstore_flows(ps, 0, &fi, 1));
+	CHECK(pktstore_append(ps, flow, "!", 1, &r));
+	ids[0] = r.id;
+	CHECK(pktstore_release(ps, ids[0]));
+	CHECK(pktstore_append(ps, flow, "?", 1, &r));
+	ids[1] = r.id;
+	CHECK(pktstore_release_batch(ps, &ids[1], 1));
+	CHECK(pktstore_flow_delete(ps, flow));
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		return 1;
+	CHECK(pktstore_attach(ps, sv[1], 2, &net));
+	CHECK(pktstore_fd(ps));
+	if (write(sv[0], "net", 3) != 3)
+		return 1;
+	CHECK(pktstore_recv_persist(ps, net, recs, 8, 0));
+	shutdown(sv[0], SHUT_WR);
+	CHECK(pktstore_recv_persist_any(ps, recs, 8, 0));
+	CHECK(pktstore_detach(ps, net));
+	CHECK(pktstore_stats(ps, &st));
+	CHECK(pktstore_stats_ex(ps, &st, sizeof(st)));
+	printf("installed libpktstore works: %lu records persisted, every call made\n",
+	       (unsigned long)st.records_persisted);
+	close(sv[0]);
+	close(sv[1]);
 	return pktstore_close(ps);
 }
 C
