@@ -19,6 +19,13 @@ cat > "$work/prog.c" <<'C'
 #include <sys/uio.h>
 #include <unistd.h>
 #include <pktstore.h>
+#include <pktstore/adapters/epoll.h>
+static int delivered;
+static void on_records(struct pktstore *ps, struct pktstore_rec *recs, int n, void *arg)
+{
+	(void)ps; (void)recs; (void)arg;
+	delivered += n;
+}
 #define CHECK(x) do { int r_ = (x); if (r_ < 0) { \
 	fprintf(stderr, "%s: %s\n", #x, pktstore_strerror(r_)); return 1; } } while (0)
 int main(int argc, char **argv)
@@ -71,6 +78,24 @@ int main(int argc, char **argv)
 	if (write(sv[0], "net", 3) != 3)
 		return 1;
 	CHECK(pktstore_recv_persist(ps, net, recs, 8, 0));
+	/* The installed epoll adapter delivers the next bytes. */
+	struct pktstore_epoll ad;
+	struct epoll_event ev[4];
+	int ep = epoll_create1(0);
+
+	CHECK(pktstore_epoll_init(&ad, ep, ps, on_records, NULL, NULL));
+	if (write(sv[0], "evt", 3) != 3)
+		return 1;
+	for (int t = 0; t < 50 && !delivered; t++) {
+		n = epoll_wait(ep, ev, 4, 100);
+		for (int i = 0; i < n; i++)
+			if (pktstore_epoll_owns(&ad, &ev[i]))
+				CHECK(pktstore_epoll_handle(&ad));
+	}
+	pktstore_epoll_fini(&ad);
+	close(ep);
+	if (!delivered)
+		return 1;
 	shutdown(sv[0], SHUT_WR);
 	CHECK(pktstore_recv_persist_any(ps, recs, 8, 0));
 	CHECK(pktstore_detach(ps, net));
@@ -108,9 +133,10 @@ for p in pktstore pktstore-demo pktstore-kv; do
     { echo "$p does not load the installed libpktstore:"; ldd "$prefix/bin/$p"; exit 1; }
 done
 "$prefix/bin/pktstore" --version >/dev/null || { echo "installed pktstore does not run"; exit 1; }
-for m in man1/pktstore.1 man3/pktstore_open.3 man3/pktstore_release_batch.3 man7/pktstore.7; do
+for m in man1/pktstore.1 man3/pktstore_open.3 man3/pktstore_adapters.3 man3/pktstore_release_batch.3 man7/pktstore.7; do
   [ -f "$prefix/share/man/$m" ] || { echo "missing man page $m"; exit 1; }
 done
+[ -f "$prefix/include/pktstore/adapters/libuv.h" ] || { echo "adapters not installed"; exit 1; }
 # The installed tool reads the arena the installed library wrote.
 "$prefix/bin/pktstore" check "$work/a.arena" >/dev/null || { echo "pktstore check failed"; exit 1; }
 [ -x "$prefix/bin/pktstore-kv" ] || { echo "pktstore-kv not installed"; exit 1; }

@@ -7,6 +7,7 @@ pkgs=(
   cmake make gcc pkg-config
   libpmem2-dev liburing-dev libisal-dev libcriterion-dev
   redis-tools curl wrk
+  libevent-dev libuv1-dev
 )
 case "${1:-}" in
 --bench) pkgs+=(redis-server libpmemlog-dev libleveldb-dev gnuplot-nox valgrind) ;;

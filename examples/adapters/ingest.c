@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/* ingest.c - see ingest.h. */
+#include <arpa/inet.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ingest.h"
+
+#define MAX_MESSAGE (256u * 1024)
+
+volatile int ingest_report_wanted, ingest_stop_wanted;
+
+struct conn {
+	struct ingest *in;
+	int fd;
+	uint64_t flow;
+	uint64_t pos; /* where the next message starts in the stream */
+	uint64_t end; /* bytes received so far */
+};
+
+static void on_signal(int sig)
+{
+	if (sig == SIGUSR1)
+		ingest_report_wanted = 1;
+	else
+		ingest_stop_wanted = 1;
+}
+
+static void usage(const char *prog)
+{
+	fprintf(stderr, "usage: %s ARENA [PORT] [ARENA_BYTES]\n"
+		"  a durable framed-message ingest server on 127.0.0.1 (PORT 0: any);\n"
+		"  SIGUSR1 prints counters, SIGTERM ends it\n", prog);
+}
+
+int ingest_setup(struct ingest *in, int argc, char **argv)
+{
+	if (argc < 2 || argc > 4 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(argv[0]);
+		return argc == 2 && argv[1][0] == '-' ? -1 : 2;
+	}
+	struct pktstore_opts o = { .flags = PKTSTORE_CREATE,
+				   .size = argc > 3 ? strtoull(argv[3], NULL, 10) : 64u << 20,
+				   .segment_size = 64 << 10 };
+	int ret = pktstore_open(argv[1], &o, &in->ps);
+
+	if (ret) {
+		fprintf(stderr, "%s: %s: %s\n", argv[0], argv[1], pktstore_strerror(ret));
+		return 1;
+	}
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				 .sin_port = htons(argc > 2 ? (uint16_t)atoi(argv[2]) : 0) };
+	socklen_t al = sizeof(a);
+	int one = 1;
+
+	in->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (in->lfd < 0 || setsockopt(in->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(in->lfd, (struct sockaddr *)&a, sizeof(a)) || listen(in->lfd, 128) ||
+	    getsockname(in->lfd, (struct sockaddr *)&a, &al)) {
+		perror("listen");
+		return 1;
+	}
+	signal(SIGUSR1, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	printf("listening on %u\n", ntohs(a.sin_port));
+	fflush(stdout);
+	return 0;
+}
+
+void ingest_accept(struct ingest *in)
+{
+	for (;;) {
+		int fd = accept4(in->lfd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0)
+			return;
+		struct conn *c = calloc(1, sizeof(*c));
+		int ret = c ? pktstore_attach(in->ps, fd, 0, &c->flow) : -ENOMEM;
+
+		if (ret) {
+			fprintf(stderr, "ingest: attach: %s\n", pktstore_strerror(ret));
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->in = in;
+		c->fd = fd;
+		/* The store hands this back with every record: no flow map. */
+		pktstore_flow_set_user(in->ps, c->flow, c);
+	}
+}
+
+static void conn_close(struct conn *c)
+{
+	struct ingest *in = c->in;
+
+	/* Bytes it sent that still wait for a descriptor become records of a
+	 * detached flow later: they must not carry a freed pointer. */
+	pktstore_flow_set_user(in->ps, c->flow, NULL);
+	pktstore_detach(in->ps, c->flow);
+	close(c->fd);
+	/* What is left of an unfinished message goes too; the flow may be gone
+	 * already (no records left). */
+	pktstore_flow_delete(in->ps, c->flow);
+	in->closed++;
+	free(c);
+	in->kick(in->kick_arg);
+}
+
+/* Acknowledge and drop every complete message the stream now holds. */
+static int conn_consume(struct conn *c)
+{
+	struct ingest *in = c->in;
+	uint64_t done = c->pos;
+
+	for (;;) {
+		uint32_t be;
+
+		if (c->end - c->pos < 4 || pktstore_read(in->ps, c->flow, c->pos, &be, 4) != 4)
+			break;
+		uint32_t len = ntohl(be);
+
+		if (len > MAX_MESSAGE)
+			return -EMSGSIZE;
+		if (c->end - c->pos < 4 + (uint64_t)len)
+			break;
+		c->pos += 4 + (uint64_t)len;
+		in->messages++;
+	}
+	if (c->pos == done)
+		return 0;
+	uint64_t ack = htobe64(c->pos);
+
+	send(c->fd, &ack, sizeof(ack), MSG_DONTWAIT | MSG_NOSIGNAL);
+	pktstore_trim(in->ps, c->flow, c->pos);
+	in->kick(in->kick_arg);
+	return 0;
+}
+
+void ingest_records(struct pktstore *ps, struct pktstore_rec *recs, int n, void *arg)
+{
+	(void)ps;
+	(void)arg;
+	for (int i = 0; i < n; i++) {
+		struct conn *c = recs[i].user;
+
+		if (!c) {
+			/* Bytes of a client already closed: nobody wants them. */
+			if (recs[i].id)
+				pktstore_release(ps, recs[i].id);
+			continue;
+		}
+		if (recs[i].flags & (PKTSTORE_REC_END | PKTSTORE_REC_HANGUP)) {
+			/* Gone, or gone with its last bytes unread while the
+			 * arena is full: nothing it sent can be acknowledged. */
+			conn_close(c);
+			continue;
+		}
+		c->end = recs[i].seq + recs[i].len;
+		if (conn_consume(c))
+			conn_close(c);
+	}
+}
+
+void ingest_status(struct pktstore *ps, int status, void *arg)
+{
+	struct ingest *in = arg;
+
+	(void)ps;
+	if (status == -ENOSPC) {
+		in->fulls++; /* clients' unfinished messages fill it; wait for them */
+		return;
+	}
+	fprintf(stderr, "ingest: %s\n", pktstore_strerror(status));
+	if (status == PKTSTORE_EBROKEN)
+		ingest_stop_wanted = 1;
+}
+
+void ingest_report(const struct ingest *in)
+{
+	printf("messages %lu closed %lu fulls %lu drains %lu\n", in->messages, in->closed,
+	       in->fulls, *in->drains);
+	fflush(stdout);
+}
+
+void ingest_finish(struct ingest *in)
+{
+	ingest_report(in);
+	close(in->lfd);
+	pktstore_close(in->ps);
+}
