@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -54,6 +55,31 @@ Test(api, options_sized_by_the_caller)
 	cr_assert_eq(pktstore_open_ex(path, &big.o, sizeof(big), &ps), 0);
 	cr_assert_eq(pktstore_close(ps), 0);
 	cr_assert_eq(pktstore_open_ex(path, &big.o, 3, &ps), -EINVAL);
+}
+
+/* The application's explicit receive path wins over PKTSTORE_RECV_PATH;
+ * the environment only fills in the automatic choice. */
+Test(api, explicit_receive_path_wins_over_the_environment)
+{
+	struct pktstore_opts o = { .flags = PKTSTORE_CREATE, .size = 2 << 20,
+				   .recv_path = PKTSTORE_PATH_RECV };
+	struct pktstore_stats st;
+	struct pktstore *ps;
+
+	arena_path(MEDIUM_TMPFS, "envpath", path, sizeof(path));
+	cr_assert_eq(setenv("PKTSTORE_RECV_PATH", "no-such-path", 1), 0);
+	cr_assert_eq(pktstore_open(path, &o, &ps), 0, "an explicit path must not read the variable");
+	cr_assert_eq(pktstore_stats(ps, &st), 0);
+	cr_assert_eq(st.recv_path, PKTSTORE_PATH_RECV);
+	cr_assert_eq(pktstore_close(ps), 0);
+	o.recv_path = PKTSTORE_PATH_AUTO;
+	cr_assert_eq(pktstore_open(path, &o, &ps), -EINVAL, "automatic: the variable is read");
+	cr_assert_eq(setenv("PKTSTORE_RECV_PATH", "recv", 1), 0);
+	cr_assert_eq(pktstore_open(path, &o, &ps), 0);
+	cr_assert_eq(pktstore_stats(ps, &st), 0);
+	cr_assert_str_eq(st.recv_path_name, "recv");
+	cr_assert_eq(pktstore_close(ps), 0);
+	unsetenv("PKTSTORE_RECV_PATH");
 }
 
 /* An older caller's stats struct is shorter: nothing past it is written. */
