@@ -34,7 +34,6 @@
 #include "frame.h"
 
 #define MAX_RECS 64
-#define MAP_CAP 4096 /* open addressing: flow id -> connection */
 
 struct held {
 	uint64_t id, end;
@@ -56,7 +55,6 @@ struct conn {
 struct server {
 	struct pktstore *ps;
 	int release;
-	struct conn *map[MAP_CAP];
 	struct conn *dirty;
 	uint64_t requests, release_calls, release_cycles;
 };
@@ -67,30 +65,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-static struct conn **slot_of(struct server *s, uint64_t flow)
-{
-	size_t i = (size_t)(flow * 0x9e3779b97f4a7c15ull >> 52) % MAP_CAP;
-
-	while (s->map[i] && s->map[i]->flow != flow)
-		i = (i + 1) % MAP_CAP;
-	return &s->map[i];
-}
-
-static void map_remove(struct server *s, struct conn *c)
-{
-	struct conn **sl = slot_of(s, c->flow);
-	size_t i = (size_t)(sl - s->map);
-
-	*sl = NULL;
-	/* Re-insert the rest of the probe run so lookups still find it. */
-	for (i = (i + 1) % MAP_CAP; s->map[i]; i = (i + 1) % MAP_CAP) {
-		struct conn *m = s->map[i];
-
-		s->map[i] = NULL;
-		*slot_of(s, m->flow) = m;
-	}
 }
 
 static int held_push(struct conn *c, uint64_t id, uint64_t end)
@@ -170,8 +144,9 @@ static void conn_close(struct server *s, struct conn *c)
 		send_all(c->fd, c->out, c->out_len);
 	}
 	release_done(s, c, 1);
+	/* Bytes still waiting for a descriptor come back later without it. */
+	pktstore_flow_set_user(s->ps, c->flow, NULL);
 	pktstore_detach(s->ps, c->flow);
-	map_remove(s, c);
 	close(c->fd);
 	free(c->out);
 	free(c->held);
@@ -195,7 +170,7 @@ static int accept_all(struct server *s, int lfd)
 			continue;
 		}
 		c->fd = fd;
-		*slot_of(s, c->flow) = c;
+		pktstore_flow_set_user(s->ps, c->flow, c); /* back in every rec.user */
 	}
 	return errno == EAGAIN ? 0 : -errno;
 }
@@ -208,11 +183,15 @@ static int drain_records(struct server *s)
 
 	while ((n = pktstore_recv_persist_any(s->ps, r, MAX_RECS, PKTSTORE_NONBLOCK)) > 0) {
 		for (int i = 0; i < n; i++) {
-			struct conn *c = *slot_of(s, r[i].flow);
+			struct conn *c = r[i].user;
 
-			if (!c)
+			if (!c) {
+				/* A connection closed here: nobody wants its bytes. */
+				if (r[i].id && s->release)
+					release_one(s, r[i].id);
 				continue;
-			if (!r[i].id) {
+			}
+			if (r[i].flags & (PKTSTORE_REC_END | PKTSTORE_REC_HANGUP)) {
 				conn_close(s, c);
 				continue;
 			}
