@@ -60,8 +60,8 @@ int main(int argc, char **argv)
 	event_free(usr);
 	event_free(term);
 	event_free(intr);
+	ingest_finish(&in); /* reads the adapter's drain count: free it after */
 	pktstore_libevent_free(a);
-	ingest_finish(&in);
 	event_base_free(base);
 	return 0;
 }
