@@ -63,6 +63,10 @@ enum {
 	PKTSTORE_RDONLY = 1 << 2, /* inspect only: map read-only, change nothing on
 				     the media; receiving, append and release
 				     return -EROFS */
+	PKTSTORE_MOVABLE = 1 << 3, /* the store may move records' bytes to free
+				      sparse segments: a record's data pointer
+				      stays valid only until the next receive
+				      or append call (see pktstore_open(3)) */
 };
 
 /* Receive paths; PKTSTORE_PATH_AUTO picks the best one the kernel offers. */
@@ -216,6 +220,9 @@ struct pktstore_stats {
 	int broken;                 /* 0, or the -errno of the persist that
 				       stopped the store (PKTSTORE_EBROKEN) */
 	uint32_t reserved32;
+	uint64_t cleaned_segments;  /* PKTSTORE_MOVABLE: segments freed by moving
+				       their records, in this session */
+	uint64_t moved_records, moved_bytes; /* ... what was moved */
 };
 
 /* The library's version, as PKTSTORE_VERSION encodes it. */

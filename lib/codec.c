@@ -25,6 +25,28 @@ void ps_desc_encode(struct ps_desc *d)
 	d->crc = ps_crc32c(d, offsetof(struct ps_desc, crc));
 }
 
+/* The checksum of a moved descriptor: data_off does not count. */
+static uint32_t moved_crc(const struct ps_desc *d)
+{
+	struct ps_desc c;
+
+	memcpy(&c, d, sizeof(c));
+	c.data_off = 0;
+	c.mark = PS_DESC_MOVED;
+	return ps_crc32c(&c, offsetof(struct ps_desc, crc));
+}
+
+uint64_t ps_desc_moved_word(const struct ps_desc *d)
+{
+	struct {
+		uint32_t mark, crc;
+	} w = { PS_DESC_MOVED, moved_crc(d) };
+	uint64_t v;
+
+	memcpy(&v, &w, sizeof(v));
+	return v;
+}
+
 static uint32_t released_crc(const struct ps_desc *d)
 {
 	return ~ps_crc32c(d, offsetof(struct ps_desc, mark));
@@ -61,6 +83,8 @@ enum ps_desc_kind ps_desc_decode(const struct ps_desc *d, uint64_t slot, uint64_
 		return PS_DK_INVALID;
 	if (c.mark == PS_DESC_RELEASED)
 		return c.crc == released_crc(&c) ? PS_DK_RELEASED : PS_DK_INVALID;
+	if (c.mark == PS_DESC_MOVED)
+		return c.crc == moved_crc(&c) ? PS_DK_LIVE : PS_DK_INVALID;
 	if (c.mark || c.crc != ps_crc32c(&c, offsetof(struct ps_desc, crc)))
 		return PS_DK_INVALID;
 	return PS_DK_LIVE;

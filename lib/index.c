@@ -120,10 +120,7 @@ int pktstore_get(struct pktstore *ps, uint64_t id, struct pktstore_rec *rec, uns
 	if (state == PS_D_DAMAGED)
 		return -EBADMSG;
 	/* The media can rot after open: re-check what is about to be served. */
-	struct ps_desc copy = *d;
-
-	ps_desc_encode(&copy);
-	if (copy.crc != d->crc)
+	if (ps_desc_decode(d, id % ps->ndesc, ps->ndesc) != PS_DK_LIVE)
 		return -EBADMSG;
 	if (!(flags & PKTSTORE_NO_VERIFY) &&
 	    ps_crc32c(ps_ptr(ps, d->data_off), d->len) != d->data_crc)

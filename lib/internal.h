@@ -9,6 +9,7 @@
  *   segments.c    who owns each data segment (free, kernel, bump, sealed)
  *   flows.c       the persisted flow table
  *   records.c     make, commit and release pkt-records
+ *   cleaner.c     move records out of sparse segments (PKTSTORE_MOVABLE)
  *   recovery.c    rebuild DRAM state from the descriptor log at open
  *   index.c       per-flow and global record order; get and range
  *   receive.c     recv_persist: backend landings -> records -> delivery
@@ -92,6 +93,8 @@ uint32_t ps_flow_entry_crc(const struct ps_flow_entry *e);
 void ps_desc_encode(struct ps_desc *d);
 /* The value of the last 8-byte word (mark, crc) that releases d. */
 uint64_t ps_desc_release_word(const struct ps_desc *d);
+/* ... and the one that lets d's data_off change (cleaner.c). */
+uint64_t ps_desc_moved_word(const struct ps_desc *d);
 enum ps_desc_kind ps_desc_decode(const struct ps_desc *d, uint64_t slot, uint64_t ndesc);
 
 /* --------------------------------------------------------------- arena.c */
@@ -125,6 +128,7 @@ enum ps_seg_state {
 	PS_SEG_KERNEL, /* handed to a receive backend's buffers */
 	PS_SEG_BUMP,   /* the user-space bump allocator's current segment */
 	PS_SEG_SEALED, /* no new bytes land here; free when its last record goes */
+	PS_SEG_CLEANING, /* sealed, its records being moved out (cleaner.c) */
 };
 
 struct ps_segments {
@@ -132,6 +136,7 @@ struct ps_segments {
 	uint32_t size;
 	uint8_t *state;
 	uint32_t *refs;     /* records (and landings not yet recorded) inside */
+	uint32_t *live;     /* ... and the bytes they hold */
 	uint32_t *tail;     /* sealed: first byte after its last record, as
 			       found at open; the rest may take appends */
 	uint32_t *free_stack;
@@ -147,8 +152,9 @@ int64_t ps_seg_take(struct pktstore *ps, enum ps_seg_state as);
 int64_t ps_seg_take_run(struct pktstore *ps, uint64_t max, uint64_t *n);
 void ps_seg_give_run(struct pktstore *ps, uint64_t first, uint64_t n);
 void ps_seg_note_extent(struct ps_segments *s, uint64_t seg, uint32_t end);
-void ps_seg_ref(struct pktstore *ps, uint64_t seg);
-void ps_seg_unref(struct pktstore *ps, uint64_t seg);
+void ps_seg_ref(struct pktstore *ps, uint64_t seg, uint32_t len);
+void ps_seg_unref(struct pktstore *ps, uint64_t seg, uint32_t len);
+void ps_seg_cleaned(struct pktstore *ps, uint64_t seg);
 void ps_seg_seal(struct pktstore *ps, uint64_t seg);
 int64_t ps_seg_take_tail(struct pktstore *ps, uint32_t min, enum ps_seg_state as,
 			 uint32_t *start);
@@ -224,6 +230,13 @@ int ps_record_make(struct pktstore *ps, struct ps_flow *f, uint64_t data_off, ui
 		   uint32_t flags, uint64_t *id);
 int ps_commit(struct pktstore *ps);
 uint64_t ps_now_ns(void);
+
+/* ------------------------------------------------------------ cleaner.c */
+/* PKTSTORE_MOVABLE and free segments short: worth a cleaning pass. */
+bool ps_clean_wanted(const struct pktstore *ps);
+/* Free one sparse segment by moving its records; 0 or a persist error
+ * (which has stopped the store). */
+int ps_clean(struct pktstore *ps);
 
 /* ------------------------------------------------------------ recovery.c */
 int ps_recover(struct pktstore *ps);
@@ -312,6 +325,9 @@ struct pktstore {
 	bool uncommitted;        /* records made since the last drain */
 	bool space_pending;      /* segments or descriptors freed since the
 				    backend last refilled */
+	bool movable;            /* PKTSTORE_MOVABLE: the cleaner may run */
+	bool clean_hint;         /* bytes were freed since the cleaner last
+				    found nothing to do */
 
 	struct pktstore_stats st;
 #ifdef PKTSTORE_PROFILE

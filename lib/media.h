@@ -93,8 +93,10 @@ struct ps_desc {
 	uint32_t data_crc; /* CRC32C of the bytes */
 	uint32_t flags;    /* PKTSTORE_REC_* */
 	uint32_t reserved;
-	uint32_t mark;     /* 0 live; PS_DESC_RELEASED once released */
+	uint32_t mark;     /* 0 live; PS_DESC_MOVED live and movable;
+			      PS_DESC_RELEASED once released */
 	uint32_t crc;      /* live: CRC32C of the 60 bytes above;
+			      moved: the same with data_off taken as 0;
 			      released: ~CRC32C of the 56 bytes before mark */
 };
 
@@ -106,6 +108,14 @@ struct ps_desc {
  * later write into the slot can never bring back the old record's checksum.
  */
 #define PS_DESC_RELEASED 0x444c4552u /* "RELD" */
+/*
+ * The cleaner (cleaner.c) moves a record's bytes without changing its id:
+ * first the last word becomes the moved mark, whose checksum leaves data_off
+ * out, then data_off alone changes, in one aligned 8-byte store. Either
+ * value of data_off is then a valid descriptor, and the bytes' own CRC32C
+ * (checked at open and on every read) tells whether it points at them.
+ */
+#define PS_DESC_MOVED 0x44564f4du /* "MOVD" */
 /* Ids stay far below 2^64, so the next id can never wrap to 0. */
 #define PS_ID_MAX (1ull << 62)
 

@@ -93,7 +93,7 @@ void ps_land(struct pktstore *ps, struct ps_flow *f, uint64_t off, uint32_t len,
 	/* The bytes are in the arena now: their segment is busy until the
 	 * record made from them is released. */
 	if (status > 0)
-		ps_seg_ref(ps, ps_seg_of(ps, off));
+		ps_seg_ref(ps, ps_seg_of(ps, off), len);
 	/* Data waits its turn behind every stalled landing (first come,
 	 * first served for descriptors); an end of stream needs no descriptor
 	 * and only has to follow its own flow's bytes. */
@@ -113,18 +113,36 @@ void ps_hangup_notice(struct pktstore *ps, struct ps_flow *f)
 	ps_ready_push(ps, f);
 }
 
+/* Short of free segments in a movable store: free a sparse one. Records
+ * made so far are committed first, so only durable records move. */
+static int make_room(struct pktstore *ps)
+{
+	if (!ps_clean_wanted(ps))
+		return 0;
+	int ret = ps_commit(ps);
+
+	if (!ret)
+		ret = ps_clean(ps);
+	if (ret && !ps->broken)
+		ps->broken = ret;
+	return ret;
+}
+
 /* Make records from whatever waits, then make them durable. */
 static int settle(struct pktstore *ps)
 {
 	if (ps->broken)
 		return PKTSTORE_EBROKEN;
+	int ret = make_room(ps);
+
+	if (ret)
+		return ret; /* this call saw it fail; later ones get EBROKEN */
 	if (ps->space_pending && ps->be && ps->be->space_freed) {
 		ps->space_pending = false;
 		ps->be->space_freed(ps);
 	}
 	stall_drain(ps);
-	int ret = ps_commit(ps);
-
+	ret = ps_commit(ps);
 	if (ret && !ps->broken) {
 		ps->broken = ret;
 		return ret; /* this call saw it fail; later ones get EBROKEN */
@@ -388,18 +406,21 @@ int pktstore_append(struct pktstore *ps, uint64_t flow, const void *data, uint32
 
 	uint64_t off, id;
 	uint32_t avail;
-	int ret = ps_bump_reserve(ps, len, &off, &avail);
+	int ret = make_room(ps);
 
+	if (ret)
+		return ret;
+	ret = ps_bump_reserve(ps, len, &off, &avail);
 	if (ret)
 		return ret;
 	if (!ps->desc_free)
 		return -ENOSPC;
 	memcpy(ps_ptr(ps, off), data, len);
 	ps_bump_commit(ps, len);
-	ps_seg_ref(ps, ps_seg_of(ps, off));
+	ps_seg_ref(ps, ps_seg_of(ps, off), len);
 	ret = ps_record_make(ps, f, off, len, PKTSTORE_REC_APPENDED, &id);
 	if (ret) {
-		ps_seg_unref(ps, ps_seg_of(ps, off));
+		ps_seg_unref(ps, ps_seg_of(ps, off), len);
 		return ret;
 	}
 	/* An appended record is never "delivered": the caller has it. */

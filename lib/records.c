@@ -159,7 +159,7 @@ static void forget(struct pktstore *ps, uint64_t slot)
 	ps->space_pending = true;
 	if (ps->be && ps->be->released)
 		ps->be->released(ps, d->data_off, d->len);
-	ps_seg_unref(ps, ps_seg_of(ps, d->data_off));
+	ps_seg_unref(ps, ps_seg_of(ps, d->data_off), d->len);
 	if (f) {
 		ps_index_squeeze(ps, &f->idx);
 		ps_flow_maybe_reclaim(ps, f);

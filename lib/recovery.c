@@ -80,7 +80,7 @@ static void hold_extent(struct pktstore *ps, const struct ps_desc *d)
 	uint64_t seg = ps_seg_of(ps, d->data_off);
 	uint64_t start = ps->a.sb.data_off + seg * ps->seg.size;
 
-	ps_seg_ref(ps, seg);
+	ps_seg_ref(ps, seg, d->len);
 	ps_seg_note_extent(&ps->seg, seg, (uint32_t)(d->data_off + d->len - start));
 }
 
@@ -111,7 +111,7 @@ static void finish_flow(struct pktstore *ps, struct ps_flow *f)
 			ps->st.record_bytes -= d->len;
 			ps->desc_state[slot] = PS_D_FREE;
 			ps->desc_free++;
-			ps_seg_unref(ps, ps_seg_of(ps, d->data_off));
+			ps_seg_unref(ps, ps_seg_of(ps, d->data_off), d->len);
 			mark_damaged(ps, slot, d);
 			continue;
 		}

@@ -23,9 +23,10 @@ int ps_segments_init(struct ps_segments *s, uint64_t n, uint32_t size)
 	s->bump_used = 0;
 	s->state = calloc(n, sizeof(*s->state));
 	s->refs = calloc(n, sizeof(*s->refs));
+	s->live = calloc(n, sizeof(*s->live));
 	s->free_stack = calloc(n, sizeof(*s->free_stack));
 	s->tail = calloc(n, sizeof(*s->tail));
-	if (!s->state || !s->refs || !s->free_stack || !s->tail)
+	if (!s->state || !s->refs || !s->live || !s->free_stack || !s->tail)
 		return -ENOMEM;
 	return 0;
 }
@@ -34,6 +35,7 @@ void ps_segments_fini(struct ps_segments *s)
 {
 	free(s->state);
 	free(s->refs);
+	free(s->live);
 	free(s->free_stack);
 	free(s->tail);
 }
@@ -126,16 +128,28 @@ static void seg_free(struct pktstore *ps, uint64_t i)
 	ps->space_pending = true;
 }
 
-void ps_seg_ref(struct pktstore *ps, uint64_t i)
+void ps_seg_ref(struct pktstore *ps, uint64_t i, uint32_t len)
 {
 	ps->seg.refs[i]++;
+	ps->seg.live[i] += len;
 }
 
-void ps_seg_unref(struct pktstore *ps, uint64_t i)
+void ps_seg_unref(struct pktstore *ps, uint64_t i, uint32_t len)
 {
 	struct ps_segments *s = &ps->seg;
 
+	s->live[i] -= len;
+	ps->clean_hint = true;
 	if (--s->refs[i] == 0 && s->state[i] == PS_SEG_SEALED)
+		seg_free(ps, i);
+}
+
+/* The cleaner moved every record out of segment i (or gave up): sealed
+ * again, and free if nothing is left. */
+void ps_seg_cleaned(struct pktstore *ps, uint64_t i)
+{
+	ps->seg.state[i] = PS_SEG_SEALED;
+	if (ps->seg.refs[i] == 0)
 		seg_free(ps, i);
 }
 

@@ -139,7 +139,7 @@ int pktstore_open_ex(const char *path, const struct pktstore_opts *user_opts, si
 	const char *env = getenv("PKTSTORE_RECV_PATH");
 	unsigned flags = opts ? opts->flags : 0;
 
-	if (!path || !out || flags & ~(PKTSTORE_CREATE | PKTSTORE_EXCL | PKTSTORE_RDONLY) ||
+	if (!path || !out || flags & ~(PKTSTORE_CREATE | PKTSTORE_EXCL | PKTSTORE_RDONLY | PKTSTORE_MOVABLE) ||
 	    (flags & PKTSTORE_RDONLY && flags & PKTSTORE_CREATE) || want > PKTSTORE_PATH_ZCRX)
 		return -EINVAL;
 	if (want == PKTSTORE_PATH_AUTO && env && *env && parse_path(env, &want))
@@ -190,6 +190,8 @@ int pktstore_open_ex(const char *path, const struct pktstore_opts *user_opts, si
 		*out = ps;
 		return 0;
 	}
+	ps->movable = flags & PKTSTORE_MOVABLE;
+	ps->clean_hint = true; /* recovery may have left sparse segments */
 	ret = ps_arena_mark(ps, true);
 	if (!ret)
 		ret = pick_backend(ps, want);

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cleaner.c - live bytes, not live records, bound the space of a store
+ * opened with PKTSTORE_MOVABLE.
+ *
+ * A segment is only reused once its last record is released, so a few small
+ * records that stay (a client's unfinished message, a value never
+ * overwritten) can pin every segment of an arena that is nearly empty. When
+ * free segments run short, the cleaner takes the sealed segment with the
+ * fewest live bytes, copies its records into the bump segment and frees it.
+ * A record keeps its id, flow, seq and checksum; only its bytes move.
+ *
+ * Crash order, one drain per step for the whole segment:
+ *   1. the copies are made durable;
+ *   2. each descriptor's last word becomes the moved mark (media.h), whose
+ *      checksum leaves data_off out: the old and the new data_off are then
+ *      both valid, and the bytes at either place match the record's CRC32C;
+ *   3. data_off changes, one aligned 8-byte store per descriptor;
+ *   4. only then is the old segment free to be written again.
+ * Power lost at any point leaves every record at its old place or its new
+ * one, never neither; recovery checks the bytes' CRC32C wherever it points.
+ *
+ * The cost: one pass over the index to find the segment's records, its live
+ * bytes copied, three drains. It runs inside receive calls and append, at
+ * most one segment per call, and only while free segments are short.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Clean while fewer segments than this are free. */
+#define CLEAN_LOW 2
+
+/* The sealed segment with the fewest live bytes, if moving them frees at
+ * least half a segment; -1 if none. */
+static int64_t pick_victim(const struct pktstore *ps)
+{
+	const struct ps_segments *s = &ps->seg;
+	int64_t best = -1;
+	uint32_t best_live = s->size / 2 + 1;
+
+	for (uint64_t i = 0; i < s->n; i++)
+		if (s->state[i] == PS_SEG_SEALED && s->refs[i] && s->live[i] < best_live) {
+			best = (int64_t)i;
+			best_live = s->live[i];
+		}
+	return best;
+}
+
+/* The descriptor slots of the live records in segment seg; fails (0) when
+ * the segment also holds anything else: landings not yet records, damaged
+ * records. */
+static size_t records_in(const struct pktstore *ps, uint64_t seg, uint64_t *slots, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ps->all.n; i++) {
+		uint64_t id = ps->all.e[i].id;
+
+		if (!ps_record_live(ps, id))
+			continue;
+		const struct ps_desc *d = ps_desc_slot(ps, id);
+
+		if (ps_seg_of(ps, d->data_off) != seg)
+			continue;
+		if (n == max)
+			return 0;
+		slots[n++] = id % ps->ndesc;
+	}
+	return n == max ? n : 0;
+}
+
+static int persist_words(struct pktstore *ps, const uint64_t *slots, size_t n, size_t field)
+{
+	struct ps_flush_set fs = { .n = 0 };
+
+	for (size_t i = 0; i < n; i++)
+		ps_flush_set_add(&ps->pp, &fs,
+				 (uint64_t)((char *)&ps->a.descs_pm[slots[i]] - ps->a.base) + field,
+				 sizeof(uint64_t));
+	int ret = ps_flush_set_flush(&ps->pp, &fs);
+
+	return ret ? ret : ps_drain(&ps->pp);
+}
+
+/* Move every record out of segment seg. 1: freed; 0: could not (no room for
+ * the copies: nothing changed); <0: a persist failed. */
+static int clean_segment(struct pktstore *ps, uint64_t seg)
+{
+	uint32_t nrec = ps->seg.refs[seg];
+	uint64_t *slots = malloc(nrec * sizeof(*slots));
+	uint64_t *to = malloc(nrec * sizeof(*to));
+	int ret = 0;
+
+	if (!slots || !to) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (records_in(ps, seg, slots, nrec) != nrec)
+		goto out;
+	/* Nothing may land in it or adopt its tail meanwhile. */
+	ps->seg.state[seg] = PS_SEG_CLEANING;
+
+	/* 1. Copies, made durable. */
+	struct ps_flush_set fs = { .n = 0 };
+	size_t copied = 0;
+
+	for (; copied < nrec; copied++) {
+		const struct ps_desc *d = &ps->a.descs_pm[slots[copied]];
+		uint32_t avail;
+
+		if (ps_bump_reserve(ps, d->len, &to[copied], &avail))
+			break;
+		memcpy(ps_ptr(ps, to[copied]), ps_ptr(ps, d->data_off), d->len);
+		ps_bump_commit(ps, d->len);
+		ps_seg_ref(ps, ps_seg_of(ps, to[copied]), d->len);
+		ps_flush_set_add(&ps->pp, &fs, to[copied], d->len);
+	}
+	if (copied < nrec) {
+		/* No room: the copies are garbage past the bump pointer's
+		 * records; nothing on the media refers to them. */
+		for (size_t i = 0; i < copied; i++)
+			ps_seg_unref(ps, ps_seg_of(ps, to[i]), ps->a.descs_pm[slots[i]].len);
+		ps_seg_cleaned(ps, seg);
+		goto out;
+	}
+	ret = ps_flush_set_flush(&ps->pp, &fs);
+	if (!ret)
+		ret = ps_drain(&ps->pp);
+
+	/* 2. Moved marks: data_off may change from now on. */
+	for (size_t i = 0; !ret && i < nrec; i++) {
+		struct ps_desc *d = &ps->a.descs_pm[slots[i]];
+
+		if (d->mark != PS_DESC_MOVED)
+			__atomic_store_n((uint64_t *)(void *)&d->mark, ps_desc_moved_word(d),
+					 __ATOMIC_RELEASE);
+	}
+	if (!ret)
+		ret = persist_words(ps, slots, nrec, offsetof(struct ps_desc, mark));
+
+	/* 3. The new places. */
+	for (size_t i = 0; !ret && i < nrec; i++)
+		__atomic_store_n(&ps->a.descs_pm[slots[i]].data_off, to[i], __ATOMIC_RELEASE);
+	if (!ret)
+		ret = persist_words(ps, slots, nrec, offsetof(struct ps_desc, data_off));
+	if (ret) {
+		/* Which place is durable is unknown: keep both held, stop. */
+		ps->broken = ret;
+		goto out;
+	}
+
+	/* 4. The old segment goes. */
+	for (size_t i = 0; i < nrec; i++) {
+		uint32_t len = ps->a.descs_pm[slots[i]].len;
+
+		ps_seg_unref(ps, seg, len);
+		ps->st.moved_bytes += len;
+	}
+	ps->st.moved_records += nrec;
+	ps->st.cleaned_segments++;
+	ps_seg_cleaned(ps, seg);
+	ret = 1;
+out:
+	free(slots);
+	free(to);
+	return ret;
+}
+
+bool ps_clean_wanted(const struct pktstore *ps)
+{
+	return ps->movable && ps->clean_hint && ps->seg.nfree < CLEAN_LOW && !ps->broken;
+}
+
+int ps_clean(struct pktstore *ps)
+{
+	if (!ps_clean_wanted(ps))
+		return 0;
+	int64_t seg = pick_victim(ps);
+
+	if (seg < 0) {
+		/* Nothing worth moving until something is released. */
+		ps->clean_hint = false;
+		return 0;
+	}
+	int ret = clean_segment(ps, (uint64_t)seg);
+
+	if (ret == 0 || ret == -ENOMEM)
+		ps->clean_hint = false; /* nothing changed: try after a release */
+	return ret < 0 && ret != -ENOMEM ? ret : 0;
+}
