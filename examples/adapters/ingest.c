@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <endian.h>
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cliutil.h"
 #include "ingest.h"
 
 #define MAX_MESSAGE (256u * 1024)
@@ -34,30 +36,62 @@ static void on_signal(int sig)
 		ingest_stop_wanted = 1;
 }
 
-static void usage(const char *prog)
+static void usage(FILE *f, const char *prog)
 {
-	fprintf(stderr, "usage: %s ARENA [PORT] [ARENA_BYTES]\n"
-		"  a durable framed-message ingest server on 127.0.0.1 (PORT 0: any);\n"
-		"  SIGUSR1 prints counters, SIGTERM ends it\n", prog);
+	fprintf(f, "usage: %s ARENA [PORT] [ARENA_BYTES]\n"
+		"       %s --help | --version\n"
+		"  a durable framed-message ingest server on 127.0.0.1: PORT 0 (the\n"
+		"  default) takes any free port; ARENA_BYTES (default 64M, decimal with an\n"
+		"  optional K, M or G) sizes an arena that does not exist yet;\n"
+		"  SIGUSR1 prints counters, SIGTERM ends it\n", prog, prog);
 }
 
 int ingest_setup(struct ingest *in, int argc, char **argv)
 {
-	if (argc < 2 || argc > 4 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		usage(argv[0]);
-		return argc == 2 && argv[1][0] == '-' ? -1 : 2;
-	}
-	struct pktstore_opts o = { .flags = PKTSTORE_CREATE,
-				   .size = argc > 3 ? strtoull(argv[3], NULL, 10) : 64u << 20,
-				   .segment_size = 64 << 10 };
-	int ret = pktstore_open(argv[1], &o, &in->ps);
+	const char *prog = argv[0];
+	uint64_t port = 0, size = 64u << 20;
+	int ret;
 
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		usage(stdout, prog);
+		return -1;
+	}
+	if (argc == 2 && (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))) {
+		print_version(prog);
+		return -1;
+	}
+	if (argc < 2 || argc > 4) {
+		usage(stderr, prog);
+		return 2;
+	}
+	/* An option is never taken for an arena path: "--verbose" would
+	 * otherwise become a 64 MiB file of that name. */
+	if (argv[1][0] == '-') {
+		fprintf(stderr, "%s: unknown option '%s'; it takes ARENA [PORT] [ARENA_BYTES], "
+			"--help or --version\n", prog, argv[1]);
+		return 2;
+	}
+	/* Digits only: parse_size() would also take "8K". */
+	if (argc > 2 && (argv[2][strspn(argv[2], "0123456789")] ||
+			 parse_size(argv[2], 65535, &port))) {
+		fprintf(stderr, "%s: PORT '%s' is not a port: decimal digits, 0 to 65535 "
+			"(0: any free port)\n", prog, argv[2]);
+		return 2;
+	}
+	if (argc > 3 && (ret = parse_size(argv[3], INT64_MAX, &size))) {
+		size_error(prog, "ARENA_BYTES", argv[3], ret, INT64_MAX);
+		return 2;
+	}
+	struct pktstore_opts o = { .flags = PKTSTORE_CREATE, .size = size,
+				   .segment_size = 64 << 10 };
+
+	ret = pktstore_open(argv[1], &o, &in->ps);
 	if (ret) {
-		fprintf(stderr, "%s: %s: %s\n", argv[0], argv[1], pktstore_strerror(ret));
+		open_error(prog, argv[1], ret, &o);
 		return 1;
 	}
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-				 .sin_port = htons(argc > 2 ? (uint16_t)atoi(argv[2]) : 0) };
+				 .sin_port = htons((uint16_t)port) };
 	socklen_t al = sizeof(a);
 	int one = 1;
 
@@ -65,7 +99,8 @@ int ingest_setup(struct ingest *in, int argc, char **argv)
 	if (in->lfd < 0 || setsockopt(in->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
 	    bind(in->lfd, (struct sockaddr *)&a, sizeof(a)) || listen(in->lfd, 128) ||
 	    getsockname(in->lfd, (struct sockaddr *)&a, &al)) {
-		perror("listen");
+		fprintf(stderr, "%s: cannot listen on 127.0.0.1:%u: %s%s\n", prog, (unsigned)port,
+			strerror(errno), errno == EADDRINUSE ? " (choose another PORT, or 0)" : "");
 		return 1;
 	}
 	signal(SIGUSR1, on_signal);

@@ -24,7 +24,8 @@ struct ingest {
 };
 
 /* Open the store and the listening socket; print "listening on PORT".
- * Returns 0, -1 after printing the help (exit 0), or an exit status. */
+ * Returns 0, -1 after printing --help or --version (exit 0), or an exit
+ * status after saying what is wrong with the arguments or the arena. */
 int ingest_setup(struct ingest *in, int argc, char **argv);
 /* Accept every pending connection and attach it. */
 void ingest_accept(struct ingest *in);
