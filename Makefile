@@ -21,8 +21,15 @@ build:
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
-# The library's crash demo, then the same story told by pktstore-kv.
-demo: deps build
+# The library's crash demo, then the same story told by pktstore-kv. The
+# build is quiet (one line; its log is shown only if it fails) so that what
+# is printed is the demo's own story.
+DEMO_TARGETS = pktstore-demo pktstore-cli pktstore-kv kv_load
+demo: deps
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	@echo "building $(DEMO_TARGETS) in $(BUILD)/"
+	@cmake --build $(BUILD) -j $(JOBS) --target $(DEMO_TARGETS) >$(BUILD)/demo-build.log 2>&1 || \
+		{ cat $(BUILD)/demo-build.log; echo "make demo: the build failed (log above, also in $(BUILD)/demo-build.log)"; exit 1; }
 	@echo
 	@$(BUILD)/examples/demo/pktstore-demo
 	@echo

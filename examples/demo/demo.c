@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -178,6 +179,41 @@ static void *client_main(void *arg)
 		}
 	}
 	return NULL;
+}
+
+/*
+ * How to run the pktstore tool from here: "pktstore" when it is installed
+ * next to this program, else the build tree's tools/pktstore (this program
+ * is examples/demo/pktstore-demo there), relative to the working directory
+ * when it lies below it.
+ */
+static const char *tool_path(void)
+{
+	static char buf[PATH_MAX + 32];
+	char self[PATH_MAX], cwd[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return "pktstore";
+	self[n] = '\0';
+	if (!(slash = strrchr(self, '/')))
+		return "pktstore";
+	*slash = '\0';
+	if (snprintf(buf, sizeof(buf), "%s/pktstore", self) >= (int)sizeof(buf))
+		return "pktstore";
+	if (!access(buf, X_OK))
+		return "pktstore"; /* installed side by side: on the PATH */
+	if (snprintf(buf, sizeof(buf), "%s/../../tools/pktstore", self) >= (int)sizeof(buf) ||
+	    access(buf, X_OK) || !realpath(buf, self))
+		return "pktstore";
+	size_t len = getcwd(cwd, sizeof(cwd)) ? strlen(cwd) : 0;
+
+	if (len && !strncmp(self, cwd, len) && self[len] == '/')
+		snprintf(buf, sizeof(buf), "%s", self + len + 1);
+	else
+		snprintf(buf, sizeof(buf), "%s", self);
+	return buf;
 }
 
 /* ------------------------------------------------------------ the check */
@@ -397,7 +433,7 @@ int main(int argc, char **argv)
 	printf("verdict             %s\n",
 	       ok ? "OK: every acknowledged byte recovered, in order, intact"
 		  : "FAILED: acknowledged bytes missing or damaged");
-	printf("arena               %s, %s, left in place: pktstore info %s\n", arena,
-	       size_text(size, sz), arena);
+	printf("arena               %s, %s, left in place: %s info %s\n", arena,
+	       size_text(size, sz), tool_path(), arena);
 	return ok ? 0 : 1;
 }
