@@ -7,9 +7,12 @@
  *   VAL  pos, key, value  - key had this value at position pos
  *   CKPT hpos, (flow, offset)... - replay ignores positions below hpos and
  *                               starts each listed flow at its offset
+ *   SUM  (flow, first_seq, next_seq, records)... - written last before a
+ *                               clean close: what the next start must find
  * Integers are in host byte order: an arena is not portable across
  * endianness anyway.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +21,7 @@
 #define META_MAGIC 0x4d564b50u /* "PKVM" */
 #define STAGE_MAX (256u << 10)
 
-enum { META_VAL = 1, META_CKPT = 2 };
+enum { META_VAL = 1, META_CKPT = 2, META_SUM = 3 };
 
 struct meta_hdr {
 	uint32_t magic, type, len, reserved;
@@ -34,12 +37,17 @@ struct meta_ckpt {
 	uint32_t n, reserved;
 };
 
+struct meta_sum {
+	uint64_t meta_records, meta_next_seq;
+	uint32_t n, reserved;
+};
+
 int meta_open(struct kv_server *s)
 {
 	int rc = pktstore_flow_create(s->ps, KV_TAG_META, &s->meta_flow);
 	if (rc < 0)
 		return rc;
-	return flow_add(s, s->meta_flow, KV_META) ? 0 : -12;
+	return flow_add(s, s->meta_flow, KV_META) ? 0 : -ENOMEM;
 }
 
 static int meta_append(struct kv_server *s, const void *buf, uint32_t len, struct krec **out)
@@ -50,7 +58,7 @@ static int meta_append(struct kv_server *s, const void *buf, uint32_t len, struc
 		return rc;
 	struct krec *r = rec_add(s, flow_get(s, s->meta_flow), &pr);
 	if (!r)
-		return -12;
+		return -ENOMEM;
 	r->parsed = r->ends_clean = 1;
 	*out = r;
 	return 0;
@@ -71,7 +79,7 @@ int meta_set_value(struct kv_server *s, uint64_t pos, const char *key, uint32_t 
 {
 	char buf[sizeof(struct meta_hdr) + sizeof(struct meta_val) + KV_MAX_KEY + 32];
 	if (vlen > 32)
-		return -22;
+		return -EINVAL;
 	uint32_t off = put_val(buf, pos, key, klen, vlen);
 	memcpy(buf + off, val, vlen);
 	struct krec *r;
@@ -82,16 +90,12 @@ int meta_set_value(struct kv_server *s, uint64_t pos, const char *key, uint32_t 
 	if (!*out) {
 		r->refs = 1;
 		rec_unref(s, r);
-		return -12;
+		return -ENOMEM;
 	}
 	return 0;
 }
 
-int meta_parse(struct kv_server *s, struct krec *r,
-	       void (*val)(struct kv_server *, struct krec *, uint64_t pos, uint32_t koff,
-			   uint32_t klen, uint32_t voff, uint32_t vlen),
-	       void (*ckpt)(struct kv_server *, struct krec *, uint64_t hpos, uint32_t n,
-			    const uint64_t *pairs))
+int meta_parse(struct kv_server *s, struct krec *r, const struct meta_sink *sink)
 {
 	uint32_t off = 0;
 	while (off + sizeof(struct meta_hdr) <= r->len) {
@@ -99,29 +103,100 @@ int meta_parse(struct kv_server *s, struct krec *r,
 		memcpy(&h, r->data + off, sizeof(h));
 		off += (uint32_t)sizeof(h);
 		if (h.magic != META_MAGIC || h.len > r->len - off)
-			return -1;
+			return -EBADMSG;
 		if (h.type == META_VAL && h.len >= sizeof(struct meta_val)) {
 			struct meta_val v;
 			memcpy(&v, r->data + off, sizeof(v));
 			if ((uint64_t)v.klen + v.vlen != h.len - sizeof(v) || v.klen > KV_MAX_KEY)
-				return -1;
+				return -EBADMSG;
 			uint32_t koff = off + (uint32_t)sizeof(v);
-			val(s, r, v.pos, koff, v.klen, koff + v.klen, v.vlen);
+			sink->val(s, r, v.pos, koff, v.klen, koff + v.klen, v.vlen);
 		} else if (h.type == META_CKPT && h.len >= sizeof(struct meta_ckpt)) {
 			struct meta_ckpt c;
 			memcpy(&c, r->data + off, sizeof(c));
 			if ((uint64_t)c.n * 16 != h.len - sizeof(c))
-				return -1;
+				return -EBADMSG;
 			uint64_t *pairs = malloc((size_t)c.n * 16 + 1);
 			if (!pairs)
-				return -1;
+				return -ENOMEM;
 			memcpy(pairs, r->data + off + sizeof(c), (size_t)c.n * 16);
-			ckpt(s, r, c.hpos, c.n, pairs);
+			sink->ckpt(s, r, c.hpos, c.n, pairs);
 			free(pairs);
+		} else if (h.type == META_SUM && h.len >= sizeof(struct meta_sum)) {
+			struct meta_sum m;
+			memcpy(&m, r->data + off, sizeof(m));
+			if ((uint64_t)m.n * sizeof(struct kv_sum_flow) != h.len - sizeof(m))
+				return -EBADMSG;
+			struct kv_summary sum = { .rec_id = r->id, .meta_records = m.meta_records,
+						  .meta_next_seq = m.meta_next_seq, .n = m.n };
+			sum.flows = malloc((size_t)m.n * sizeof(*sum.flows) + 1);
+			if (!sum.flows)
+				return -ENOMEM;
+			memcpy(sum.flows, r->data + off + sizeof(m), (size_t)m.n * sizeof(*sum.flows));
+			sink->summary(s, r, &sum); /* takes sum.flows */
 		}
 		off += h.len;
 	}
 	return 0;
+}
+
+/*
+ * Before a clean close: every flow's extent as the library reports it, and
+ * the server's own flow just before this record. Nothing is released after
+ * it, so the next start must find exactly this, and anything else is damage
+ * (records lost at a stream's end or front leave no gap to see).
+ */
+int meta_write_summary(struct kv_server *s)
+{
+	struct pktstore_flow_info info[64], self;
+	size_t n = 0, cap = 64;
+	struct kv_sum_flow *fl = malloc(cap * sizeof(*fl));
+	int rc = pktstore_flow_info(s->ps, s->meta_flow, &self);
+	uint64_t after = 0;
+	while (fl && rc >= 0 && (rc = pktstore_flows(s->ps, after, info, 64)) > 0) {
+		for (int i = 0; i < rc; i++) {
+			after = info[i].id;
+			if (info[i].id == s->meta_flow)
+				continue;
+			if (n == cap) {
+				struct kv_sum_flow *m = realloc(fl, 2 * cap * sizeof(*fl));
+				if (!m) {
+					free(fl);
+					return -ENOMEM;
+				}
+				fl = m;
+				cap *= 2;
+			}
+			int e = flow_extent(s->ps, info[i].id, &fl[n]);
+			if (e < 0) {
+				free(fl);
+				return e;
+			}
+			n++;
+		}
+	}
+	if (!fl)
+		return -ENOMEM;
+	if (rc < 0) {
+		free(fl);
+		return rc;
+	}
+	size_t len = sizeof(struct meta_hdr) + sizeof(struct meta_sum) + n * sizeof(*fl);
+	char *buf = len <= UINT32_MAX ? malloc(len) : NULL;
+	if (!buf) {
+		free(fl);
+		return -ENOMEM;
+	}
+	struct meta_hdr h = { META_MAGIC, META_SUM, (uint32_t)(len - sizeof(h)), 0 };
+	struct meta_sum m = { self.records, self.next_seq, (uint32_t)n, 0 };
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), &m, sizeof(m));
+	memcpy(buf + sizeof(h) + sizeof(m), fl, n * sizeof(*fl));
+	struct pktstore_rec pr;
+	rc = pktstore_append(s->ps, s->meta_flow, buf, (uint32_t)len, &pr);
+	free(buf);
+	free(fl);
+	return rc < 0 ? rc : 0;
 }
 
 struct stage {
@@ -171,7 +246,7 @@ static int stage_add(struct kv_server *s, struct stage *st, struct kentry *e)
 		if (need > st->cap) {
 			char *b = realloc(st->buf, need);
 			if (!b)
-				return -12;
+				return -ENOMEM;
 			st->buf = b;
 			st->cap = need;
 		}
@@ -180,11 +255,11 @@ static int stage_add(struct kv_server *s, struct stage *st, struct kentry *e)
 		uint32_t cap = st->kcap ? st->kcap * 2 : 256;
 		struct kentry **k = realloc(st->keys, cap * sizeof(*k));
 		if (!k)
-			return -12;
+			return -ENOMEM;
 		st->keys = k;
 		uint32_t *v = realloc(st->voff, cap * sizeof(*v));
 		if (!v)
-			return -12;
+			return -ENOMEM;
 		st->voff = v;
 		st->kcap = cap;
 	}
@@ -232,7 +307,7 @@ int compact_pass(struct kv_server *s)
 	int rc = 0;
 	st.buf = malloc(st.cap);
 	if (!st.buf)
-		return -12;
+		return -ENOMEM;
 
 	/* 1. Values older than the horizon move to the meta flow, at a position
 	 *    after every command applied so far. */
@@ -272,12 +347,12 @@ int compact_pass(struct kv_server *s)
 			n++;
 		}
 	if (!pairs)
-		return -12;
+		return -ENOMEM;
 	size_t clen = sizeof(struct meta_hdr) + sizeof(struct meta_ckpt) + (size_t)n * 16;
 	char *cbuf = malloc(clen);
 	if (!cbuf) {
 		free(pairs);
-		return -12;
+		return -ENOMEM;
 	}
 	struct meta_hdr mh = { META_MAGIC, META_CKPT, (uint32_t)(clen - sizeof(mh)), 0 };
 	struct meta_ckpt mc = { hpos, n, 0 };

@@ -134,6 +134,7 @@ struct keyspace {
 
 struct kv_config {
 	const char *arena;
+	int repair;             /* --repair: cut damaged streams instead of refusing */
 	uint64_t size;
 	const char *resp_addr, *http_addr;
 	uint32_t max_value;
@@ -214,13 +215,40 @@ int meta_set_value(struct kv_server *s, uint64_t pos, const char *key, uint32_t 
 int compact_pass(struct kv_server *s);
 void compact_maybe(struct kv_server *s, int urgent);
 
+/* One flow in the closing summary (compact.c, damage.c). */
+struct kv_sum_flow {
+	uint64_t flow, first_seq, next_seq, records;
+};
+
+struct kv_summary {
+	uint64_t rec_id;                      /* the summary record */
+	uint64_t meta_records, meta_next_seq; /* the server's flow just before it */
+	uint32_t n;
+	struct kv_sum_flow *flows;
+};
+
+/* What meta_parse() finds in a meta record. */
+struct meta_sink {
+	void (*val)(struct kv_server *, struct krec *, uint64_t pos, uint32_t koff, uint32_t klen,
+		    uint32_t voff, uint32_t vlen);
+	void (*ckpt)(struct kv_server *, struct krec *, uint64_t hpos, uint32_t n,
+		     const uint64_t *pairs);
+	void (*summary)(struct kv_server *, struct krec *, struct kv_summary *sum); /* owns sum->flows */
+};
+int meta_parse(struct kv_server *s, struct krec *r, const struct meta_sink *sink);
+int meta_write_summary(struct kv_server *s);
+
+/* damage.c: what the arena lost, found before replay */
+#define KV_EDAMAGED 1 /* recover(): damage found and --repair not given */
+int damage_scan(struct kv_server *s, const struct pktstore_stats *st, uint64_t last_meta,
+		const struct kv_summary *sum);
+void damage_report(struct kv_server *s);
+int damage_repair(struct kv_server *s);
+void damage_free(void);
+int flow_extent(struct pktstore *ps, uint64_t flow, struct kv_sum_flow *out);
+
 /* recovery.c */
 int recover(struct kv_server *s, uint64_t *keys, uint64_t *ns);
-int meta_parse(struct kv_server *s, struct krec *r,
-	       void (*val)(struct kv_server *, struct krec *, uint64_t pos, uint32_t koff,
-			   uint32_t klen, uint32_t voff, uint32_t vlen),
-	       void (*ckpt)(struct kv_server *, struct krec *, uint64_t hpos, uint32_t n,
-			    const uint64_t *pairs));
 
 /* server.c */
 int server_run(struct kv_server *s);

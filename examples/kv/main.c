@@ -25,6 +25,8 @@ static const char usage[] =
 	"  --max-clients N     simultaneous connections (default 512)\n"
 	"  --zcrx IF:QUEUE     receive with io_uring zero-copy receive on that NIC rx\n"
 	"                      queue (falls back to the buffer ring; see pktstore(7))\n"
+	"  --repair            start on a damaged arena: cut each damaged stream at its\n"
+	"                      damage and say what was dropped (default: refuse)\n"
 	"  --help              this text\n";
 
 uint64_t now_ns(void)
@@ -87,6 +89,7 @@ int main(int argc, char **argv)
 		{ "max-value", required_argument, NULL, 'v' },
 		{ "max-clients", required_argument, NULL, 'c' },
 		{ "zcrx", required_argument, NULL, 'z' },
+		{ "repair", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -118,6 +121,7 @@ int main(int argc, char **argv)
 			s->cfg.max_clients = (uint32_t)v;
 			break;
 		case 'z': s->cfg.zcrx = optarg; break;
+		case 'R': s->cfg.repair = 1; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default:
 			return bad("unknown or incomplete option '%s'", argv[optind - 1]);
@@ -173,9 +177,19 @@ int main(int argc, char **argv)
 		kv_log("receive path: %s", st.recv_path_name);
 
 	uint64_t keys = 0, ns = 0;
-	if (ks_init(&s->ks) || (rc = recover(s, &keys, &ns)) < 0) {
-		kv_log("recovery failed: %s", pktstore_strerror(rc));
+	if (ks_init(&s->ks)) {
 		pktstore_close(s->ps);
+		return 1;
+	}
+	if ((rc = recover(s, &keys, &ns)) != 0) {
+		if (rc < 0)
+			kv_log("recovery failed: %s", pktstore_strerror(rc));
+		ks_free(s);
+		store_free(s);
+		/* Nothing changed; a crashed session stays marked as one, so the
+		 * next start checks what a crash can leave, not a clean close. */
+		if (!st.dirty_shutdown)
+			pktstore_close(s->ps);
 		return 1;
 	}
 	kv_log("recovered %" PRIu64 " keys from %" PRIu64 " records in %.3f ms "
@@ -192,8 +206,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	rc = server_run(s);
+	int sum = meta_write_summary(s);
 	ks_free(s);
 	store_free(s);
+	if (sum < 0) {
+		/* Without its summary a clean close could not be checked: leave
+		 * the arena marked as not closed cleanly instead. */
+		kv_log("cannot write the closing summary: %s; the next start treats this as a crash",
+		       pktstore_strerror(sum));
+		return 1;
+	}
 	pktstore_close(s->ps);
 	return rc;
 }

@@ -10,6 +10,7 @@
  * superseded and where each flow's parsing restarts. A command cut short by
  * the crash never completes, so it is never applied.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,8 @@ static struct {
 	uint32_t npairs;
 	struct krec **meta;
 	size_t nmeta, metacap;
+	struct kv_summary sum;  /* the newest closing summary */
+	uint64_t last_meta;     /* the newest server flow: the last session's */
 } rc;
 
 static void on_val(struct kv_server *s, struct krec *r, uint64_t pos, uint32_t koff,
@@ -64,6 +67,32 @@ static void on_ckpt(struct kv_server *s, struct krec *r, uint64_t hpos, uint32_t
 	rc.hpos = hpos;
 }
 
+static void on_summary(struct kv_server *s, struct krec *r, struct kv_summary *sum)
+{
+	(void)s;
+	(void)r;
+	if (rc.sum.rec_id > sum->rec_id) {
+		free(sum->flows);
+		return;
+	}
+	free(rc.sum.flows);
+	rc.sum = *sum;
+}
+
+/* A server flow of an earlier session that holds nothing goes, so that
+ * restarts never fill the flow table. */
+static void meta_delete(struct kv_server *s, struct kflow *f)
+{
+	int rc = pktstore_flow_delete(s->ps, f->id);
+	if (rc < 0)
+		kv_log("cannot delete empty server flow %llu: %s", (unsigned long long)f->id,
+		       pktstore_strerror(rc));
+	else
+		flow_forget(s, f);
+}
+
+static const struct meta_sink sink = { on_val, on_ckpt, on_summary };
+
 static int by_pos(const void *a, const void *b)
 {
 	const struct val *x = a, *y = b;
@@ -91,19 +120,21 @@ static int load_meta(struct kv_server *s, struct kflow *f)
 		for (int i = 0; i < n; i++) {
 			struct krec *r = rec_add(s, f, &recs[i]);
 			if (!r)
-				return -12;
+				return -ENOMEM;
 			r->parsed = r->ends_clean = 1;
 			if (rc.nmeta == rc.metacap) {
 				rc.metacap = rc.metacap ? rc.metacap * 2 : 64;
 				struct krec **m = realloc(rc.meta, rc.metacap * sizeof(*m));
 				if (!m)
-					return -12;
+					return -ENOMEM;
 				rc.meta = m;
 			}
 			rc.meta[rc.nmeta++] = r;
-			if (meta_parse(s, r, on_val, on_ckpt) < 0)
+			if (meta_parse(s, r, &sink) < 0) {
+				/* Its checksum holds, so the server wrote it so: a bug, not rot. */
 				kv_log("meta record %llu is malformed; using what precedes the damage",
 				       (unsigned long long)r->id);
+			}
 			lo = recs[i].seq + recs[i].len;
 		}
 	}
@@ -137,16 +168,35 @@ int recover(struct kv_server *s, uint64_t *keys, uint64_t *ns)
 				continue;
 			struct kflow *f = flow_add(s, info[i].id, proto);
 			if (!f) {
-				err = -12;
+				err = -ENOMEM;
 				goto out;
 			}
 			f->closed = 1;
+			if (proto == KV_META && info[i].id > rc.last_meta)
+				rc.last_meta = info[i].id;
 			if (proto == KV_META && (err = load_meta(s, f)) < 0)
 				goto out;
 		}
 	}
 
-	/* 2. The newest checkpoint. */
+	/* 2. Nothing is replayed, nor released, over damage unless asked to. */
+	struct pktstore_stats st;
+	if ((err = pktstore_stats(s->ps, &st)) < 0)
+		goto out;
+	int damage = damage_scan(s, &st, rc.last_meta, rc.sum.rec_id ? &rc.sum : NULL);
+	if (damage < 0) {
+		err = damage;
+		goto out;
+	}
+	if (damage > 0 && !s->cfg.repair) {
+		damage_report(s);
+		err = KV_EDAMAGED;
+		goto done;
+	}
+	if (damage > 0 && (err = damage_repair(s)) < 0)
+		goto out;
+
+	/* 3. The newest checkpoint. */
 	s->hpos = rc.hpos;
 	for (uint32_t i = 0; i < rc.npairs; i++) {
 		struct kflow *f = flow_get(s, rc.pairs[2 * i]);
@@ -159,7 +209,7 @@ int recover(struct kv_server *s, uint64_t *keys, uint64_t *ns)
 	while (vi < rc.n && rc.v[vi].pos < s->hpos)
 		vi++;
 
-	/* 3. Every connection record in persist order, server values merged in. */
+	/* 4. Every connection record in persist order, server values merged in. */
 	struct pktstore_rec recs[256];
 	uint64_t lo = 0;
 	for (;;) {
@@ -190,7 +240,7 @@ int recover(struct kv_server *s, uint64_t *keys, uint64_t *ns)
 			f->started = 1;
 			struct krec *r = rec_add(s, f, pr);
 			if (!r) {
-				err = -12;
+				err = -ENOMEM;
 				goto out;
 			}
 			flow_feed(s, f, r);
@@ -202,7 +252,10 @@ int recover(struct kv_server *s, uint64_t *keys, uint64_t *ns)
 		apply_val(s, &rc.v[vi++]);
 
 out:
-	/* 4. Release what replay found unreferenced. */
+	/* 5. Release what replay found unreferenced; after a failure, nothing:
+	 *    what was not replayed is not unreferenced. */
+	if (err)
+		goto done;
 	s->replaying = 0;
 	if (rc.best) {
 		rc.best->refs++;
@@ -218,7 +271,13 @@ out:
 			next = f->hnext;
 			if (f->proto != KV_META)
 				flow_try_release(s, f);
+			else if (!f->head)
+				meta_delete(s, f);
 		}
+done:
+	s->replaying = 0;
+	damage_free();
+	free(rc.sum.flows);
 	free(rc.v);
 	free(rc.pairs);
 	free(rc.meta);
