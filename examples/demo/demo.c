@@ -80,17 +80,19 @@ static void server(const char *arena, uint64_t size, int lfd, unsigned nflows, i
 		_exit(1);
 	}
 
-	uint64_t flows[MAX_FLOWS];
 	int fds[MAX_FLOWS];
 
 	for (unsigned i = 0; i < nflows; i++) {
+		uint64_t flow;
+
 		fds[i] = accept(lfd, NULL, NULL);
 		if (fds[i] < 0)
 			die("accept", -errno);
 		/* The client says which stream it is, so the checker can
-		 * match flows to streams after the crash. */
-		ret = pktstore_attach(ps, fds[i], i, &flows[i]);
-		if (ret)
+		 * match flows to streams after the crash; every record comes
+		 * back with its socket in rec.user. */
+		ret = pktstore_attach(ps, fds[i], i, &flow);
+		if (ret || (ret = pktstore_flow_set_user(ps, flow, &fds[i])))
 			die("attach", ret);
 	}
 
@@ -117,14 +119,12 @@ static void server(const char *arena, uint64_t size, int lfd, unsigned nflows, i
 			break;
 		/* Everything returned is durable: acknowledge each flow's end. */
 		for (int i = 0; i < n; i++) {
-			if (!r[i].id || (i + 1 < n && r[i + 1].flow == r[i].flow))
+			if (r[i].flags & (PKTSTORE_REC_END | PKTSTORE_REC_HANGUP) ||
+			    (i + 1 < n && r[i + 1].flow == r[i].flow))
 				continue;
 			uint64_t acked = r[i].seq + r[i].len;
-			unsigned k = 0;
 
-			while (k < nflows && flows[k] != r[i].flow)
-				k++;
-			if (k < nflows && send(fds[k], &acked, sizeof(acked), MSG_NOSIGNAL) < 0)
+			if (send(*(int *)r[i].user, &acked, sizeof(acked), MSG_NOSIGNAL) < 0)
 				break;
 		}
 	}
