@@ -280,9 +280,12 @@ static bool all_zero(const char *p, size_t n)
 }
 
 /*
- * Make the file an arena. Superblocks are written last: until both exist
- * the file is not an arena, and a crash before that leaves them zero, which
- * a later create recognises as "never finished" and starts over.
+ * Make the file an arena, open for use: the first session starts here, so
+ * the superblocks are written once, already marked in use (the open that
+ * formats makes no second sync). They are written last, copy A then copy B,
+ * each durable before the next: until A is durable the file is not an
+ * arena, and B stays zero until then, so a crash at any point leaves either
+ * an arena or a file that unfinished() recognises and a create starts over.
  */
 static int format(struct pktstore *ps, const struct pktstore_opts *o, bool allocated)
 {
@@ -305,9 +308,31 @@ static int format(struct pktstore *ps, const struct pktstore_opts *o, bool alloc
 	sb.create_ns = ps_now_ns();
 	if (getrandom(sb.uuid, sizeof(sb.uuid), 0) != sizeof(sb.uuid))
 		memcpy(sb.uuid, &sb.create_ns, sizeof(sb.create_ns));
+	sb.in_use = 1;
+	uint64_t usc;
+
+	if (!pmem2_source_device_usc(a->src, &usc)) {
+		sb.usc_valid = 1;
+		sb.usc = usc;
+	}
 	sb.crc = ps_sb_crc(&sb);
 	ret = write_sb(ps, 0, &sb);
-	return ret ? ret : write_sb(ps, 1, &sb);
+	if (!ret)
+		ret = write_sb(ps, 1, &sb);
+	a->formatted = !ret;
+	return ret;
+}
+
+/* A create that power cut short: copy B still zero (it is written only
+ * after copy A is durable) and copy A not a valid superblock. */
+static bool unfinished(const struct ps_arena *a)
+{
+	struct ps_superblock first;
+
+	if (!all_zero(a->base + PS_SB_SIZE, PS_SB_SIZE))
+		return false;
+	memcpy(&first, a->base, sizeof(first));
+	return ps_superblock_check(&first, a->size) != 0;
 }
 
 /* Pick the valid superblock copy with the higher generation; repair the other. */
@@ -350,6 +375,8 @@ static void detect_unsafe_shutdown(struct ps_arena *a)
 {
 	uint64_t usc;
 
+	if (a->formatted)
+		return; /* a new arena: in use, but not by a lost session */
 	a->dirty_shutdown = a->sb.in_use;
 	if (pmem2_source_device_usc(a->src, &usc)) {
 		a->sb.usc_valid = 0; /* no NVDIMM health data (tmpfs, disk) */
@@ -391,7 +418,7 @@ int ps_arena_open(struct pktstore *ps, const char *path, const struct pktstore_o
 	a->sb_pm[0] = (struct ps_superblock *)a->base;
 	a->sb_pm[1] = (struct ps_superblock *)(a->base + PS_SB_SIZE);
 
-	if (o && o->flags & PKTSTORE_CREATE && all_zero(a->base, 2 * PS_SB_SIZE)) {
+	if (o && o->flags & PKTSTORE_CREATE && unfinished(a)) {
 		ret = format(ps, o, allocated);
 		if (ret)
 			return ret;

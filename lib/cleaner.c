@@ -10,18 +10,21 @@
  * fewest live bytes, copies its records into the bump segment and frees it.
  * A record keeps its id, flow, seq and checksum; only its bytes move.
  *
- * Crash order, one drain per step for the whole segment:
- *   1. the copies are made durable;
- *   2. each descriptor's last word becomes the moved mark (media.h), whose
- *      checksum leaves data_off out: the old and the new data_off are then
- *      both valid, and the bytes at either place match the record's CRC32C;
- *   3. data_off changes, one aligned 8-byte store per descriptor;
- *   4. only then is the old segment free to be written again.
+ * Crash order, for the whole segment at once:
+ *   1. the copies are written and flushed, and each descriptor's last word
+ *      becomes the moved mark (media.h), whose checksum leaves data_off
+ *      out; one drain makes both durable. The mark alone redirects nothing
+ *      (data_off still names the old bytes), so the two need no order
+ *      between them;
+ *   2. data_off changes, one aligned 8-byte store per descriptor, then a
+ *      drain: either value of it is a valid record, and the bytes at either
+ *      place match the record's CRC32C;
+ *   3. only then is the old segment free to be written again.
  * Power lost at any point leaves every record at its old place or its new
  * one, never neither; recovery checks the bytes' CRC32C wherever it points.
  *
  * The cost: one pass over the index to find the segment's records, its live
- * bytes copied, three drains. It runs inside receive calls and append, at
+ * bytes copied, two drains. It runs inside receive calls and append, at
  * most one segment per call, and only while free segments are short.
  */
 #include <errno.h>
@@ -72,15 +75,16 @@ static size_t records_in(const struct pktstore *ps, uint64_t seg, uint64_t *slot
 	return n == max ? n : 0;
 }
 
-static int persist_words(struct pktstore *ps, const uint64_t *slots, size_t n, size_t field)
+/* Flush one 8-byte field of each descriptor, then drain: with the flushes
+ * already in `fs`, all of them become durable together. */
+static int persist_words(struct pktstore *ps, struct ps_flush_set *fs, const uint64_t *slots,
+			 size_t n, size_t field)
 {
-	struct ps_flush_set fs = { .n = 0 };
-
 	for (size_t i = 0; i < n; i++)
-		ps_flush_set_add(&ps->pp, &fs,
+		ps_flush_set_add(&ps->pp, fs,
 				 (uint64_t)((char *)&ps->a.descs_pm[slots[i]] - ps->a.base) + field,
 				 sizeof(uint64_t));
-	int ret = ps_flush_set_flush(&ps->pp, &fs);
+	int ret = ps_flush_set_flush(&ps->pp, fs);
 
 	return ret ? ret : ps_drain(&ps->pp);
 }
@@ -103,7 +107,7 @@ static int clean_segment(struct pktstore *ps, uint64_t seg)
 	/* Nothing may land in it or adopt its tail meanwhile. */
 	ps->seg.state[seg] = PS_SEG_CLEANING;
 
-	/* 1. Copies, made durable. */
+	/* 1. Copies, and the moved marks. */
 	struct ps_flush_set fs = { .n = 0 };
 	size_t copied = 0;
 
@@ -126,33 +130,29 @@ static int clean_segment(struct pktstore *ps, uint64_t seg)
 		ps_seg_cleaned(ps, seg);
 		goto out;
 	}
-	ret = ps_flush_set_flush(&ps->pp, &fs);
-	if (!ret)
-		ret = ps_drain(&ps->pp);
-
-	/* 2. Moved marks: data_off may change from now on. */
-	for (size_t i = 0; !ret && i < nrec; i++) {
+	for (size_t i = 0; i < nrec; i++) {
 		struct ps_desc *d = &ps->a.descs_pm[slots[i]];
 
 		if (d->mark != PS_DESC_MOVED)
 			__atomic_store_n((uint64_t *)(void *)&d->mark, ps_desc_moved_word(d),
 					 __ATOMIC_RELEASE);
 	}
-	if (!ret)
-		ret = persist_words(ps, slots, nrec, offsetof(struct ps_desc, mark));
+	ret = persist_words(ps, &fs, slots, nrec, offsetof(struct ps_desc, mark));
 
-	/* 3. The new places. */
+	/* 2. The new places. */
 	for (size_t i = 0; !ret && i < nrec; i++)
 		__atomic_store_n(&ps->a.descs_pm[slots[i]].data_off, to[i], __ATOMIC_RELEASE);
-	if (!ret)
-		ret = persist_words(ps, slots, nrec, offsetof(struct ps_desc, data_off));
+	if (!ret) {
+		fs = (struct ps_flush_set){ .n = 0 };
+		ret = persist_words(ps, &fs, slots, nrec, offsetof(struct ps_desc, data_off));
+	}
 	if (ret) {
 		/* Which place is durable is unknown: keep both held, stop. */
 		ps->broken = ret;
 		goto out;
 	}
 
-	/* 4. The old segment goes. */
+	/* 3. The old segment goes. */
 	for (size_t i = 0; i < nrec; i++) {
 		uint32_t len = ps->a.descs_pm[slots[i]].len;
 

@@ -110,6 +110,7 @@ struct ps_arena {
 	struct ps_desc *descs_pm;
 	bool rdonly;
 	bool created;      /* this open made the file: a failed open removes it */
+	bool formatted;    /* this open made the arena, marked in use already */
 	bool dirty_shutdown, unsafe_shutdown;
 	unsigned sb_repaired;
 };

@@ -192,7 +192,8 @@ int pktstore_open_ex(const char *path, const struct pktstore_opts *user_opts, si
 	}
 	ps->movable = flags & PKTSTORE_MOVABLE;
 	ps->clean_hint = true; /* recovery may have left sparse segments */
-	ret = ps_arena_mark(ps, true);
+	/* A new arena's superblocks say "in use" from the start. */
+	ret = ps->a.formatted ? 0 : ps_arena_mark(ps, true);
 	if (!ret)
 		ret = pick_backend(ps, want);
 	if (ret)

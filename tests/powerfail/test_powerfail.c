@@ -149,6 +149,7 @@ static struct {
 	struct sock sk[MAXSOCK];
 	uint64_t local[MAXLOCAL];
 	unsigned nlocal;
+	uint64_t enospc, cleaned; /* earlier sessions' stats, added up */
 	uint8_t buf[1 << 16];
 } c;
 
@@ -257,6 +258,12 @@ static void open_store(const char *path, bool first)
 
 static void close_store(void)
 {
+	struct pktstore_stats st;
+
+	if (pktstore_stats(c.ps, &st))
+		_exit(95);
+	c.enospc += st.enospc_events;
+	c.cleaned += st.cleaned_segments;
 	log_write('C', 0, 0, 0, 0);
 	if (pktstore_close(c.ps))
 		_exit(95);
@@ -506,7 +513,8 @@ static void workload(const struct workload *w, const char *path, unsigned seed, 
 		top = c.live[i].id > top ? c.live[i].id : top;
 	if (pktstore_stats(c.ps, &st))
 		_exit(103);
-	log_write('S', st.enospc_events, st.cleaned_segments, top, (uint32_t)st.descriptors);
+	log_write('S', c.enospc + st.enospc_events, c.cleaned + st.cleaned_segments, top,
+		  (uint32_t)st.descriptors);
 	log_write('E', pf_events(), 0, 0, 0);
 	_exit(0);
 }
@@ -598,14 +606,34 @@ struct present {
 	size_t n, max;
 };
 
+static uint64_t not_before; /* nonzero: every record presented that the log
+			       does not name must be at least this recent */
+
+static bool logged(const struct history *h, uint64_t id)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (h->ex[i].id == id)
+			return true;
+	return false;
+}
+
 static void check_image(const char *image, const struct history *h, uint64_t point,
 			struct present *out)
 {
 	struct pktstore *ps = NULL;
 	int ret = pktstore_open(image, NULL, &ps);
 
-	if (ret == -EUCLEAN && h->n == 0)
-		return; /* power lost while the arena was being created */
+	if (ret == -EUCLEAN && h->n == 0 && h->last_session == 0) {
+		/* Power lost while the arena was being created: what is left
+		 * must read as never finished, so creating again works. */
+		struct pktstore_opts o = { .flags = PKTSTORE_CREATE };
+
+		ret = pktstore_open(image, &o, &ps);
+		cr_assert_eq(ret, 0, "point %lu: an interrupted create blocks the next: %s",
+			     (unsigned long)point, pktstore_strerror(ret));
+		cr_assert_eq(pktstore_close(ps), 0);
+		return;
+	}
 	cr_assert_eq(ret, 0, "point %lu: open: %s", (unsigned long)point, pktstore_strerror(ret));
 
 	/* Every record returned and not dropped is there, byte for byte. */
@@ -674,6 +702,12 @@ static void check_image(const char *image, const struct history *h, uint64_t poi
 							  (unsigned long)point, (unsigned long)h->ex[e].id,
 							  (unsigned long)o[i].flow, (unsigned long)o[i].seq,
 							  (unsigned long)o[i].id);
+					cr_assert(!not_before || o[i].ts_ns >= not_before ||
+							  logged(h, o[i].id),
+						  "point %lu: a record of the file's earlier life "
+						  "(flow %lu seq %lu) served",
+						  (unsigned long)point, (unsigned long)o[i].flow,
+						  (unsigned long)o[i].seq);
 					cr_assert(!dropped(h, o[i].flow, o[i].seq, o[i].len, true),
 						  "point %lu: flow %lu seq %lu back after its trim or delete",
 						  (unsigned long)point, (unsigned long)o[i].flow,
@@ -755,26 +789,32 @@ static void paths(char (*p)[128], const char *what)
 	snprintf(*p, sizeof(*p), "/dev/shm/pktstore-pf-%d.%s", (int)getpid(), what);
 }
 
-/* Run a workload in a child that loses power at `point` (0: never). With
- * `from`, the child opens that existing arena (a later generation). */
-static int run_child(const struct workload *w, const char *arena, const char *image,
-		     const char *logp, uint64_t point, unsigned seed, unsigned tear_seed,
-		     bool later)
+enum start {
+	FRESH,  /* create the arena in a new file */
+	LATER,  /* open an existing arena (a later generation) */
+	REUSE,  /* create over a file that holds old bytes: a reused device */
+};
+
+/* Run a workload in a child that loses power at `point` (0: never). */
+static int run_child_from(const struct workload *w, const char *arena, const char *image,
+			  const char *logp, uint64_t point, unsigned seed, unsigned tear_seed,
+			  enum start start)
 {
 	pid_t pid = fork();
 
 	cr_assert(pid >= 0);
 	if (pid == 0) {
-		if (!later)
+		if (start == FRESH)
 			unlink(arena);
-		logfd = open(logp, O_WRONLY | O_CREAT | O_APPEND | (later ? 0 : O_TRUNC), 0644);
+		logfd = open(logp, O_WRONLY | O_CREAT | O_APPEND | (start == LATER ? 0 : O_TRUNC),
+			     0644);
 		if (logfd < 0)
 			_exit(89);
-		if (later)
-			pf_arm_existing(image, point, tear_seed, arena);
-		else
+		if (start == FRESH)
 			pf_arm(image, point, tear_seed);
-		workload(w, arena, seed, later);
+		else
+			pf_arm_existing(image, point, tear_seed, arena);
+		workload(w, arena, seed, start == LATER);
 	}
 	int status;
 
@@ -786,6 +826,14 @@ static int run_child(const struct workload *w, const char *arena, const char *im
 		  WIFEXITED(status) ? "exit" : "signal",
 		  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 	return 0;
+}
+
+static int run_child(const struct workload *w, const char *arena, const char *image,
+		     const char *logp, uint64_t point, unsigned seed, unsigned tear_seed,
+		     bool later)
+{
+	return run_child_from(w, arena, image, logp, point, seed, tear_seed,
+			      later ? LATER : FRESH);
 }
 
 /* The log a later generation starts from: what the image presented, plus
@@ -989,7 +1037,71 @@ static void recovery_sweep(const struct workload *w)
 	}
 }
 
+/* Power lost at each event of creating an arena, in a new file and over a
+ * file holding an earlier arena's bytes with its superblocks wiped (a
+ * reused device): the image is the new arena, or something a create starts
+ * over from; never a record of the file's earlier life. */
+static void create_sweep(const struct workload *w, bool reuse)
+{
+	char arena[128], old[128], image[128], logp[128], pristine[128];
+	unsigned seed = env_unsigned("PKTSTORE_POWERFAIL_SEED", (unsigned)time(NULL));
+	static struct expect ex[1 << 16];
+	static struct log_entry ops[1 << 14];
+	struct history h = { .ex = ex, .max = 1 << 16, .ops = ops, .maxops = 1 << 14 };
+	static const uint8_t zero[2 * PS_SB_BYTES];
+	unsigned runs = 0;
+
+	paths(&arena, "arena");
+	paths(&old, "old");
+	paths(&image, "image");
+	paths(&logp, "log");
+	paths(&pristine, "pristine");
+	if (reuse) {
+		run_child(w, old, image, logp, 0, seed, seed, false);
+		int fd = open(old, O_WRONLY);
+
+		cr_assert_geq(fd, 0);
+		cr_assert_eq(pwrite(fd, zero, sizeof(zero), 0), (ssize_t)sizeof(zero));
+		close(fd);
+	}
+	for (uint64_t point = 1; point <= 400; point++) {
+		struct timespec t;
+
+		clock_gettime(CLOCK_REALTIME, &t);
+		not_before = (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+		if (reuse)
+			copy_file(old, arena);
+		unlink(image);
+		run_child_from(w, arena, image, logp, point, seed, seed + (unsigned)point,
+			       reuse ? REUSE : FRESH);
+		read_log(logp, &h);
+		cr_assert_eq(access(image, F_OK), 0, "point %lu: no power loss happened",
+			     (unsigned long)point);
+		runs++;
+		copy_file(image, pristine);
+		check_image(image, &h, point, NULL);
+		check_each_copy(image, pristine, &h, point);
+		if (h.n > 4)
+			break; /* well past the create */
+	}
+	not_before = 0;
+	fprintf(stderr, "powerfail create sweep%s: power lost at each of %u events\n",
+		reuse ? " over an old arena" : "", runs);
+	const char *all[] = { arena, old, image, logp, pristine };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		char sb[200];
+
+		unlink(all[i]);
+		snprintf(sb, sizeof(sb), "%s%s", all[i], PF_SB_SUFFIX);
+		unlink(sb);
+	}
+}
+
 TestSuite(powerfail, .timeout = 900);
+
+Test(powerfail, create_sweep) { create_sweep(&workloads[0], false); }
+Test(powerfail, create_over_old_bytes) { create_sweep(&workloads[0], true); }
 
 Test(powerfail, recovery_sweep) { recovery_sweep(&workloads[0]); }
 
