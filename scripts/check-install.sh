@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install into a scratch prefix and build a program outside the tree that
-# makes every public call, with pkg-config alone, and one with find_package(pktstore); run both. Then the
-# installed programs without LD_LIBRARY_PATH, and a project that uses this
-# one through add_subdirectory().
+# makes every public call, with pkg-config alone and with
+# find_package(pktstore); run both. Then the installed libevent and libuv
+# adapters, the installed programs without LD_LIBRARY_PATH, and a project
+# that uses this one through add_subdirectory().
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-$top/build}
@@ -137,6 +138,43 @@ for m in man1/pktstore.1 man3/pktstore_open.3 man3/pktstore_adapters.3 man3/pkts
   [ -f "$prefix/share/man/$m" ] || { echo "missing man page $m"; exit 1; }
 done
 [ -f "$prefix/include/pktstore/adapters/libuv.h" ] || { echo "adapters not installed"; exit 1; }
+# The libevent and libuv adapters, as installed, build with their loop
+# library's pkg-config flags and no warning (epoll's is in prog.c above).
+cat > "$work/libevent.c" <<'C'
+#include <pktstore/adapters/libevent.h>
+static void recs(struct pktstore *ps, struct pktstore_rec *r, int n, void *arg)
+{ (void)ps; (void)r; (void)n; (void)arg; }
+int main(void)
+{
+	struct event_base *base = event_base_new();
+	struct pktstore_libevent *a = pktstore_libevent_new(base, NULL, recs, NULL, NULL);
+	if (a) { pktstore_libevent_kick(a); pktstore_libevent_free(a); }
+	event_base_free(base);
+	return 0;
+}
+C
+cat > "$work/libuv.c" <<'C'
+#include <pktstore/adapters/libuv.h>
+static void recs(struct pktstore *ps, struct pktstore_rec *r, int n, void *arg)
+{ (void)ps; (void)r; (void)n; (void)arg; }
+int main(void)
+{
+	struct pktstore_libuv a;
+	if (!pktstore_libuv_init(&a, uv_default_loop(), NULL, recs, NULL, NULL)) {
+		pktstore_libuv_kick(&a);
+		pktstore_libuv_close(&a, NULL);
+	}
+	return uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+}
+C
+for loop in libevent libuv; do
+  if pkg-config --exists "$loop"; then
+    cc -Wall -Wextra -Werror "$work/$loop.c" $(pkg-config --cflags --libs pktstore "$loop") \
+      -o "$work/$loop" || { echo "the installed $loop adapter does not build"; exit 1; }
+  else
+    echo "install check: $loop not found by pkg-config: its adapter not built"
+  fi
+done
 # The installed tool reads the arena the installed library wrote.
 "$prefix/bin/pktstore" check "$work/a.arena" >/dev/null || { echo "pktstore check failed"; exit 1; }
 [ -x "$prefix/bin/pktstore-kv" ] || { echo "pktstore-kv not installed"; exit 1; }
