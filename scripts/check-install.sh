@@ -134,6 +134,8 @@ for p in pktstore pktstore-demo pktstore-kv; do
     { echo "$p does not load the installed libpktstore:"; ldd "$prefix/bin/$p"; exit 1; }
 done
 "$prefix/bin/pktstore" --version >/dev/null || { echo "installed pktstore does not run"; exit 1; }
+"$prefix/bin/pktstore-demo" --version >/dev/null || { echo "installed pktstore-demo does not run"; exit 1; }
+"$prefix/bin/pktstore-kv" --help >/dev/null || { echo "installed pktstore-kv does not run"; exit 1; }
 for m in man1/pktstore.1 man3/pktstore_open.3 man3/pktstore_adapters.3 man3/pktstore_release_batch.3 man7/pktstore.7; do
   [ -f "$prefix/share/man/$m" ] || { echo "missing man page $m"; exit 1; }
 done
