@@ -56,7 +56,7 @@ static const struct command {
 	  "Create a new arena at PATH (never over an existing file), then print its info.\n"
 	  "  --size N              arena file size; default 64M\n"
 	  "  --segment N           data segment size, a multiple of 4096, at most 1G; default 1M\n"
-	  "  --flows N             flow table entries, at most 16777216; default 1024\n"
+	  "  --flows N             flow table entries, 1 to 16777216; default 1024\n"
 	  "  --bytes-per-record N  expected mean record size, at least 16; default 512\n"
 	  "  --progress            report progress on stderr (on by default on a terminal)\n"
 	  "A create that fails or is interrupted removes the file it made.\n" },
@@ -73,7 +73,7 @@ static const struct command {
 	  "dump PATH [--flow F] [--seq LO:HI | --id LO:HI | --time LO:HI]\n"
 	  "                     [--data] [--json]",
 	  "Print live records, by id unless a range says otherwise.\n"
-	  "  --flow F       only flow F (needed by --seq)\n"
+	  "  --flow F       only flow F, a decimal id (needed by --seq)\n"
 	  "  --seq LO:HI    records whose bytes intersect stream offsets [LO, HI)\n"
 	  "  --id LO:HI     records with LO <= id < HI\n"
 	  "  --time LO:HI   records with LO <= timestamp (CLOCK_REALTIME ns) < HI\n"
@@ -134,6 +134,37 @@ static uint64_t size_arg(const char *opt, const char *s, uint64_t max)
 
 	if (ret) {
 		size_error("pktstore", opt, s, ret, max);
+		exit(2);
+	}
+	return v;
+}
+
+/*
+ * A layout option of create given as 0 would silently mean its default
+ * (pktstore_open(3)'s rule for a zero field): refuse it, naming the least
+ * value allowed and the default.
+ */
+static uint64_t layout_arg(const char *opt, const char *s, uint64_t max, uint64_t least,
+			   const char *dflt)
+{
+	uint64_t v = size_arg(opt, s, max);
+
+	if (!v) {
+		fprintf(stderr, "pktstore: %s '%s' is too small: at least %" PRIu64
+			" (omit %s for the default, %s)\n", opt, s, least, opt, dflt);
+		exit(2);
+	}
+	return v;
+}
+
+/* A flow id: plain decimal digits (no K, M or G). */
+static uint64_t flow_arg(const char *s)
+{
+	uint64_t v;
+
+	if (s[strspn(s, "0123456789")] || parse_size(s, UINT64_MAX, &v) || !v) {
+		fprintf(stderr, "pktstore: --flow '%s' is not a flow id: decimal digits, 1 or more "
+			"('pktstore dump PATH' lists the flows of the records)\n", s);
 		exit(2);
 	}
 	return v;
@@ -736,6 +767,7 @@ int main(int argc, char **argv)
 	struct pktstore_opts co = { .flags = PKTSTORE_CREATE | PKTSTORE_EXCL };
 	struct pktstore_query q = { .kind = PKTSTORE_BY_ID, .hi = UINT64_MAX };
 	bool data = false, progress = false;
+	const char *size_zero = NULL;
 	int opt;
 
 	if (argc < 2) {
@@ -793,16 +825,23 @@ int main(int argc, char **argv)
 		case O_JSON: json = true; break;
 		case O_DATA: data = true; break;
 		case O_PROGRESS: progress = true; break;
-		case O_SIZE: co.size = size_arg("--size", optarg, INT64_MAX); break;
+		case O_SIZE:
+			co.size = size_arg("--size", optarg, INT64_MAX);
+			if (!co.size)
+				size_zero = optarg; /* its minimum needs every option */
+			break;
 		case O_SEGMENT:
-			co.segment_size = (uint32_t)size_arg("--segment", optarg, 1u << 30);
+			co.segment_size = (uint32_t)layout_arg("--segment", optarg, 1u << 30, 4096,
+							       "1M");
 			break;
-		case O_FLOWS: co.max_flows = (uint32_t)size_arg("--flows", optarg, 1u << 24); break;
+		case O_FLOWS:
+			co.max_flows = (uint32_t)layout_arg("--flows", optarg, 1u << 24, 1, "1024");
+			break;
 		case O_BPR:
-			co.bytes_per_record = (uint32_t)size_arg("--bytes-per-record", optarg,
-								 UINT32_MAX);
+			co.bytes_per_record = (uint32_t)layout_arg("--bytes-per-record", optarg,
+								   UINT32_MAX, 16, "512");
 			break;
-		case O_FLOW: q.flow = size_arg("--flow", optarg, UINT64_MAX); break;
+		case O_FLOW: q.flow = flow_arg(optarg); break;
 		case O_SEQ: q.kind = PKTSTORE_BY_SEQ; parse_range("--seq", optarg, &q.lo, &q.hi); break;
 		case O_ID: q.kind = PKTSTORE_BY_ID; parse_range("--id", optarg, &q.lo, &q.hi); break;
 		case O_TIME:
@@ -823,8 +862,18 @@ int main(int argc, char **argv)
 	}
 	const char *path = argv[optind];
 
-	if (!strcmp(c->name, "create"))
+	if (!strcmp(c->name, "create")) {
+		if (size_zero) {
+			uint64_t min = min_arena_size(&co);
+			char t[32];
+
+			fprintf(stderr, "pktstore: --size '%s' is too small: this layout needs at least "
+				"%" PRIu64 " bytes (%s); omit --size for the default, 64M\n", size_zero,
+				min, size_text(min, t));
+			return 2;
+		}
 		return cmd_create(path, &co, progress);
+	}
 	if (!strcmp(c->name, "info"))
 		return cmd_info(path, false);
 	if (!strcmp(c->name, "stat"))
