@@ -55,7 +55,7 @@ static const struct command {
 	  "                       [--bytes-per-record N] [--json] [--progress]",
 	  "Create a new arena at PATH (never over an existing file), then print its info.\n"
 	  "  --size N              arena file size; default 64M\n"
-	  "  --segment N           data segment size, a multiple of 4096, at most 1G; default 1M\n"
+	  "  --segment N           segment size, a multiple of 4096, at most 1G; default 1M\n"
 	  "  --flows N             flow table entries, 1 to 16777216; default 1024\n"
 	  "  --bytes-per-record N  expected mean record size, at least 16; default 512\n"
 	  "  --progress            report progress on stderr (on by default on a terminal)\n"
