@@ -234,6 +234,18 @@ envv() { awk -F'\t' -v k="$1" '$1 == k { print $2 }' "$TMP/env.tsv"; }
 		echo "(clean-again: the open after a clean close of the arena just recovered.)"
 		echo
 	fi
+	if [ -n "$(get cleaner pktstore plain_ns)" ]; then
+		echo "## The cleaner (PKTSTORE_MOVABLE)"
+		echo
+		echo "4 KiB appends, each released at once, in an 8 MiB arena of 64 KiB segments (median of the rounds). *plain*: nothing else. *movable*: after every 15th append a 64-byte record that stays for the next 256, so small live records sit in every segment the bulk passes through. Without PKTSTORE_MOVABLE that workload stops with -ENOSPC after $(get cleaner pktstore pinned_ops) appends; with it the cleaner moves the small records out."
+		echo
+		echo "| plain ns/append | movable ns/append | ratio | segments cleaned | records moved | bytes moved per append |"
+		echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
+		echo "| $(get cleaner pktstore plain_ns) | $(get cleaner pktstore movable_ns) | $(get cleaner pktstore ratio) | $(get cleaner pktstore cleaned_segments) | $(get cleaner pktstore moved_records) | $(get cleaner pktstore moved_bytes_per_op) |"
+		echo
+		echo "(movable also makes the small appends and their releases: one more of each per 15 appends.)"
+		echo
+	fi
 	E2E=$(awk -F'\t' '$1 ~ /^(resp|http)_/ { print $1 }' "$TMP/final.tsv" | awk '!s[$0]++')
 	if [ -n "$E2E" ]; then
 		echo "## End to end with real clients"

@@ -265,6 +265,18 @@ else
 	note "recovery run failed: $(tail -1 "$TMP/recovery.out")"
 fi
 
+# ------------------------------------------------------------------ cleaner
+echo "-- cleaner: 4 KiB appends with and without small records that stay"
+if "$B/bench-cleaner" --dir "$DIR" --rounds "$ROUNDS" >"$TMP/cleaner.out" 2>&1; then
+	line=$(grep '^cleaner ' "$TMP/cleaner.out")
+	for m in plain_ns movable_ns ratio ops cleaned_segments moved_records moved_bytes_per_op; do
+		row cleaner pktstore "$m" "$(kv "$line" $m)" ""
+	done
+	row cleaner pktstore pinned_ops "$(kv "$(grep '^pinned ' "$TMP/cleaner.out")" ops)" ""
+else
+	note "cleaner run failed: $(tail -1 "$TMP/cleaner.out")"
+fi
+
 # ------------------------------------------------------------ end to end
 echo "-- end to end: redis-benchmark and wrk"
 KV=$BUILD/examples/kv/pktstore-kv

@@ -319,7 +319,10 @@ static int format(struct pktstore *ps, const struct pktstore_opts *o, bool alloc
 	ret = write_sb(ps, 0, &sb);
 	if (!ret)
 		ret = write_sb(ps, 1, &sb);
-	a->formatted = !ret;
+	if (!ret) {
+		a->formatted = true;
+		a->sb = sb;
+	}
 	return ret;
 }
 
@@ -423,7 +426,8 @@ int ps_arena_open(struct pktstore *ps, const char *path, const struct pktstore_o
 		if (ret)
 			return ret;
 	}
-	ret = load_superblock(ps);
+	/* What format() wrote needs no reading back (nor any repair). */
+	ret = a->formatted ? 0 : load_superblock(ps);
 	if (ret)
 		return ret;
 	detect_unsafe_shutdown(a);

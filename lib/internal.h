@@ -141,10 +141,17 @@ struct ps_segments {
 	uint32_t *tail;     /* sealed: first byte after its last record, as
 			       found at open; the rest may take appends */
 	uint32_t *free_stack;
-	/* Bump allocator for bytes placed by user space (recv(2), append). */
-	int64_t bump_seg;   /* -1: none */
-	uint32_t bump_used;
+	/* Bump allocators for bytes placed by user space: HOT for recv(2) and
+	 * append, COLD for records the cleaner moves, so that records which
+	 * stay gather in segments of their own instead of pinning the
+	 * segments new bytes pass through. */
+	struct ps_bump {
+		int64_t seg;   /* -1: none */
+		uint32_t used;
+	} bump[2];
 };
+
+enum ps_bump_kind { PS_BUMP_HOT, PS_BUMP_COLD };
 
 int ps_segments_init(struct ps_segments *s, uint64_t n, uint32_t size);
 void ps_segments_fini(struct ps_segments *s);
@@ -159,8 +166,9 @@ void ps_seg_cleaned(struct pktstore *ps, uint64_t seg);
 void ps_seg_seal(struct pktstore *ps, uint64_t seg);
 int64_t ps_seg_take_tail(struct pktstore *ps, uint32_t min, enum ps_seg_state as,
 			 uint32_t *start);
-int ps_bump_reserve(struct pktstore *ps, uint32_t min, uint64_t *off, uint32_t *avail);
-void ps_bump_commit(struct pktstore *ps, uint32_t used);
+int ps_bump_reserve(struct pktstore *ps, enum ps_bump_kind k, uint32_t min, uint64_t *off,
+		    uint32_t *avail);
+void ps_bump_commit(struct pktstore *ps, enum ps_bump_kind k, uint32_t used);
 uint64_t ps_seg_of(const struct pktstore *ps, uint64_t data_off);
 
 /* -------------------------------------------------------- index / flows */

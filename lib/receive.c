@@ -410,13 +410,13 @@ int pktstore_append(struct pktstore *ps, uint64_t flow, const void *data, uint32
 
 	if (ret)
 		return ret;
-	ret = ps_bump_reserve(ps, len, &off, &avail);
+	ret = ps_bump_reserve(ps, PS_BUMP_HOT, len, &off, &avail);
 	if (ret)
 		return ret;
 	if (!ps->desc_free)
 		return -ENOSPC;
 	memcpy(ps_ptr(ps, off), data, len);
-	ps_bump_commit(ps, len);
+	ps_bump_commit(ps, PS_BUMP_HOT, len);
 	ps_seg_ref(ps, ps_seg_of(ps, off), len);
 	ret = ps_record_make(ps, f, off, len, PKTSTORE_REC_APPENDED, &id);
 	if (ret) {

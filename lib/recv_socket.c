@@ -126,7 +126,7 @@ static int recv_flow(struct pktstore *ps, struct ps_flow *f)
 		/* Without a descriptor the bytes could not become a record:
 		 * they wait in the socket instead of the stall queue. */
 		if (!ps->desc_free ||
-		    ps_bump_reserve(ps, RECV_MIN < ps->seg.size ? RECV_MIN : ps->seg.size, &off,
+		    ps_bump_reserve(ps, PS_BUMP_HOT, RECV_MIN < ps->seg.size ? RECV_MIN : ps->seg.size, &off,
 				    &avail)) {
 			starve(ps, f);
 			break;
@@ -135,7 +135,7 @@ static int recv_flow(struct pktstore *ps, struct ps_flow *f)
 		ssize_t n = recv(f->fd, ps_ptr(ps, off), want, MSG_DONTWAIT);
 
 		if (n > 0) {
-			ps_bump_commit(ps, (uint32_t)n);
+			ps_bump_commit(ps, PS_BUMP_HOT, (uint32_t)n);
 			ps_land(ps, f, off, (uint32_t)n, 1);
 			landed++;
 			if ((size_t)n < want)

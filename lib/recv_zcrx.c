@@ -189,12 +189,12 @@ void ps_zcrx_complete(struct pktstore *ps, struct zcrx_state *z, struct ps_flow 
 
 		/* The one copy of copy mode. A full arena keeps the buffer
 		 * until space returns, and the receive stops. */
-		if (ps_bump_reserve(ps, (uint32_t)res, &dst, &avail)) {
+		if (ps_bump_reserve(ps, PS_BUMP_HOT, (uint32_t)res, &dst, &avail)) {
 			ps_flow_starve(ps, f, true);
 			return;
 		}
 		memcpy(ps_ptr(ps, dst), z->area + off, (size_t)res);
-		ps_bump_commit(ps, (uint32_t)res);
+		ps_bump_commit(ps, PS_BUMP_HOT, (uint32_t)res);
 		ps_land(ps, f, dst, (uint32_t)res, 1);
 		ps_zcrx_give_back(z, off, (uint32_t)res);
 	} else if (res == -ENOSPC) {

@@ -19,8 +19,8 @@ int ps_segments_init(struct ps_segments *s, uint64_t n, uint32_t size)
 	s->n = n;
 	s->size = size;
 	s->nfree = 0;
-	s->bump_seg = -1;
-	s->bump_used = 0;
+	for (int k = 0; k < 2; k++)
+		s->bump[k] = (struct ps_bump){ .seg = -1, .used = 0 };
 	s->state = calloc(n, sizeof(*s->state));
 	s->refs = calloc(n, sizeof(*s->refs));
 	s->live = calloc(n, sizeof(*s->live));
@@ -194,13 +194,13 @@ int64_t ps_seg_take_tail(struct pktstore *ps, uint32_t min, enum ps_seg_state as
 	return best;
 }
 
-static int64_t adopt_tail(struct pktstore *ps, uint32_t min)
+static int64_t adopt_tail(struct pktstore *ps, struct ps_bump *b, uint32_t min)
 {
 	uint32_t start;
 	int64_t i = ps_seg_take_tail(ps, min, PS_SEG_BUMP, &start);
 
 	if (i >= 0)
-		ps->seg.bump_used = start;
+		b->used = start;
 	return i;
 }
 
@@ -209,36 +209,38 @@ static int64_t adopt_tail(struct pktstore *ps, uint32_t min)
  * segment when the current one has less), and say how much is there. The
  * caller places its bytes and then commits what it used.
  */
-int ps_bump_reserve(struct pktstore *ps, uint32_t min, uint64_t *off, uint32_t *avail)
+int ps_bump_reserve(struct pktstore *ps, enum ps_bump_kind k, uint32_t min, uint64_t *off,
+		    uint32_t *avail)
 {
 	struct ps_segments *s = &ps->seg;
+	struct ps_bump *b = &s->bump[k];
 
 	if (min > s->size)
 		return -EMSGSIZE;
-	if (s->bump_seg >= 0 && s->size - s->bump_used < min) {
-		int64_t old = s->bump_seg;
+	if (b->seg >= 0 && s->size - b->used < min) {
+		int64_t old = b->seg;
 
-		s->bump_seg = -1;
+		b->seg = -1;
 		ps_seg_seal(ps, (uint64_t)old);
 	}
-	if (s->bump_seg < 0) {
+	if (b->seg < 0) {
 		int64_t i = ps_seg_take(ps, PS_SEG_BUMP);
 
 		if (i >= 0) {
-			s->bump_used = 0;
+			b->used = 0;
 		} else {
-			i = adopt_tail(ps, min);
+			i = adopt_tail(ps, b, min);
 			if (i < 0)
 				return -ENOSPC;
 		}
-		s->bump_seg = i;
+		b->seg = i;
 	}
-	*off = ps->a.sb.data_off + (uint64_t)s->bump_seg * s->size + s->bump_used;
-	*avail = s->size - s->bump_used;
+	*off = ps->a.sb.data_off + (uint64_t)b->seg * s->size + b->used;
+	*avail = s->size - b->used;
 	return 0;
 }
 
-void ps_bump_commit(struct pktstore *ps, uint32_t used)
+void ps_bump_commit(struct pktstore *ps, enum ps_bump_kind k, uint32_t used)
 {
-	ps->seg.bump_used += used;
+	ps->seg.bump[k].used += used;
 }

@@ -73,7 +73,8 @@ for site in $sites; do
     verdict="caught  "
     caught=$((caught + 1))
   fi
-  how=$(grep -m1 -E "point [0-9]+:|child failed|never|Assertion" "$work/last.log" |
+  how=$( (grep -m1 -E "point [0-9]+:|child failed|never" "$work/last.log" ||
+    grep -m1 Assertion "$work/last.log") |
     sed -E 's/^\[----\][[:space:]]*//' | cut -c1-70 || true)
   printf '%s %-16s %s (%ds) %s\n' "$verdict" "$file:$line" "$text" $((SECONDS - start)) \
     "${how:+-- $how}" | cut -c1-160
