@@ -114,11 +114,15 @@ static int clean_segment(struct pktstore *ps, uint64_t seg)
 	for (; copied < nrec; copied++) {
 		const struct ps_desc *d = &ps->a.descs_pm[slots[copied]];
 		uint32_t avail;
+		/* The cold segment, or, while every segment is pinned and none
+		 * can be had for it, the room left where new bytes go. */
+		enum ps_bump_kind k = PS_BUMP_COLD;
 
-		if (ps_bump_reserve(ps, PS_BUMP_COLD, d->len, &to[copied], &avail))
+		if (ps_bump_reserve(ps, k, d->len, &to[copied], &avail) &&
+		    ps_bump_reserve(ps, k = PS_BUMP_HOT, d->len, &to[copied], &avail))
 			break;
 		memcpy(ps_ptr(ps, to[copied]), ps_ptr(ps, d->data_off), d->len);
-		ps_bump_commit(ps, PS_BUMP_COLD, d->len);
+		ps_bump_commit(ps, k, d->len);
 		ps_seg_ref(ps, ps_seg_of(ps, to[copied]), d->len);
 		ps_flush_set_add(&ps->pp, &fs, to[copied], d->len);
 	}

@@ -127,7 +127,7 @@ Test(cleaner, live_bytes_bound_the_space)
 	}
 	cr_assert_eq(pktstore_stats(ps, &st), 0);
 	cr_assert_gt(st.cleaned_segments, 0);
-	cr_assert_geq(st.moved_records, HOLDERS / 2);
+	cr_assert_gt(st.moved_records, 0);
 	check_holders(ps, holder, hid);
 	cr_assert_eq(pktstore_close(ps), 0);
 
