@@ -11,7 +11,10 @@
  *                record is an extent with no slack, and a batch flushes as a
  *                few contiguous runs.
  *   uring-fixed  (Linux 6.0+) segments chopped into fixed chunks; each
- *                receive takes a whole chunk and the tail is slack.
+ *                receive takes a whole buffer, and the unused rest of it
+ *                (from the next cache line on) is lent again at once as a
+ *                buffer of its own, so small receives pack nearly as
+ *                densely as with incremental consumption.
  *
  * Only a small window of buffers is lent to the kernel at a time, so free
  * segments stay available for append and so a full arena simply stops the
@@ -47,6 +50,7 @@ struct uring_state {
 	unsigned entries, window, in_ring;
 	uint32_t buf_len;
 	uint64_t *buf_off;     /* by buffer id: arena offset of the buffer */
+	uint32_t *buf_size;    /* by buffer id: its length */
 	uint32_t *buf_used;    /* by buffer id: bytes consumed (incremental) */
 	uint16_t *free_bids;
 	unsigned nfree_bids;
@@ -118,6 +122,8 @@ static void watch_hangup(struct pktstore *ps, struct ps_flow *f)
 	io_uring_submit(&u->ring);
 }
 
+static void refill(struct pktstore *ps);
+
 static void starve(struct pktstore *ps, struct ps_flow *f)
 {
 	ps_flow_starve(ps, f, true);
@@ -129,6 +135,7 @@ static void starve(struct pktstore *ps, struct ps_flow *f)
  * (see recv_socket.c) and the poll is not posted again for this flow. */
 static void hangup_done(struct pktstore *ps, uint64_t id, int res)
 {
+	struct uring_state *u = ps->be_state;
 	struct ps_flow *f = ps_flow_get(ps, id);
 	int unread = 0;
 
@@ -139,10 +146,19 @@ static void hangup_done(struct pktstore *ps, uint64_t id, int res)
 		return; /* cancelled, or receiving again: the receive sees the end */
 	if (ioctl(f->fd, FIONREAD, &unread))
 		unread = 0;
-	if (unread > 0)
-		ps_hangup_notice(ps, f);
-	else
+	if (unread <= 0) {
 		ps_land(ps, f, 0, 0, 0);
+		return;
+	}
+	/* Bytes wait. If the ring was only empty for a moment (buffers come
+	 * back as completions are reaped), receive them: a hang-up while
+	 * full is for an arena that has no room. */
+	refill(ps);
+	if (u->in_ring && !arm(ps, f)) {
+		ps_flow_starve(ps, f, false);
+		return;
+	}
+	ps_hangup_notice(ps, f);
 }
 
 /* Smallest free tail of a segment worth lending as a buffer. */
@@ -214,6 +230,7 @@ static void refill(struct pktstore *ps)
 		uint16_t bid = u->free_bids[--u->nfree_bids];
 
 		u->buf_off[bid] = off;
+		u->buf_size[bid] = len;
 		u->buf_used[bid] = 0;
 		io_uring_buf_ring_add(u->br, ps_ptr(ps, off), len, bid,
 				      io_uring_buf_ring_mask(u->entries), (int)added);
@@ -223,6 +240,9 @@ static void refill(struct pktstore *ps)
 	if (added)
 		io_uring_buf_ring_advance(u->br, (int)added);
 }
+
+/* Smallest rest of a fixed buffer worth lending again. */
+#define REST_MIN 512u
 
 static void uring_space_freed(struct pktstore *ps)
 {
@@ -240,6 +260,39 @@ static void uring_space_freed(struct pktstore *ps)
 }
 
 /* The kernel is done with buffer bid. */
+static void buffer_done(struct pktstore *ps, struct uring_state *u, uint16_t bid);
+
+/*
+ * A fixed buffer that took `res` bytes: its rest, from the next cache line
+ * on, goes back to the kernel as a buffer of its own (a provided buffer can
+ * be any extent), unless it is too short or no descriptor is left for the
+ * bytes it would take. The segment stays out meanwhile.
+ */
+static void lend_rest(struct pktstore *ps, struct uring_state *u, uint16_t bid, uint32_t res)
+{
+	uint32_t used = (res + PS_CACHELINE - 1) & ~(uint32_t)(PS_CACHELINE - 1);
+	uint64_t off = u->buf_off[bid] + used;
+	uint32_t rest = used < u->buf_size[bid] ? u->buf_size[bid] - used : 0;
+	uint64_t seg = ps_seg_of(ps, u->buf_off[bid]);
+
+	if (rest < REST_MIN || !ps->desc_free) {
+		buffer_done(ps, u, bid);
+		return;
+	}
+	u->seg_out[seg]++;
+	buffer_done(ps, u, bid); /* gives a buffer id back for the rest */
+
+	uint16_t nb = u->free_bids[--u->nfree_bids];
+
+	u->buf_off[nb] = off;
+	u->buf_size[nb] = rest;
+	u->buf_used[nb] = 0;
+	io_uring_buf_ring_add(u->br, ps_ptr(ps, off), rest, nb, io_uring_buf_ring_mask(u->entries),
+			      0);
+	io_uring_buf_ring_advance(u->br, 1);
+	u->in_ring++;
+}
+
 static void buffer_done(struct pktstore *ps, struct uring_state *u, uint16_t bid)
 {
 	uint64_t seg = ps_seg_of(ps, u->buf_off[bid]);
@@ -277,7 +330,9 @@ static void handle_cqe(struct pktstore *ps, struct uring_state *u, const struct 
 			if (f)
 				ps_land(ps, f, off, (uint32_t)cqe->res, 1);
 		}
-		if (!u->inc || !(cqe->flags & IORING_CQE_F_BUF_MORE))
+		if (!u->inc && cqe->res > 0)
+			lend_rest(ps, u, bid, (uint32_t)cqe->res);
+		else if (!u->inc || !(cqe->flags & IORING_CQE_F_BUF_MORE))
 			buffer_done(ps, u, bid);
 	}
 	if (!f)
@@ -415,6 +470,7 @@ static void uring_fini(struct pktstore *ps)
 	if (u->evfd >= 0)
 		close(u->evfd);
 	free(u->buf_off);
+	free(u->buf_size);
 	free(u->buf_used);
 	free(u->free_bids);
 	free(u->seg_out);
@@ -492,9 +548,10 @@ static int setup(struct pktstore *ps, bool inc)
 	for (u->entries = 1; u->entries < u->window; u->entries <<= 1)
 		;
 	u->buf_off = calloc(u->entries, sizeof(*u->buf_off));
+	u->buf_size = calloc(u->entries, sizeof(*u->buf_size));
 	u->buf_used = calloc(u->entries, sizeof(*u->buf_used));
 	u->free_bids = calloc(u->entries, sizeof(*u->free_bids));
-	if (!u->buf_off || !u->buf_used || !u->free_bids)
+	if (!u->buf_off || !u->buf_size || !u->buf_used || !u->free_bids)
 		return -ENOMEM;
 	for (unsigned i = 0; i < u->entries; i++)
 		u->free_bids[u->nfree_bids++] = (uint16_t)(u->entries - 1 - i);
