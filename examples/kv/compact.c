@@ -13,13 +13,13 @@
  * endianness anyway.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kv.h"
 
 #define META_MAGIC 0x4d564b50u /* "PKVM" */
-#define STAGE_MAX (256u << 10)
 
 enum { META_VAL = 1, META_CKPT = 2, META_SUM = 3 };
 
@@ -31,6 +31,9 @@ struct meta_val {
 	uint64_t pos;
 	uint32_t klen, vlen;
 };
+
+_Static_assert(sizeof(struct meta_hdr) + sizeof(struct meta_val) == KV_META_ENTRY,
+	       "KV_META_ENTRY is what a value costs besides its key and bytes");
 
 struct meta_ckpt {
 	uint64_t hpos;
@@ -222,7 +225,9 @@ static int stage_flush(struct kv_server *s, struct stage *st)
 		if (!p)
 			continue; /* the old version stays; still correct */
 		struct pin *old = e->ver;
+		ks_account(s, e, -1);
 		e->ver = p;
+		ks_account(s, e, 1);
 		s->relocated_bytes += p->vlen;
 		pin_drop(s, old);
 	}
@@ -296,32 +301,71 @@ static uint64_t restart_offset(struct kflow *f, uint64_t h)
 	return f->next_seq;
 }
 
-int compact_pass(struct kv_server *s)
+struct moving {
+	struct kentry *e;
+	uint64_t first_id; /* the oldest record holding the value */
+	int in_meta;
+};
+
+/* Values in meta records first, oldest record first: each old record goes
+ * as soon as its last value has moved, so that part of a pass pays for
+ * itself as it goes. Connections' records can only go once the checkpoint
+ * is durable; the trigger keeps room for them. */
+static int by_where(const void *a, const void *b)
 {
-	uint64_t h = s->last_id;
-	if (!h)
-		return 0;
-	uint64_t hpos = KV_POS(h, 0);
-	uint32_t cap = s->segment_size / 4 < STAGE_MAX ? s->segment_size / 4 : STAGE_MAX;
-	struct stage st = { .cap = cap, .pos = KV_POS_AFTER(h) };
+	const struct moving *x = a, *y = b;
+	if (x->in_meta != y->in_meta)
+		return x->in_meta ? -1 : 1;
+	return x->first_id < y->first_id ? -1 : x->first_id > y->first_id;
+}
+
+/* 1. Values older than the horizon move to the meta flow, at a position
+ *    after every command applied so far. */
+static int relocate(struct kv_server *s, uint64_t hpos, uint64_t at_pos)
+{
+	struct moving *mv = malloc((s->ks.n ? s->ks.n : 1) * sizeof(*mv));
+	size_t n = 0;
+	if (!mv)
+		return -ENOMEM;
+	for (uint64_t b = 0; b < s->ks.nb; b++)
+		for (struct kentry *e = s->ks.b[b]; e; e = e->next)
+			if (e->ver->pos < hpos)
+				mv[n++] = (struct moving){ e, e->ver->n ? e->ver->s[0].rec->id : 0,
+							   pin_in_meta(e->ver) };
+	qsort(mv, n, sizeof(*mv), by_where);
+	struct stage st = { .cap = s->stage_cap, .pos = at_pos };
 	int rc = 0;
 	st.buf = malloc(st.cap);
 	if (!st.buf)
-		return -ENOMEM;
-
-	/* 1. Values older than the horizon move to the meta flow, at a position
-	 *    after every command applied so far. */
-	for (uint64_t b = 0; b < s->ks.nb && rc == 0; b++)
-		for (struct kentry *e = s->ks.b[b]; e && rc == 0; e = e->next)
-			if (e->ver->pos < hpos)
-				rc = stage_add(s, &st, e);
+		rc = -ENOMEM;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = stage_add(s, &st, mv[i].e);
 	if (rc == 0)
 		rc = stage_flush(s, &st);
 	free(st.buf);
 	free(st.keys);
 	free(st.voff);
+	free(mv);
+	return rc;
+}
+
+int compact_pass(struct kv_server *s)
+{
+	static struct kv_ratelimit rl_reloc, rl_ckpt;
+	uint64_t h = s->last_id;
+	if (!h)
+		return 0;
+	uint64_t hpos = KV_POS(h, 0);
+	int rc = relocate(s, hpos, KV_POS_AFTER(h));
 	if (rc < 0) {
-		kv_log("cleaning pass: relocation failed: %s", pktstore_strerror(rc));
+		struct pktstore_stats st;
+		pktstore_stats(s->ps, &st);
+		kv_log_limited(&rl_reloc,
+			       "cleaning pass: relocation failed: %s (%" PRIu64 " segments free, %" PRIu64
+			       " records hold %" PRIu64 " bytes; live values charged %" PRIu64
+			       ", %" PRIu64 " of it in connections)",
+			       pktstore_strerror(rc), st.segments_free, st.records, st.record_bytes,
+			       s->live_charge, s->conn_charge);
 		return rc;
 	}
 
@@ -364,7 +408,7 @@ int compact_pass(struct kv_server *s)
 	free(cbuf);
 	if (rc < 0) {
 		free(pairs);
-		kv_log("cleaning pass: checkpoint failed: %s", pktstore_strerror(rc));
+		kv_log_limited(&rl_ckpt, "cleaning pass: checkpoint failed: %s", pktstore_strerror(rc));
 		return rc;
 	}
 
@@ -397,23 +441,57 @@ int compact_pass(struct kv_server *s)
 }
 
 /*
- * Run a pass while free space is low. Free segments are what matters: the
- * library reuses a segment only once every record in it is gone, and after
- * a restart it seals every segment that holds records, so the server keeps
- * a few segments free at all times (a pass itself needs room to append).
+ * The space rules. Free segments are what matters: the library reuses a
+ * segment only once every record in it is gone. The reserve is what
+ * receiving may hold outside the server's control (the buffers lent to the
+ * kernel, at most 4 segments) plus two segments and two staged records of
+ * working room for a pass. A pass copies every live value once; the meta
+ * values' old records go as it goes, but until its checkpoint is durable the
+ * connections' records stay, so it needs free room for those values. The
+ * limit keeps that true whatever the workload: with all live values charged
+ * at most half of what the reserve leaves, a pass always finds its room.
  */
-void compact_maybe(struct kv_server *s, int urgent)
+void space_init(struct kv_server *s, const struct pktstore_stats *st)
+{
+	uint64_t seg = st->segment_size;
+	uint64_t lent = st->segments / 4 < 4 ? (st->segments / 4 ? st->segments / 4 : 1) : 4;
+	s->stage_cap = (uint32_t)(seg / 8);
+	s->reserve = (lent + 2) * seg + 2 * (uint64_t)s->stage_cap;
+	s->limit = st->data_bytes > s->reserve ? (st->data_bytes - s->reserve) / 2 : 0;
+}
+
+/*
+ * Run a pass while free space could not take the values a pass must move
+ * plus the reserve, or descriptors run low, but spend at most half the time
+ * in passes unless space is short (free space could hardly take those
+ * values). Nothing runs again until a record arrived or went (so a full,
+ * idle server sleeps), and a failed pass backs off.
+ */
+void compact_maybe(struct kv_server *s)
 {
 	uint64_t now = now_ns();
-	if (now - s->last_pass_ns < (urgent ? 1000000ull : 5000000ull))
-		return;
 	struct pktstore_stats st;
-	if (pktstore_stats(s->ps, &st) < 0)
+	if (now < s->retry_ns || pktstore_stats(s->ps, &st) < 0)
 		return;
-	uint64_t want = st.segments / 4 > 3 ? st.segments / 4 : 3;
-	int low = st.segments_free < want || st.descriptors_free * 4 < st.descriptors;
-	if (!low && !urgent)
+	if (st.records_persisted + s->released == s->pass_stamp)
 		return;
-	s->last_pass_ns = now;
-	compact_pass(s);
+	uint64_t free_bytes = st.segments_free * st.segment_size;
+	int must = free_bytes < s->conn_charge + 2 * st.segment_size ||
+		   st.descriptors_free * 8 < st.descriptors;
+	int want = free_bytes < s->conn_charge + s->reserve || st.descriptors_free * 4 < st.descriptors;
+	if (!must && (!want || now < s->next_pass_ns))
+		return;
+	int rc = compact_pass(s);
+	uint64_t end = now_ns();
+	if (pktstore_stats(s->ps, &st) == 0)
+		s->pass_stamp = st.records_persisted + s->released;
+	s->next_pass_ns = end + (end - now);
+	if (rc < 0) {
+		s->pass_backoff_ns = s->pass_backoff_ns ? 2 * s->pass_backoff_ns : 1000000ull;
+		if (s->pass_backoff_ns > 100000000ull)
+			s->pass_backoff_ns = 100000000ull;
+		s->retry_ns = end + s->pass_backoff_ns;
+	} else {
+		s->pass_backoff_ns = 0;
+	}
 }

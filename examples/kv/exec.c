@@ -28,6 +28,37 @@ static void err(struct conn *c, const char *msg)
 		out_fmt(c, "-%s\r\n", msg);
 }
 
+/* Redis's words, so that clients that know them react as to Redis. */
+static void oom(struct kv_server *s, struct conn *c)
+{
+	if (!s->replaying)
+		s->oom_replies++;
+	if (c)
+		out_lit(c, "-OOM command not allowed when used memory > 'maxmemory'.\r\n");
+}
+
+/* Room for key to take a value of vlen bytes. */
+static int fits(struct kv_server *s, const struct kv_arg *key, uint64_t vlen)
+{
+	return ks_fits(s, ks_charge(s, key->len, vlen), ks_charge_of(s, key->copy, key->len));
+}
+
+/* MSET: the last value given for a key is the one that stays. */
+static int mset_fits(struct kv_server *s, const struct kv_arg *a, uint32_t argc)
+{
+	uint64_t add = 0, sub = 0;
+	for (uint32_t i = 1; i < argc; i += 2) {
+		int later = 0;
+		for (uint32_t j = i + 2; j < argc && !later; j += 2)
+			later = a[j].len == a[i].len && !memcmp(a[j].copy, a[i].copy, a[i].len);
+		if (later)
+			continue;
+		add += ks_charge(s, a[i].len, a[i + 1].len);
+		sub += ks_charge_of(s, a[i].copy, a[i].len);
+	}
+	return ks_fits(s, add, sub);
+}
+
 static void arity(struct conn *c, const struct kv_arg *cmd)
 {
 	if (c)
@@ -106,6 +137,8 @@ static void do_incr(struct kv_server *s, const struct kv_arg *k, uint64_t pos, s
 	v++;
 	char num[24];
 	int n = snprintf(num, sizeof(num), "%" PRId64, v);
+	if (!fits(s, k, (uint64_t)n))
+		return oom(s, c);
 	struct pin *ver;
 	int rc = meta_set_value(s, pos, k->copy, k->len, num, (uint32_t)n, &ver);
 	if (rc < 0) {
@@ -128,6 +161,8 @@ static void info(struct kv_server *s, struct conn *c)
 	int n = snprintf(text, sizeof(text),
 			 "# Server\r\nredis_version:7.0.0\r\npktstore_kv_version:%d.%d.%d\r\n"
 			 "tcp_port:%u\r\n\r\n# Clients\r\nconnected_clients:%" PRIu64 "\r\n\r\n"
+			 "# Memory\r\nused_memory:%" PRIu64 "\r\nmaxmemory:%" PRIu64 "\r\n"
+			 "oom_replies:%" PRIu64 "\r\n\r\n"
 			 "# Persistence\r\narena:%s\r\ngranularity:%s\r\nrecv_path:%s\r\n"
 			 "arena_segments:%" PRIu64 "\r\narena_segments_free:%" PRIu64 "\r\n"
 			 "records:%" PRIu64 "\r\nrecord_bytes:%" PRIu64 "\r\n"
@@ -135,7 +170,7 @@ static void info(struct kv_server *s, struct conn *c)
 			 "released_records:%" PRIu64 "\r\nlog_bytes:%" PRIu64 "\r\n\r\n"
 			 "# Keyspace\r\ndb0:keys=%" PRIu64 ",expires=0,avg_ttl=0\r\n",
 			 PKTSTORE_VERSION_MAJOR, PKTSTORE_VERSION_MINOR, PKTSTORE_VERSION_PATCH,
-			 s->resp_port, s->nconns, s->cfg.arena,
+			 s->resp_port, s->nconns, s->live_charge, s->limit, s->oom_replies, s->cfg.arena,
 			 gran[st.granularity <= PKTSTORE_GRAN_PAGE ? st.granularity : 2],
 			 st.recv_path_name, st.segments, st.segments_free, st.records,
 			 st.record_bytes, s->passes, s->relocated_bytes, s->released, s->log_bytes,
@@ -186,6 +221,8 @@ void exec_resp(struct kv_server *s, struct kflow *f, struct resp_parser *p, uint
 			return err(c, "ERR syntax error (SET options are not supported)");
 		if (!key_ok(&a[1]))
 			return err(c, "ERR key too long");
+		if (!fits(s, &a[1], a[2].len))
+			return oom(s, c);
 		struct pin *v = pin_command(f, pos, p->cmd_start, UINT64_MAX, a[2].seq, a[2].len);
 		if (!v)
 			return err(c, "ERR out of memory");
@@ -225,6 +262,8 @@ void exec_resp(struct kv_server *s, struct kflow *f, struct resp_parser *p, uint
 		for (uint32_t i = 1; i < argc; i += 2)
 			if (!key_ok(&a[i]))
 				return err(c, "ERR key too long");
+		if (!mset_fits(s, a, argc))
+			return oom(s, c);
 		for (uint32_t i = 1; i < argc; i += 2) {
 			struct pin *v = pin_command(f, pos, p->cmd_start, UINT64_MAX, a[i + 1].seq,
 						    a[i + 1].len);
@@ -310,6 +349,7 @@ const char *http_reason(int status)
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
+	case 507: return "Insufficient Storage";
 	case 503: return "Service Unavailable";
 	case 505: return "HTTP Version Not Supported";
 	default: return "Error";
@@ -400,6 +440,12 @@ void exec_http(struct kv_server *s, struct kflow *f, struct http_parser *p, uint
 	}
 	case HTTP_PUT:
 	case HTTP_POST: {
+		uint64_t add = ks_charge(s, (uint32_t)klen, q->body_len);
+		if (!ks_fits(s, add, ks_charge_of(s, key, (uint32_t)klen))) {
+			if (!s->replaying)
+				s->oom_replies++;
+			return status(c, 507, keep);
+		}
 		struct pin *v = pin_command(f, pos, p->req_start, UINT64_MAX, q->body_seq,
 					    (uint32_t)q->body_len);
 		if (!v)

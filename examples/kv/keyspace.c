@@ -68,6 +68,48 @@ static void grow(struct keyspace *ks)
 	ks->nb = nb;
 }
 
+/*
+ * What a value would take once a cleaning pass copies it into a meta
+ * record, packing waste included: a record never spans segments, so the
+ * unused tail of a segment is at most one record. Values up to stage_cap
+ * share records of at most stage_cap bytes, which waste less than 1/7 of
+ * what they hold; a larger value is a record of its own, and the tail
+ * wasted before it can be as long as it is.
+ */
+uint64_t ks_charge(const struct kv_server *s, uint32_t klen, uint64_t vlen)
+{
+	uint64_t n = KV_META_ENTRY + klen + vlen;
+	return n <= s->stage_cap ? n + n / 7 + 1 : 2 * n;
+}
+
+uint64_t ks_charge_of(struct kv_server *s, const char *key, uint32_t klen)
+{
+	struct kentry *e = ks_get(&s->ks, key, klen);
+	return e ? ks_charge(s, e->klen, e->ver->vlen) : 0;
+}
+
+void ks_account(struct kv_server *s, const struct kentry *e, int sign)
+{
+	uint64_t c = ks_charge(s, e->klen, e->ver->vlen);
+	if (sign > 0) {
+		s->live_charge += c;
+		if (!pin_in_meta(e->ver))
+			s->conn_charge += c;
+	} else {
+		s->live_charge -= c;
+		if (!pin_in_meta(e->ver))
+			s->conn_charge -= c;
+	}
+}
+
+/* A write that adds `add` and frees `sub` leaves room for the cleaner. It
+ * depends only on the keyspace, so replay takes every decision again the
+ * same way. */
+int ks_fits(const struct kv_server *s, uint64_t add, uint64_t sub)
+{
+	return add <= sub || s->live_charge + (add - sub) <= s->limit;
+}
+
 int ks_set(struct kv_server *s, const char *key, uint32_t klen, struct pin *ver)
 {
 	struct keyspace *ks = &s->ks;
@@ -75,7 +117,9 @@ int ks_set(struct kv_server *s, const char *key, uint32_t klen, struct pin *ver)
 	struct kentry **e = find(ks, key, klen, h);
 	if (*e) {
 		struct pin *old = (*e)->ver;
+		ks_account(s, *e, -1);
 		(*e)->ver = ver;
+		ks_account(s, *e, 1);
 		pin_drop(s, old);
 		return 0;
 	}
@@ -90,6 +134,7 @@ int ks_set(struct kv_server *s, const char *key, uint32_t klen, struct pin *ver)
 	memcpy(n->key, key, klen);
 	n->next = NULL;
 	*e = n;
+	ks_account(s, n, 1);
 	if (++ks->n > ks->nb)
 		grow(ks);
 	return 0;
@@ -103,6 +148,7 @@ int ks_del(struct kv_server *s, const char *key, uint32_t klen)
 		return 0;
 	*e = d->next;
 	s->ks.n--;
+	ks_account(s, d, -1);
 	pin_drop(s, d->ver);
 	free(d);
 	return 1;
@@ -119,4 +165,5 @@ void ks_flush(struct kv_server *s)
 		s->ks.b[i] = NULL;
 	}
 	s->ks.n = 0;
+	s->live_charge = s->conn_charge = 0;
 }

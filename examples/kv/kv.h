@@ -162,7 +162,16 @@ struct kv_server {
 	int ep, resp_fd, http_fd;
 	int replaying;
 	uint64_t passes, relocated_bytes, released;
-	uint64_t last_pass_ns;
+	/* Space (compact.c): every live value is charged what it takes in a
+	 * meta record, packing waste included; writes that would take the
+	 * charge past limit are refused (OOM), and a cleaning pass starts while
+	 * free space can still take the values that must move plus reserve. */
+	uint64_t live_charge;     /* all live keys */
+	uint64_t conn_charge;     /* ... whose value still lies in a connection's records */
+	uint64_t limit, reserve;
+	uint32_t stage_cap;       /* largest meta record a pass makes for small values */
+	uint64_t next_pass_ns, retry_ns, pass_backoff_ns, pass_stamp;
+	uint64_t oom_replies;
 	uint32_t segment_size;
 	uint16_t resp_port, http_port;
 };
@@ -174,6 +183,10 @@ struct kentry *ks_get(struct keyspace *ks, const char *key, uint32_t klen);
 int ks_set(struct kv_server *s, const char *key, uint32_t klen, struct pin *ver);
 int ks_del(struct kv_server *s, const char *key, uint32_t klen);
 void ks_flush(struct kv_server *s);
+uint64_t ks_charge(const struct kv_server *s, uint32_t klen, uint64_t vlen);
+uint64_t ks_charge_of(struct kv_server *s, const char *key, uint32_t klen);
+void ks_account(struct kv_server *s, const struct kentry *e, int sign);
+int ks_fits(const struct kv_server *s, uint64_t add, uint64_t sub);
 
 /* store.c: records, pins and release */
 struct kflow *flow_get(struct kv_server *s, uint64_t id);
@@ -185,6 +198,7 @@ struct pin *pin_command(struct kflow *f, uint64_t pos, uint64_t cstart, uint64_t
 			uint64_t vseq, uint32_t vlen);
 struct pin *pin_meta(struct krec *r, uint64_t pos, uint32_t off, uint32_t len);
 void pin_drop(struct kv_server *s, struct pin *p);
+int pin_in_meta(const struct pin *p);
 void rec_unref(struct kv_server *s, struct krec *r);
 void flow_try_release(struct kv_server *s, struct kflow *f);
 int flow_feed(struct kv_server *s, struct kflow *f, struct krec *r);
@@ -213,7 +227,10 @@ int meta_open(struct kv_server *s);
 int meta_set_value(struct kv_server *s, uint64_t pos, const char *key, uint32_t klen,
 		   const char *val, uint32_t vlen, struct pin **out);
 int compact_pass(struct kv_server *s);
-void compact_maybe(struct kv_server *s, int urgent);
+void compact_maybe(struct kv_server *s);
+void space_init(struct kv_server *s, const struct pktstore_stats *st);
+/* Bytes a value takes in a meta record besides key and value. */
+#define KV_META_ENTRY 32
 
 /* One flow in the closing summary (compact.c, damage.c). */
 struct kv_sum_flow {
@@ -256,5 +273,12 @@ void conn_close(struct kv_server *s, struct conn *c);
 
 uint64_t now_ns(void);
 void kv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A message that could repeat in a loop: at most one every 10 s, with a
+ * count of the ones left out. */
+struct kv_ratelimit {
+	uint64_t next_ns, suppressed;
+};
+void kv_log_limited(struct kv_ratelimit *rl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 #endif

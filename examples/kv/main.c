@@ -46,6 +46,25 @@ void kv_log(const char *fmt, ...)
 	va_end(ap);
 }
 
+void kv_log_limited(struct kv_ratelimit *rl, const char *fmt, ...)
+{
+	uint64_t now = now_ns();
+	if (now < rl->next_ns) {
+		rl->suppressed++;
+		return;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("pktstore-kv: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	if (rl->suppressed)
+		fprintf(stderr, " (and %" PRIu64 " more like it in the last 10 s)", rl->suppressed);
+	fputc('\n', stderr);
+	va_end(ap);
+	rl->suppressed = 0;
+	rl->next_ns = now + 10000000000ull;
+}
+
 static int parse_size(const char *s, uint64_t *out)
 {
 	char *end;
@@ -69,6 +88,19 @@ static int parse_size(const char *s, uint64_t *out)
 		return -1;
 	*out = (uint64_t)v << shift;
 	return 0;
+}
+
+/*
+ * Segment size for a new arena: at least 16 segments, because the cleaner
+ * and receiving keep a few free (compact.c), but at most 1 MiB, the
+ * library's default, and at least 64 KiB.
+ */
+static uint32_t segment_for(uint64_t size)
+{
+	uint32_t seg = 1u << 20;
+	while (size && seg > (64u << 10) && size / seg < 16)
+		seg >>= 1;
+	return seg;
 }
 
 static int bad(const char *fmt, const char *arg)
@@ -139,6 +171,7 @@ int main(int argc, char **argv)
 	}
 
 	struct pktstore_opts po = { .flags = PKTSTORE_CREATE, .size = s->cfg.size,
+				    .segment_size = segment_for(s->cfg.size),
 				    .zcrx = s->cfg.zcrx };
 	int rc = pktstore_open(s->cfg.arena, &po, &s->ps);
 	if (rc < 0) {
@@ -164,6 +197,7 @@ int main(int argc, char **argv)
 	s->http_lim = (struct kv_limits){ .max_args = 0, .max_bulk = s->cfg.max_value,
 					  .copy_max = 0, .max_line = 8 << 10 };
 	s->log_keep = st.data_bytes / 4;
+	space_init(s, &st);
 
 	static const char *gran[] = { "byte", "cache line", "page" };
 	kv_log("arena %s: %" PRIu64 " bytes, %" PRIu64 " segments of %" PRIu64
@@ -200,6 +234,9 @@ int main(int argc, char **argv)
 	kv_log("arena after recovery: %" PRIu64 " of %" PRIu64 " segments free, %" PRIu64
 	       " records hold %" PRIu64 " bytes",
 	       st.segments_free, st.segments, st.records, st.record_bytes);
+	kv_log("space: live values take %" PRIu64 " of %" PRIu64 " bytes allowed (half of the "
+	       "%" PRIu64 "-byte data region after a %" PRIu64 "-byte reserve); writes past it get OOM",
+	       s->live_charge, s->limit, st.data_bytes, s->reserve);
 	if ((rc = meta_open(s)) < 0) {
 		kv_log("cannot create the server's flow: %s", pktstore_strerror(rc));
 		pktstore_close(s->ps);

@@ -56,8 +56,10 @@ static void detach(struct kv_server *s, struct conn *c)
 		return;
 	c->detached = 1;
 	int rc = pktstore_detach(s->ps, f->id);
+	static struct kv_ratelimit rl;
 	if (rc < 0)
-		kv_log("detach of flow %llu: %s", (unsigned long long)f->id, pktstore_strerror(rc));
+		kv_log_limited(&rl, "detach of flow %llu: %s", (unsigned long long)f->id,
+			       pktstore_strerror(rc));
 	c->discard = 1;
 	struct pktstore_rec recs[64];
 	for (;;) {
@@ -102,8 +104,9 @@ static void refuse(int fd, int proto, const char *why)
 	ssize_t w = proto == KV_RESP ? send(fd, resp, sizeof(resp) - 1, MSG_DONTWAIT | MSG_NOSIGNAL)
 				     : send(fd, http, sizeof(http) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
 	(void)w;
+	static struct kv_ratelimit rl;
 	if (why)
-		kv_log("connection refused: %s", why);
+		kv_log_limited(&rl, "connection refused: %s", why);
 	close(fd);
 }
 
@@ -168,7 +171,8 @@ static void process(struct kv_server *s, const struct pktstore_rec *pr)
 	}
 	struct krec *r = rec_add(s, f, pr);
 	if (!r) {
-		kv_log("out of memory: dropping connection");
+		static struct kv_ratelimit rl;
+		kv_log_limited(&rl, "out of memory: dropping connection");
 		if (f->conn)
 			f->conn->closing = 1;
 		return;
@@ -181,8 +185,9 @@ static void process(struct kv_server *s, const struct pktstore_rec *pr)
 		if (partial > MAX_PARTIAL_RECORDS) {
 			/* Not "broken": whatever of it was persisted still applies,
 			 * as replay would apply it. */
-			kv_log("flow %llu: command spans too many records; closing",
-			       (unsigned long long)f->id);
+			static struct kv_ratelimit rl;
+			kv_log_limited(&rl, "flow %llu: command spans too many records; closing",
+				       (unsigned long long)f->id);
 			f->conn->closing = 1;
 		}
 	}
@@ -203,12 +208,13 @@ static void drain(struct kv_server *s)
 	for (int rounds = 0; rounds < 64; rounds++) {
 		int n = pktstore_recv_persist_any(s->ps, recs, BATCH, PKTSTORE_NONBLOCK);
 		if (n == -ENOSPC) {
-			compact_maybe(s, 1);
+			compact_maybe(s);
 			return;
 		}
 		if (n < 0) {
+			static struct kv_ratelimit rl;
 			if (n != -EAGAIN && n != -EINTR)
-				kv_log("receive: %s", pktstore_strerror(n));
+				kv_log_limited(&rl, "receive: %s", pktstore_strerror(n));
 			return;
 		}
 		if (n == 0)
@@ -217,7 +223,7 @@ static void drain(struct kv_server *s)
 		qsort(recs, (size_t)n, sizeof(recs[0]), by_id);
 		for (int i = 0; i < n; i++)
 			process(s, &recs[i]);
-		compact_maybe(s, 0);
+		compact_maybe(s);
 	}
 }
 
@@ -383,7 +389,7 @@ int server_run(struct kv_server *s)
 		}
 		drain(s);
 		service_conns(s);
-		compact_maybe(s, 0);
+		compact_maybe(s);
 	}
 	kv_log("shutting down");
 	while (s->conns)

@@ -98,10 +98,11 @@ struct krec *rec_add(struct kv_server *s, struct kflow *f, const struct pktstore
 
 static void rec_release(struct kv_server *s, struct krec *r)
 {
+	static struct kv_ratelimit rl;
 	int rc = pktstore_release(s->ps, r->id);
 	if (rc < 0)
-		kv_log("release of record %llu failed: %s", (unsigned long long)r->id,
-		       pktstore_strerror(rc));
+		kv_log_limited(&rl, "release of record %llu failed: %s", (unsigned long long)r->id,
+			       pktstore_strerror(rc));
 	s->released++;
 	free(r);
 }
@@ -203,6 +204,11 @@ struct pin *pin_meta(struct krec *r, uint64_t pos, uint32_t off, uint32_t len)
 	p->s[0] = (struct span){ r, off, len };
 	r->refs++;
 	return p;
+}
+
+int pin_in_meta(const struct pin *p)
+{
+	return p->n && p->s[0].rec->flow->proto == KV_META;
 }
 
 void pin_drop(struct kv_server *s, struct pin *p)
