@@ -110,7 +110,7 @@ int ps_superblock_check(const struct ps_superblock *sb, uint64_t file_size)
 		return -EUCLEAN;
 	if (sb->nsegs * sb->seg_size > file_size - sb->data_off)
 		return -EUCLEAN;
-	if (sb->in_use > 1)
+	if (sb->in_use > 1 || !sb->flow_id_limit || sb->flow_id_limit > PS_ID_MAX)
 		return -EUCLEAN;
 	return 0;
 }
@@ -309,6 +309,7 @@ static int format(struct pktstore *ps, const struct pktstore_opts *o, bool alloc
 	if (getrandom(sb.uuid, sizeof(sb.uuid), 0) != sizeof(sb.uuid))
 		memcpy(sb.uuid, &sb.create_ns, sizeof(sb.create_ns));
 	sb.in_use = 1;
+	sb.flow_id_limit = 1;
 	uint64_t usc;
 
 	if (!pmem2_source_device_usc(a->src, &usc)) {

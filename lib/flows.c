@@ -64,6 +64,10 @@ int ps_flows_load(struct pktstore *ps)
 		if (e->id >= ps->next_flow_id)
 			ps->next_flow_id = e->id + 1;
 	}
+	/* Past every id an earlier session may have handed out, deleted
+	 * flows' included. */
+	if (ps->next_flow_id < ps->a.sb.flow_id_limit)
+		ps->next_flow_id = ps->a.sb.flow_id_limit;
 	return 0;
 }
 
@@ -141,6 +145,22 @@ int ps_flow_new(struct pktstore *ps, enum ps_flow_state kind, int fd, uint64_t t
 	if (fd >= 0)
 		fill_addrs(&e, fd);
 	e.crc = ps_flow_entry_crc(&e);
+	if (id > PS_ID_MAX)
+		return -EOVERFLOW;
+
+	/* The superblock's flow id limit stays ahead of the ids handed out,
+	 * a table's worth at a time, so the next session starts above them. */
+	uint64_t limit = ps->a.sb.flow_id_limit;
+
+	if (id >= limit) {
+		ps->a.sb.flow_id_limit = id + max;
+		int ret = ps_arena_sync(ps);
+
+		if (ret) {
+			ps->a.sb.flow_id_limit = limit;
+			return ret;
+		}
+	}
 
 	struct ps_flow *f = flow_alloc(id, slot, kind);
 

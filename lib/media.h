@@ -47,6 +47,10 @@ struct ps_superblock {
 	uint64_t id_limit;   /* no record id >= this was ever handed out (0:
 				unknown); raised ahead of allocation, so
 				recovery below ndesc scans only [0, id_limit) */
+	uint64_t flow_id_limit; /* no flow id >= this was ever handed out;
+				   raised ahead of allocation, so a deleted
+				   flow's id never names a new flow, even after
+				   a crash */
 	uint32_t crc;        /* CRC32C of every byte above */
 };
 

@@ -16,8 +16,10 @@ points=${1:-700}
 work=${MUTATE_DIR:-$top/build-mutate}
 export PKTSTORE_POWERFAIL_SEED=${PKTSTORE_POWERFAIL_SEED:-1}
 
-# The calls that persist, and the macro that swallows each (mutant.h).
-int_calls='ps_drain|ps_flush_range|ps_persist_range|ps_flush_set_flush|write_sb'
+# The calls that persist, and the macro that swallows each (mutant.h):
+# the primitives, a superblock copy's write, and the superblock syncs (the
+# id limits, the in-use mark).
+int_calls='ps_drain|ps_flush_range|ps_persist_range|ps_flush_set_flush|write_sb|ps_arena_sync|ps_arena_mark'
 void_calls='ps_flush_set_add'
 
 # A private copy of the tree, so the mutants never touch the checkout.
@@ -79,6 +81,7 @@ for site in $sites; do
   printf '%s %-16s %s (%ds) %s\n' "$verdict" "$file:$line" "$text" $((SECONDS - start)) \
     "${how:+-- $how}" | cut -c1-160
   cp "$work/orig.c" "$work/src/$file"
+  rm -f /dev/shm/pktstore-pf-* # what a failed run leaves
 done
 cmake --build "$work/build" -j 2 --target test_powerfail >/dev/null
 echo "mutate: $caught of $total persistence points caught ($points crash points per run, seed $PKTSTORE_POWERFAIL_SEED)"

@@ -5,8 +5,11 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -271,4 +274,71 @@ Test(lifetime, full_flow_table)
 	cr_assert_eq(pktstore_flow_delete(ps, flow[1]), 0);
 	cr_assert_eq(pktstore_flow_create(ps, 0, &flow[4]), 0);
 	cr_assert_eq(pktstore_close(ps), 0);
+}
+
+/* A deleted flow's id never names another flow, in this session or a later
+ * one, after a clean close or a kill -9: an application that keeps flow ids
+ * (a checkpoint naming a stream) must not find them reused. */
+Test(lifetime, flow_ids_never_reused)
+{
+	struct pktstore_opts o = { .flags = PKTSTORE_CREATE, .size = 2 << 20,
+				   .segment_size = 64 << 10, .max_flows = 4,
+				   .recv_path = PKTSTORE_PATH_RECV };
+	struct pktstore *ps;
+	uint64_t seen[64];
+	unsigned nseen = 0;
+
+	arena_path(MEDIUM_TMPFS, "flowids", path, sizeof(path));
+	for (int session = 0; session < 6; session++) {
+		pid_t pid = session % 2 ? fork() : 0;
+
+		cr_assert_geq(pid, 0);
+		if (pid) {
+			/* The child made and deleted flows, then was killed
+			 * before it closed: read back what it logged. */
+			int status;
+
+			cr_assert_eq(waitpid(pid, &status, 0), pid);
+			cr_assert(WIFSIGNALED(status), "the child ended by itself: %d", status);
+			FILE *f = fopen("/dev/shm/pktstore-test-flowids.log", "r");
+			unsigned long id;
+
+			cr_assert(f);
+			while (fscanf(f, "%lu", &id) == 1) {
+				for (unsigned i = 0; i < nseen; i++)
+					cr_assert_neq(seen[i], id, "flow id %lu given twice", id);
+				cr_assert_lt(nseen, 64);
+				seen[nseen++] = id;
+			}
+			fclose(f);
+			continue;
+		}
+		bool child = session % 2;
+		FILE *log = child ? fopen("/dev/shm/pktstore-test-flowids.log", "w") : NULL;
+
+		cr_assert_eq(pktstore_open(path, &o, &ps), 0);
+		for (int k = 0; k < 5; k++) {
+			uint64_t id;
+
+			cr_assert_eq(pktstore_flow_create(ps, 0, &id), 0);
+			if (child) {
+				fprintf(log, "%lu\n", (unsigned long)id);
+				fflush(log);
+			} else {
+				for (unsigned i = 0; i < nseen; i++)
+					cr_assert_neq(seen[i], id, "flow id %lu given twice", (unsigned long)id);
+				cr_assert_lt(nseen, 64);
+				seen[nseen++] = id;
+			}
+			/* The newest flow goes at once: its id was the highest. */
+			cr_assert_eq(pktstore_flow_delete(ps, id), 0);
+		}
+		if (child) {
+			fclose(log);
+			kill(getpid(), SIGKILL);
+		}
+		cr_assert_eq(pktstore_close(ps), 0);
+	}
+	unlink("/dev/shm/pktstore-test-flowids.log");
+	cr_assert_eq(nseen, 30);
 }

@@ -94,8 +94,8 @@ static const struct workload workloads[] = {
 	  .bytes_per_record = 512, .max_flows = 16, .steps = 240, .nsock = 2, .maxlen = 2500,
 	  .trim = true, .churn = true, .reopen = true },
 	{ .name = "movable", .path = PKTSTORE_PATH_AUTO, .size = 512 << 10, .seg = 32 << 10,
-	  .bytes_per_record = 1024, .flags = PKTSTORE_MOVABLE, .steps = 300, .nsock = 1,
-	  .maxlen = 16000, .holders = true, .reopen = true },
+	  .bytes_per_record = 512, .max_flows = 16, .flags = PKTSTORE_MOVABLE, .steps = 500,
+	  .nsock = 1, .maxlen = 16000, .holders = true, .reopen = true },
 };
 #define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 
@@ -104,7 +104,8 @@ static const struct workload workloads[] = {
 struct log_entry {
 	char type; /* 'R' returned record, 'P'/'X' release called/returned,
 		      't'/'T' trim called/returned (seq), 'd'/'D' flow delete
-		      called/returned, 'O' open returned, 'C' close called,
+		      called/returned, 'o'/'O' open called/returned,
+		      'C'/'c' close called/returned,
 		      'S' what the run reached (id: enospc events, flow:
 		      segments cleaned, seq: highest live id, len:
 		      descriptor slots), 'E' end of workload (id: events) */
@@ -247,6 +248,8 @@ static void open_store(const char *path, bool first)
 	struct pktstore_opts o = { .flags = PKTSTORE_CREATE | w->flags, .size = w->size,
 				   .segment_size = w->seg, .bytes_per_record = w->bytes_per_record,
 				   .max_flows = w->max_flows, .recv_path = w->path };
+
+	log_write('o', 0, 0, 0, 0);
 	int ret = pktstore_open(path, &o, &c.ps);
 
 	if (ret && first && w->path != PKTSTORE_PATH_RECV && w->path != PKTSTORE_PATH_AUTO)
@@ -267,6 +270,7 @@ static void close_store(void)
 	log_write('C', 0, 0, 0, 0);
 	if (pktstore_close(c.ps))
 		_exit(95);
+	log_write('c', 0, 0, 0, 0);
 	c.ps = NULL;
 }
 
@@ -288,7 +292,10 @@ static void op_append(void)
 {
 	const struct workload *w = c.w;
 	uint64_t flow = c.local[rnd(c.nlocal)];
-	uint32_t len = 1 + rnd(w->holders && rnd(3) ? 40 : w->maxlen);
+	/* With holders: two small records that stay for one big that goes. */
+	bool small = w->holders && rnd(3);
+	uint32_t len = small ? 1 + rnd(40)
+			     : w->holders ? w->maxlen / 2 + rnd(w->maxlen / 2) : 1 + rnd(w->maxlen);
 	struct pktstore_flow_info fi;
 	struct pktstore_rec r;
 	int ret;
@@ -298,9 +305,17 @@ static void op_append(void)
 	fill_stream(flow, fi.next_seq, c.buf, len);
 	while ((ret = pktstore_append(c.ps, flow, c.buf, len, &r)) == -ENOSPC && c.nlive)
 		release_some();
-	if (ret)
+	if (ret) {
+		struct pktstore_stats st;
+
+		pktstore_stats(c.ps, &st);
+		fprintf(stderr, "append of %u: %s; %lu of %lu segments free, %lu records, %lu bytes live\n",
+			len, pktstore_strerror(ret), (unsigned long)st.segments_free,
+			(unsigned long)st.segments, (unsigned long)st.records,
+			(unsigned long)st.record_bytes);
 		_exit(96);
-	if (w->holders && len <= 40) {
+	}
+	if (small) {
 		/* The cleaner's work: small records that stay for good, one
 		 * in each segment the bulk passes through. */
 		log_rec('R', &r);
@@ -515,6 +530,7 @@ static void workload(const struct workload *w, const char *path, unsigned seed, 
 		_exit(103);
 	log_write('S', c.enospc + st.enospc_events, c.cleaned + st.cleaned_segments, top,
 		  (uint32_t)st.descriptors);
+	close_store();
 	log_write('E', pf_events(), 0, 0, 0);
 	_exit(0);
 }
@@ -533,7 +549,8 @@ struct history {
 	size_t n, max;
 	struct log_entry *ops; /* trims and deletes, called or returned */
 	size_t nops, maxops;
-	char last_session;     /* 'O' open returned, 'C' close called, 0 */
+	char last_session;     /* 'o'/'O' open called/returned, 'C'/'c' close
+				  called/returned, 0 */
 	uint64_t events;
 	struct log_entry reached; /* 'S' */
 };
@@ -573,8 +590,10 @@ static void read_log(const char *p, struct history *h)
 			cr_assert_lt(h->nops, h->maxops);
 			h->ops[h->nops++] = e;
 			break;
+		case 'o':
 		case 'O':
 		case 'C':
+		case 'c':
 			h->last_session = e.type;
 			break;
 		default:
@@ -585,9 +604,10 @@ static void read_log(const char *p, struct history *h)
 }
 
 /* May the record of `flow` over [seq, seq+len) be gone? With `returned`,
- * must it be gone (a trim or delete that returned covers it)? */
-static bool dropped(const struct history *h, uint64_t flow, uint64_t seq, uint32_t len,
-		    bool returned)
+ * must it be gone (a trim or delete that returned covers it)? The op that
+ * says so, or NULL. */
+static const struct log_entry *dropped_by(const struct history *h, uint64_t flow, uint64_t seq,
+					  uint32_t len, bool returned)
 {
 	for (size_t i = 0; i < h->nops; i++) {
 		const struct log_entry *o = &h->ops[i];
@@ -595,9 +615,15 @@ static bool dropped(const struct history *h, uint64_t flow, uint64_t seq, uint32
 		if (o->flow != flow || (returned && (o->type == 't' || o->type == 'd')))
 			continue;
 		if (o->type == 'd' || o->type == 'D' || seq + len <= o->seq)
-			return true;
+			return o;
 	}
-	return false;
+	return NULL;
+}
+
+static bool dropped(const struct history *h, uint64_t flow, uint64_t seq, uint32_t len,
+		    bool returned)
+{
+	return dropped_by(h, flow, seq, len, returned) != NULL;
 }
 
 /* The records an image presents, for the next generation. */
@@ -623,7 +649,7 @@ static void check_image(const char *image, const struct history *h, uint64_t poi
 	struct pktstore *ps = NULL;
 	int ret = pktstore_open(image, NULL, &ps);
 
-	if (ret == -EUCLEAN && h->n == 0 && h->last_session == 0) {
+	if (ret == -EUCLEAN && h->n == 0 && (h->last_session == 0 || h->last_session == 'o')) {
 		/* Power lost while the arena was being created: what is left
 		 * must read as never finished, so creating again works. */
 		struct pktstore_opts o = { .flags = PKTSTORE_CREATE };
@@ -708,10 +734,15 @@ static void check_image(const char *image, const struct history *h, uint64_t poi
 						  "(flow %lu seq %lu) served",
 						  (unsigned long)point, (unsigned long)o[i].flow,
 						  (unsigned long)o[i].seq);
-					cr_assert(!dropped(h, o[i].flow, o[i].seq, o[i].len, true),
-						  "point %lu: flow %lu seq %lu back after its trim or delete",
-						  (unsigned long)point, (unsigned long)o[i].flow,
-						  (unsigned long)o[i].seq);
+					const struct log_entry *by =
+						dropped_by(h, o[i].flow, o[i].seq, o[i].len, true);
+
+					cr_assert(!by,
+						  "point %lu: record %lu (flow %lu seq %lu len %u) back after %s at %lu",
+						  (unsigned long)point, (unsigned long)o[i].id,
+						  (unsigned long)o[i].flow, (unsigned long)o[i].seq, o[i].len,
+						  by && by->type == 'T' ? "a trim" : "a flow delete",
+						  by ? (unsigned long)by->seq : 0ul);
 					if (out) {
 						cr_assert_lt(out->n, out->max);
 						out->r[out->n++] = (struct expect){
@@ -739,6 +770,9 @@ static void check_image(const char *image, const struct history *h, uint64_t poi
 	cr_assert_eq((uint64_t)pktstore_range(ps, &all, o, MAXLIVE), presented);
 	if (h->last_session == 'O')
 		cr_assert_eq(st.dirty_shutdown, 1, "point %lu: a crash while open looks clean",
+			     (unsigned long)point);
+	if (h->last_session == 'c')
+		cr_assert_eq(st.dirty_shutdown, 0, "point %lu: a clean close looks dirty",
 			     (unsigned long)point);
 	cr_assert_eq(pktstore_close(ps), 0);
 }
@@ -901,6 +935,7 @@ static void crash_campaign(const struct workload *w)
 	read_log(logp, &h);
 	uint64_t events = h.events;
 
+	check_image(arena, &h, 0, NULL); /* closed cleanly at the end */
 	cr_assert_gt(events, 100, "the workload made %lu persistence events",
 		     (unsigned long)events);
 	/* Each workload reaches what it is for. */
