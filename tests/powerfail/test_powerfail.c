@@ -651,8 +651,12 @@ static void check_image(const char *image, const struct history *h, uint64_t poi
 
 	if (ret == -EUCLEAN && h->n == 0 && (h->last_session == 0 || h->last_session == 'o')) {
 		/* Power lost while the arena was being created: what is left
-		 * must read as never finished, so creating again works. */
-		struct pktstore_opts o = { .flags = PKTSTORE_CREATE };
+		 * must read as never finished, so the same create again works. */
+		const struct workload *w = c.w ? c.w : &workloads[0];
+		struct pktstore_opts o = { .flags = PKTSTORE_CREATE, .size = w->size,
+					   .segment_size = w->seg,
+					   .bytes_per_record = w->bytes_per_record,
+					   .max_flows = w->max_flows, .recv_path = PKTSTORE_PATH_RECV };
 
 		ret = pktstore_open(image, &o, &ps);
 		cr_assert_eq(ret, 0, "point %lu: an interrupted create blocks the next: %s",
@@ -928,6 +932,7 @@ static void crash_campaign(const struct workload *w)
 	paths(&pristine, "pristine");
 	fprintf(stderr, "powerfail %s: seed %u, %u crash points (replay with PKTSTORE_POWERFAIL_SEED=%u)\n",
 		w->name, seed, points, seed);
+	c.w = w; /* for check_image's create again */
 
 	/* One run without a crash counts the events. */
 	if (run_child(w, arena, image, logp, 0, seed, seed, false) == SKIP_STATUS)
