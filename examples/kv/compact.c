@@ -9,6 +9,7 @@
  *                               starts each listed flow at its offset
  *   SUM  (flow, first_seq, next_seq, records)... - written last before a
  *                               clean close: what the next start must find
+ *   REF  pos                  - the write at pos was refused (OOM)
  * Integers are in host byte order: an arena is not portable across
  * endianness anyway.
  */
@@ -21,7 +22,7 @@
 
 #define META_MAGIC 0x4d564b50u /* "PKVM" */
 
-enum { META_VAL = 1, META_CKPT = 2, META_SUM = 3 };
+enum { META_VAL = 1, META_CKPT = 2, META_SUM = 3, META_REF = 4 };
 
 struct meta_hdr {
 	uint32_t magic, type, len, reserved;
@@ -98,6 +99,32 @@ int meta_set_value(struct kv_server *s, uint64_t pos, const char *key, uint32_t 
 	return 0;
 }
 
+/*
+ * Before an OOM reply: the refusal is durable, so replay skips exactly the
+ * writes the live server refused instead of deciding again from what is
+ * left in the arena. It stays, as a tombstone does, until a pass puts it
+ * below the horizon.
+ */
+int meta_refuse(struct kv_server *s, uint64_t pos)
+{
+	char buf[sizeof(struct meta_hdr) + sizeof(pos)];
+	struct meta_hdr h = { META_MAGIC, META_REF, sizeof(pos), 0 };
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), &pos, sizeof(pos));
+	struct krec *r;
+	int rc = meta_append(s, buf, sizeof(buf), &r);
+	if (rc < 0)
+		return rc;
+	struct pin *p = pin_meta(r, pos, sizeof(h), 0);
+	if (!p) {
+		r->refs = 1;
+		rec_unref(s, r);
+		return -ENOMEM;
+	}
+	tomb_add(s, p);
+	return 0;
+}
+
 int meta_parse(struct kv_server *s, struct krec *r, const struct meta_sink *sink)
 {
 	uint32_t off = 0;
@@ -125,6 +152,10 @@ int meta_parse(struct kv_server *s, struct krec *r, const struct meta_sink *sink
 			memcpy(pairs, r->data + off + sizeof(c), (size_t)c.n * 16);
 			sink->ckpt(s, r, c.hpos, c.n, pairs);
 			free(pairs);
+		} else if (h.type == META_REF && h.len == sizeof(uint64_t)) {
+			uint64_t pos;
+			memcpy(&pos, r->data + off, sizeof(pos));
+			sink->refused(s, r, pos, off);
 		} else if (h.type == META_SUM && h.len >= sizeof(struct meta_sum)) {
 			struct meta_sum m;
 			memcpy(&m, r->data + off, sizeof(m));
@@ -319,8 +350,7 @@ static int by_where(const void *a, const void *b)
 	return x->first_id < y->first_id ? -1 : x->first_id > y->first_id;
 }
 
-/* 1. Values older than the horizon move to the meta flow, at a position
- *    after every command applied so far. */
+/* 1. Values older than the horizon move to the meta flow, at the horizon. */
 static int relocate(struct kv_server *s, uint64_t hpos, uint64_t at_pos)
 {
 	struct moving *mv = malloc((s->ks.n ? s->ks.n : 1) * sizeof(*mv));
@@ -355,8 +385,11 @@ int compact_pass(struct kv_server *s)
 	uint64_t h = s->last_id;
 	if (!h)
 		return 0;
-	uint64_t hpos = KV_POS(h, 0);
-	int rc = relocate(s, hpos, KV_POS_AFTER(h));
+	/* The horizon lies after every command applied so far, and the copies
+	 * sit at it: replay then starts from exactly the state the live server
+	 * had, so it takes every later decision (OOM included) the same way. */
+	uint64_t hpos = KV_POS_AFTER(h);
+	int rc = relocate(s, hpos, hpos);
 	if (rc < 0) {
 		struct pktstore_stats st;
 		pktstore_stats(s->ps, &st);
@@ -387,7 +420,7 @@ int compact_pass(struct kv_server *s)
 				pairs = p;
 			}
 			pairs[2 * n] = f->id;
-			pairs[2 * n + 1] = restart_offset(f, h);
+			pairs[2 * n + 1] = restart_offset(f, h + 1);
 			n++;
 		}
 	if (!pairs)

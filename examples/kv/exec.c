@@ -29,12 +29,35 @@ static void err(struct conn *c, const char *msg)
 }
 
 /* Redis's words, so that clients that know them react as to Redis. */
-static void oom(struct kv_server *s, struct conn *c)
+static void oom(struct conn *c)
 {
-	if (!s->replaying)
-		s->oom_replies++;
 	if (c)
 		out_lit(c, "-OOM command not allowed when used memory > 'maxmemory'.\r\n");
+}
+
+/*
+ * Whether the write at pos is refused. Live: when it does not fit, and the
+ * refusal is made durable before the reply. Replay: exactly when the live
+ * server refused it; replay cannot decide again, because the records of
+ * versions overwritten since are released at once and the space they took
+ * then is not known any more.
+ */
+static int refused(struct kv_server *s, uint64_t pos, int fits)
+{
+	static struct kv_ratelimit rl;
+	if (s->replaying)
+		return replay_refused(s, pos);
+	if (fits)
+		return 0;
+	int rc = meta_refuse(s, pos);
+	if (rc < 0) {
+		/* Replay would apply it, so the live server must too. */
+		kv_log_limited(&rl, "cannot record an OOM refusal (%s): accepting the write",
+			       pktstore_strerror(rc));
+		return 0;
+	}
+	s->oom_replies++;
+	return 1;
 }
 
 /* Room for key to take a value of vlen bytes. */
@@ -137,8 +160,12 @@ static void do_incr(struct kv_server *s, const struct kv_arg *k, uint64_t pos, s
 	v++;
 	char num[24];
 	int n = snprintf(num, sizeof(num), "%" PRId64, v);
-	if (!fits(s, k, (uint64_t)n))
-		return oom(s, c);
+	/* Not logged as refused: replay takes INCR results from the server's
+	 * flow, never from the command. */
+	if (!fits(s, k, (uint64_t)n)) {
+		s->oom_replies++;
+		return oom(c);
+	}
 	struct pin *ver;
 	int rc = meta_set_value(s, pos, k->copy, k->len, num, (uint32_t)n, &ver);
 	if (rc < 0) {
@@ -221,8 +248,8 @@ void exec_resp(struct kv_server *s, struct kflow *f, struct resp_parser *p, uint
 			return err(c, "ERR syntax error (SET options are not supported)");
 		if (!key_ok(&a[1]))
 			return err(c, "ERR key too long");
-		if (!fits(s, &a[1], a[2].len))
-			return oom(s, c);
+		if (refused(s, pos, s->replaying || fits(s, &a[1], a[2].len)))
+			return oom(c);
 		struct pin *v = pin_command(f, pos, p->cmd_start, UINT64_MAX, a[2].seq, a[2].len);
 		if (!v)
 			return err(c, "ERR out of memory");
@@ -262,8 +289,8 @@ void exec_resp(struct kv_server *s, struct kflow *f, struct resp_parser *p, uint
 		for (uint32_t i = 1; i < argc; i += 2)
 			if (!key_ok(&a[i]))
 				return err(c, "ERR key too long");
-		if (!mset_fits(s, a, argc))
-			return oom(s, c);
+		if (refused(s, pos, s->replaying || mset_fits(s, a, argc)))
+			return oom(c);
 		for (uint32_t i = 1; i < argc; i += 2) {
 			struct pin *v = pin_command(f, pos, p->cmd_start, UINT64_MAX, a[i + 1].seq,
 						    a[i + 1].len);
@@ -440,12 +467,11 @@ void exec_http(struct kv_server *s, struct kflow *f, struct http_parser *p, uint
 	}
 	case HTTP_PUT:
 	case HTTP_POST: {
-		uint64_t add = ks_charge(s, (uint32_t)klen, q->body_len);
-		if (!ks_fits(s, add, ks_charge_of(s, key, (uint32_t)klen))) {
-			if (!s->replaying)
-				s->oom_replies++;
+		int fit = s->replaying ||
+			  ks_fits(s, ks_charge(s, (uint32_t)klen, q->body_len),
+				  ks_charge_of(s, key, (uint32_t)klen));
+		if (refused(s, pos, fit))
 			return status(c, 507, keep);
-		}
 		struct pin *v = pin_command(f, pos, p->req_start, UINT64_MAX, q->body_seq,
 					    (uint32_t)q->body_len);
 		if (!v)

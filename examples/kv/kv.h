@@ -251,7 +251,9 @@ struct meta_sink {
 	void (*ckpt)(struct kv_server *, struct krec *, uint64_t hpos, uint32_t n,
 		     const uint64_t *pairs);
 	void (*summary)(struct kv_server *, struct krec *, struct kv_summary *sum); /* owns sum->flows */
+	void (*refused)(struct kv_server *, struct krec *, uint64_t pos, uint32_t off);
 };
+int meta_refuse(struct kv_server *s, uint64_t pos);
 int meta_parse(struct kv_server *s, struct krec *r, const struct meta_sink *sink);
 int meta_write_summary(struct kv_server *s);
 
@@ -266,6 +268,8 @@ int flow_extent(struct pktstore *ps, uint64_t flow, struct kv_sum_flow *out);
 
 /* recovery.c */
 int recover(struct kv_server *s, uint64_t *keys, uint64_t *ns);
+int replay_refused(struct kv_server *s, uint64_t pos);
+void replay_vals_before(struct kv_server *s, uint64_t pos);
 
 /* server.c */
 int server_run(struct kv_server *s);

@@ -31,6 +31,9 @@ static struct {
 	uint32_t npairs;
 	struct krec **meta;
 	size_t nmeta, metacap;
+	size_t vi;              /* next server value to apply, in position order */
+	uint64_t *refused;      /* positions of writes refused with OOM, sorted */
+	size_t nrefused, refcap;
 	struct kv_summary sum;  /* the newest closing summary */
 	uint64_t last_meta;     /* the newest server flow: the last session's */
 } rc;
@@ -91,19 +94,59 @@ static void meta_delete(struct kv_server *s, struct kflow *f)
 		flow_forget(s, f);
 }
 
-static const struct meta_sink sink = { on_val, on_ckpt, on_summary };
-
-static int by_pos(const void *a, const void *b)
-{
-	const struct val *x = a, *y = b;
-	return x->pos < y->pos ? -1 : x->pos > y->pos;
-}
-
 static void apply_val(struct kv_server *s, const struct val *v)
 {
 	struct pin *p = pin_meta(v->r, v->pos, v->voff, v->vlen);
 	if (p)
 		ks_set(s, v->r->data + v->koff, v->klen, p);
+}
+
+static void on_refused(struct kv_server *s, struct krec *r, uint64_t pos, uint32_t off)
+{
+	if (rc.nrefused == rc.refcap) {
+		size_t cap = rc.refcap ? rc.refcap * 2 : 64;
+		uint64_t *n = realloc(rc.refused, cap * sizeof(*n));
+		if (!n)
+			return;
+		rc.refused = n;
+		rc.refcap = cap;
+	}
+	rc.refused[rc.nrefused++] = pos;
+	/* Kept until a pass puts it below its horizon, as a tombstone is. */
+	struct pin *p = pin_meta(r, pos, off, 0);
+	if (p)
+		tomb_add(s, p);
+}
+
+static const struct meta_sink sink = { on_val, on_ckpt, on_summary, on_refused };
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Replay: the live server refused the write at pos (OOM). Replay never
+ * decides that again: what it would compute from the records that survive
+ * is not what the live server saw. */
+int replay_refused(struct kv_server *s, uint64_t pos)
+{
+	(void)s;
+	return rc.nrefused && bsearch(&pos, rc.refused, rc.nrefused, sizeof(pos), cmp_u64);
+}
+
+/* Replay: server values (INCR results, copies) apply at their position,
+ * which may lie between two commands of one record. */
+void replay_vals_before(struct kv_server *s, uint64_t pos)
+{
+	while (rc.vi < rc.n && rc.v[rc.vi].pos < pos)
+		apply_val(s, &rc.v[rc.vi++]);
+}
+
+static int by_pos(const void *a, const void *b)
+{
+	const struct val *x = a, *y = b;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
 static int load_meta(struct kv_server *s, struct kflow *f)
@@ -205,9 +248,10 @@ int recover(struct kv_server *s, uint64_t *keys, uint64_t *ns)
 	}
 	if (rc.n)
 		qsort(rc.v, rc.n, sizeof(*rc.v), by_pos);
-	size_t vi = 0;
-	while (vi < rc.n && rc.v[vi].pos < s->hpos)
-		vi++;
+	if (rc.nrefused)
+		qsort(rc.refused, rc.nrefused, sizeof(*rc.refused), cmp_u64);
+	while (rc.vi < rc.n && rc.v[rc.vi].pos < s->hpos)
+		rc.vi++;
 
 	/* 4. Every connection record in persist order, server values merged in. */
 	struct pktstore_rec recs[256];
@@ -227,8 +271,7 @@ int recover(struct kv_server *s, uint64_t *keys, uint64_t *ns)
 			struct kflow *f = flow_get(s, pr->flow);
 			if (!f || f->proto == KV_META || !pr->len)
 				continue;
-			while (vi < rc.n && rc.v[vi].pos < KV_POS(pr->id, 0))
-				apply_val(s, &rc.v[vi++]);
+			replay_vals_before(s, KV_POS(pr->id, 0));
 			if (f->started && pr->seq != f->next_seq) {
 				if (pr->seq < f->next_seq)
 					continue;
@@ -248,8 +291,7 @@ int recover(struct kv_server *s, uint64_t *keys, uint64_t *ns)
 				s->last_id = pr->id;
 		}
 	}
-	while (vi < rc.n)
-		apply_val(s, &rc.v[vi++]);
+	replay_vals_before(s, UINT64_MAX);
 
 out:
 	/* 5. Release what replay found unreferenced; after a failure, nothing:
@@ -278,6 +320,7 @@ done:
 	s->replaying = 0;
 	damage_free();
 	free(rc.sum.flows);
+	free(rc.refused);
 	free(rc.v);
 	free(rc.pairs);
 	free(rc.meta);

@@ -297,6 +297,8 @@ int flow_feed(struct kv_server *s, struct kflow *f, struct krec *r)
 		int was_broken = f->broken;
 		if (rc == KV_DONE) {
 			uint32_t idx = f->cmd_idx < 0xfffff ? f->cmd_idx++ : 0xfffff;
+			if (s->replaying)
+				replay_vals_before(s, KV_POS(r->id, idx));
 			if (f->proto == KV_RESP)
 				exec_resp(s, f, &f->resp, KV_POS(r->id, idx), c);
 			else

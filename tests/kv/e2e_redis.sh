@@ -42,6 +42,13 @@ alive
 
 # Crash and restart: every acknowledged write is back; a command that was
 # only half received when the server died is not applied.
+# INCR then SET of the same key in one record: replay applies the INCR's
+# result (kept in the server's flow) where the INCR was, not after the SET.
+exec 4<>"/dev/tcp/127.0.0.1/$RESP_PORT"
+printf '*2\r\n$4\r\nINCR\r\n$2\r\npc\r\n*3\r\n$3\r\nSET\r\n$2\r\npc\r\n$1\r\n5\r\n' >&4
+IFS= read -r -t 5 line <&4 && IFS= read -r -t 5 line2 <&4
+expect_eq incr-then-set "$line $line2" $':1\r +OK\r'
+exec 4<&-
 exec 3<>"/dev/tcp/127.0.0.1/$RESP_PORT"
 printf '*3\r\n$3\r\nSET\r\n$4\r\ndone\r\n$3\r\nyes\r\n' >&3
 IFS= read -r -t 5 line <&3
@@ -53,7 +60,8 @@ exec 3<&-
 start_server
 expect_eq after-restart "$(rcli mget greeting a b c counter done | tr '\n' ' ')" "hello  2 3 2 yes "
 expect_eq half-received "$(rcli exists partial)" 0
+expect_eq incr-then-set-after-restart "$(rcli get pc)" 5
 expect_eq bench-after-restart "$(rcli get key:__rand_int__ | tr -d '\n' | wc -c)" 1024
-grep -q "recovered 7 keys" "$WORK/server.log" || fail "recovery log line: $(grep recovered "$WORK/server.log")"
+grep -q "recovered 8 keys" "$WORK/server.log" || fail "recovery log line: $(grep recovered "$WORK/server.log")"
 stop_server_clean
 echo PASS

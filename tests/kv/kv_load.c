@@ -18,6 +18,15 @@
  *   kv_load halfclose PORT
  *       send two commands, shut down the write side, print every reply
  *       byte until the server closes.
+ *   kv_load campaign PORT SECONDS STATEFILE SEED
+ *       one round of a kill -9 campaign. First every key of STATEFILE (the
+ *       model the previous rounds left; none at first) must hold its last
+ *       acknowledged state, or the state of the one command that was in
+ *       flight when the server died: a SET's value, a DEL, an INCR. Then
+ *       SET (1 B to 300 KiB), DEL and INCR on 4 connections, each owning its
+ *       keys, one command in flight each, until the server dies or SECONDS
+ *       pass; the model goes back to STATEFILE. A reply that takes over 10 s
+ *       is a wedge: exit 3. SECONDS 0 only checks.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -340,8 +349,313 @@ static int halfclose(int port)
 	return r < 0 ? 1 : 0;
 }
 
+/* --- campaign --- */
+
+#define C_CONNS 4
+#define C_KEYS 48 /* 40 strings, 8 counters */
+#define C_MAXV (300u << 10)
+#define C_TIMEOUT 10.0
+
+enum { P_NONE, P_SET, P_DEL, P_INCR };
+
+struct mkey {
+	int counter;
+	int present;      /* acknowledged state */
+	unsigned gen;
+	unsigned size;
+	long long count;
+	int pend;         /* command in flight when the server died */
+	unsigned pgen, psize;
+};
+
+static struct mkey model[C_KEYS];
+static long c_checked, c_acked, c_oom;
+
+static void mkey_name(char *b, size_t n, int k)
+{
+	snprintf(b, n, "%s:%d", k < 40 ? "cs" : "cc", k);
+}
+
+/* Bytes that name their key, generation and size, so a stale, torn or
+ * misplaced value cannot pass for the right one. */
+static void c_value(char *buf, unsigned size, int k, unsigned gen)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)k * 16777619u ^ gen * 2654435761u ^ size;
+	for (unsigned i = 0; i < size; i++) {
+		h ^= h << 13;
+		h ^= h >> 17;
+		h ^= h << 5;
+		buf[i] = (char)('a' + h % 26);
+	}
+	char tag[48];
+	int n = snprintf(tag, sizeof(tag), "%d@%u/%u:", k, gen, size);
+	memcpy(buf, tag, (size_t)n < size ? (size_t)n : size);
+}
+
+static unsigned c_size(unsigned r)
+{
+	unsigned p = r % 100;
+	r /= 100;
+	if (p < 35)
+		return 1 + r % 100;
+	if (p < 60)
+		return 100 + r % 4000;
+	if (p < 75)
+		return 4096 + r % 61440;
+	return 65536 + r % (C_MAXV - 65536 + 1);
+}
+
+static int load_model(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	for (int k = 0; k < C_KEYS; k++)
+		model[k] = (struct mkey){ .counter = k >= 40 };
+	if (!f)
+		return 0;
+	int k, ctr, present, pend;
+	unsigned gen, size, pgen, psize;
+	long long count;
+	while (fscanf(f, "%d %d %d %u %u %lld %d %u %u", &k, &ctr, &present, &gen, &size, &count,
+		      &pend, &pgen, &psize) == 9)
+		if (k >= 0 && k < C_KEYS)
+			model[k] = (struct mkey){ ctr, present, gen, size, count, pend, pgen, psize };
+	fclose(f);
+	return 0;
+}
+
+static int save_model(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return perror(path), -1;
+	for (int k = 0; k < C_KEYS; k++) {
+		const struct mkey *m = &model[k];
+		fprintf(f, "%d %d %d %u %u %lld %d %u %u\n", k, m->counter, m->present, m->gen,
+			m->size, m->count, m->pend, m->pgen, m->psize);
+	}
+	return fclose(f);
+}
+
+/* Every key holds its acknowledged state or its in-flight command's; the
+ * model then takes what the server holds. */
+static int c_verify(int port)
+{
+	int fd = dial(port), bad = 0;
+	static char got[C_MAXV + 16], want[C_MAXV + 16];
+	for (int k = 0; k < C_KEYS; k++) {
+		struct mkey *m = &model[k];
+		char name[32];
+		mkey_name(name, sizeof(name), k);
+		long len = get_value(fd, name, got, sizeof(got));
+		if (len == -2) {
+			fprintf(stderr, "campaign: GET %s failed or took over 10 s\n", name);
+			close(fd);
+			return 3;
+		}
+		int ok = 0;
+		if (m->counter) {
+			long long v = len < 0 ? 0 : (got[len] = 0, atoll(got));
+			if (v == m->count || (m->pend == P_INCR && v == m->count + 1)) {
+				ok = 1;
+				m->count = v;
+				m->present = len >= 0;
+			} else if (bad++ < 10) {
+				fprintf(stderr, "campaign: %s = %lld, acknowledged %lld%s\n", name, v,
+					m->count, m->pend == P_INCR ? " (+1 in flight)" : "");
+			}
+		} else {
+			int is_acked = 0, is_pend = 0;
+			if (!m->present)
+				is_acked = len == -1;
+			else if (len == (long)m->size) {
+				c_value(want, m->size, k, m->gen);
+				is_acked = !memcmp(got, want, m->size);
+			}
+			if (m->pend == P_DEL)
+				is_pend = len == -1;
+			else if (m->pend == P_SET && len == (long)m->psize) {
+				c_value(want, m->psize, k, m->pgen);
+				is_pend = !memcmp(got, want, m->psize);
+			}
+			ok = is_acked || is_pend;
+			if (!ok && bad++ < 10)
+				fprintf(stderr, "campaign: %s: got %ld bytes '%.20s', acknowledged %s gen %u "
+					"(%u bytes), in flight %d\n", name, len, len > 0 ? got : "",
+					m->present ? "value" : "deleted", m->gen, m->size, m->pend);
+			if (is_pend && !is_acked) {
+				m->present = m->pend == P_SET;
+				m->gen = m->pgen;
+				m->size = m->psize;
+			}
+		}
+		m->pend = P_NONE;
+		c_checked++;
+	}
+	close(fd);
+	return bad ? 1 : 0;
+}
+
+struct cconn {
+	int fd, key, op;
+	unsigned gen, size;
+	double sent;
+	char in[256];
+	size_t have;
+};
+
+static int c_send(struct cconn *c, unsigned r)
+{
+	static char cmd[C_MAXV + 256], val[C_MAXV];
+	char name[32];
+	/* Connection i owns keys i, i + C_CONNS, ...: one command per key in
+	 * flight, so the order of a key's commands is the order sent. */
+	int k = (int)(r % (C_KEYS / C_CONNS)) * C_CONNS + c->key;
+	struct mkey *m = &model[k];
+	mkey_name(name, sizeof(name), k);
+	size_t n;
+	r /= C_KEYS;
+	if (m->counter) {
+		c->op = P_INCR;
+		n = (size_t)sprintf(cmd, "*2\r\n$4\r\nINCR\r\n$%zu\r\n%s\r\n", strlen(name), name);
+	} else if (r % 5 == 0) {
+		c->op = P_DEL;
+		n = (size_t)sprintf(cmd, "*2\r\n$3\r\nDEL\r\n$%zu\r\n%s\r\n", strlen(name), name);
+	} else {
+		c->op = P_SET;
+		c->gen = m->gen + 1;
+		c->size = c_size(r / 5);
+		c_value(val, c->size, k, c->gen);
+		n = set_cmd(cmd, name, val, c->size);
+	}
+	m->pend = c->op;
+	m->pgen = c->gen;
+	m->psize = c->size;
+	c->sent = now();
+	c->have = 0;
+	c->op |= k << 8;
+	if (send_all(c->fd, cmd, n) == 0)
+		return 0;
+	return errno == EAGAIN || errno == EWOULDBLOCK ? -2 : -1;
+}
+
+/* The reply to c's command is in c->in: apply it to the model. */
+static int c_reply(struct cconn *c)
+{
+	int k = c->op >> 8, op = c->op & 0xff;
+	struct mkey *m = &model[k];
+	const char *r = c->in;
+	m->pend = P_NONE;
+	if (!strncmp(r, "-OOM ", 5)) {
+		c_oom++;
+		return 0; /* refused: nothing changed */
+	}
+	if (op == P_SET && !strncmp(r, "+OK", 3)) {
+		m->present = 1;
+		m->gen = c->gen;
+		m->size = c->size;
+	} else if (op == P_DEL && r[0] == ':') {
+		if (m->present != (atoi(r + 1) == 1)) {
+			fprintf(stderr, "campaign: DEL cs:%d answered %s, the model says %s\n", k, r,
+				m->present ? "present" : "absent");
+			return -1;
+		}
+		m->present = 0;
+	} else if (op == P_INCR && r[0] == ':') {
+		long long v = atoll(r + 1);
+		if (v != m->count + 1) {
+			fprintf(stderr, "campaign: INCR cc:%d gave %lld, the model says %lld\n", k, v,
+				m->count + 1);
+			return -1;
+		}
+		m->count = v;
+		m->present = 1;
+	} else {
+		fprintf(stderr, "campaign: unexpected reply to %d on key %d: %.60s\n", op, k, r);
+		return -1;
+	}
+	c_acked++;
+	return 0;
+}
+
+static int campaign(int port, double secs, const char *path, unsigned seed)
+{
+	load_model(path);
+	int rc = c_verify(port);
+	printf("campaign: %ld keys checked against the model\n", c_checked);
+	fflush(stdout); /* the driver waits for this line before it kills */
+	if (rc || secs <= 0) {
+		save_model(path);
+		return rc;
+	}
+	srand(seed);
+	struct cconn cs[C_CONNS];
+	struct pollfd pf[C_CONNS];
+	int alive = 0;
+	for (int i = 0; i < C_CONNS; i++) {
+		cs[i] = (struct cconn){ .fd = dial(port), .key = i };
+		struct timeval tv = { .tv_sec = (long)C_TIMEOUT };
+		setsockopt(cs[i].fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		pf[i] = (struct pollfd){ .fd = cs[i].fd, .events = POLLIN };
+		int sent = c_send(&cs[i], (unsigned)rand() * 65536u + (unsigned)rand());
+		if (sent == -2)
+			return save_model(path), fprintf(stderr, "campaign: send blocked 10 s (wedged)\n"), 3;
+		if (sent == 0)
+			alive++;
+		else
+			pf[i].fd = -1;
+	}
+	double end = now() + secs;
+	while (alive && now() < end) {
+		poll(pf, C_CONNS, 200);
+		for (int i = 0; i < C_CONNS; i++) {
+			struct cconn *c = &cs[i];
+			if (pf[i].fd < 0)
+				continue;
+			if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+				if (now() - c->sent > C_TIMEOUT) {
+					fprintf(stderr, "campaign: no reply within %.0f s (wedged)\n",
+						C_TIMEOUT);
+					save_model(path);
+					return 3;
+				}
+				continue;
+			}
+			ssize_t got = recv(c->fd, c->in + c->have, sizeof(c->in) - 1 - c->have, 0);
+			if (got <= 0) { /* the server died: the command stays in flight */
+				pf[i].fd = -1;
+				alive--;
+				continue;
+			}
+			c->have += (size_t)got;
+			c->in[c->have] = 0;
+			if (!memchr(c->in, '\n', c->have))
+				continue;
+			if (c_reply(c) < 0) {
+				save_model(path);
+				return 1;
+			}
+			int sent = c_send(c, (unsigned)rand() * 65536u + (unsigned)rand());
+			if (sent == -2) {
+				fprintf(stderr, "campaign: send blocked %.0f s (wedged)\n", C_TIMEOUT);
+				save_model(path);
+				return 3;
+			}
+			if (sent) {
+				pf[i].fd = -1;
+				alive--;
+			}
+		}
+	}
+	for (int i = 0; i < C_CONNS; i++)
+		close(cs[i].fd);
+	printf("campaign: %ld writes acknowledged, %ld refused (OOM)\n", c_acked, c_oom);
+	return save_model(path) ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 6 && !strcmp(argv[1], "campaign"))
+		return campaign(atoi(argv[2]), atof(argv[3]), argv[4], (unsigned)atol(argv[5]));
 	if (argc == 3 && !strcmp(argv[1], "halfclose"))
 		return halfclose(atoi(argv[2]));
 	if (argc == 6 && !strcmp(argv[1], "crash"))
