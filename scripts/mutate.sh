@@ -38,7 +38,7 @@ cmake --build "$work/build" -j 2 --target test_powerfail >/dev/null
 
 run_test() {
   (cd "$work/build" && PKTSTORE_POWERFAIL_POINTS=$points timeout 600 \
-    ./tests/test_powerfail --jobs 1 --fail-fast >"$work/last.log" 2>&1)
+    ./tests/test_powerfail --jobs 2 --fail-fast >"$work/last.log" 2>&1)
 }
 echo "mutate: the unmutated library must pass first"
 if ! run_test; then
