@@ -279,13 +279,26 @@ static bool all_zero(const char *p, size_t n)
 	return true;
 }
 
+/* Copy B's first word: a create is under way (see format()). */
+static int mark_creating(struct pktstore *ps)
+{
+	struct ps_arena *a = &ps->a;
+
+	memset(a->base + PS_SB_SIZE, 0, PS_SB_SIZE);
+	__atomic_store_n((uint64_t *)(void *)(a->base + PS_SB_SIZE), PS_CREATING,
+			 __ATOMIC_RELEASE);
+	return ps_persist_range(&ps->pp, PS_SB_SIZE, PS_SB_SIZE);
+}
+
 /*
  * Make the file an arena, open for use: the first session starts here, so
  * the superblocks are written once, already marked in use (the open that
- * formats makes no second sync). They are written last, copy A then copy B,
- * each durable before the next: until A is durable the file is not an
- * arena, and B stays zero until then, so a crash at any point leaves either
- * an arena or a file that unfinished() recognises and a create starts over.
+ * formats makes no second sync). First copy B's first word says a create
+ * is under way (one 8-byte store, made durable); then old metadata is
+ * zeroed; then copy A and copy B are written, each durable before the
+ * next. Until A is durable the file is not an arena, and B still carries
+ * the mark, so a crash at any point leaves either an arena or a file that
+ * unfinished() recognises as this create cut short, and nothing else.
  */
 static int format(struct pktstore *ps, const struct pktstore_opts *o, bool allocated)
 {
@@ -297,6 +310,9 @@ static int format(struct pktstore *ps, const struct pktstore_opts *o, bool alloc
 	if (ret)
 		return ret;
 	prefault_tmpfs(a);
+	ret = mark_creating(ps);
+	if (ret)
+		return ret;
 	if (!allocated) {
 		/* Old bytes (a reused device, an interrupted create) must
 		 * not pass for flows or descriptors. */
@@ -327,13 +343,20 @@ static int format(struct pktstore *ps, const struct pktstore_opts *o, bool alloc
 	return ret;
 }
 
-/* A create that power cut short: copy B still zero (it is written only
- * after copy A is durable) and copy A not a valid superblock. */
+/* What a create may format: a file that never held an arena (both
+ * superblock copies zero), or a create cut short (copy B still carries the
+ * mark and copy A is not a valid superblock). Any other bytes there are
+ * someone's data, or a damaged arena: refused, never overwritten. */
 static bool unfinished(const struct ps_arena *a)
 {
 	struct ps_superblock first;
+	uint64_t b0;
 
-	if (!all_zero(a->base + PS_SB_SIZE, PS_SB_SIZE))
+	if (all_zero(a->base, 2 * PS_SB_SIZE))
+		return true;
+	memcpy(&b0, a->base + PS_SB_SIZE, sizeof(b0));
+	if (b0 != PS_CREATING || !all_zero(a->base + PS_SB_SIZE + sizeof(b0),
+					   PS_SB_SIZE - sizeof(b0)))
 		return false;
 	memcpy(&first, a->base, sizeof(first));
 	return ps_superblock_check(&first, a->size) != 0;

@@ -25,7 +25,7 @@
  *
  * The cost: one pass over the index to find the segment's records, its live
  * bytes copied, two drains. It runs inside receive calls and append, at
- * most one segment per call, and only while free segments are short.
+ * most a few segments per call, and only while free segments are short.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -66,6 +66,8 @@ static size_t records_in(const struct pktstore *ps, uint64_t seg, uint64_t *slot
 			continue;
 		const struct ps_desc *d = ps_desc_slot(ps, id);
 
+		if (!ps_desc_extent_ok(ps, d))
+			return 0; /* rotted since open: leave it where it is */
 		if (ps_seg_of(ps, d->data_off) != seg)
 			continue;
 		if (n == max)
@@ -178,20 +180,28 @@ bool ps_clean_wanted(const struct pktstore *ps)
 	return ps->movable && ps->clean_hint && ps->seg.nfree < CLEAN_LOW && !ps->broken;
 }
 
+/* Segments cleaned per call at most: enough to give back the reserve and
+ * one more, short enough that no call stalls. */
+#define CLEAN_MAX 4
+
 int ps_clean(struct pktstore *ps)
 {
-	if (!ps_clean_wanted(ps))
-		return 0;
-	int64_t seg = pick_victim(ps);
+	for (int n = 0; n < CLEAN_MAX && ps_clean_wanted(ps); n++) {
+		int64_t seg = pick_victim(ps);
 
-	if (seg < 0) {
-		/* Nothing worth moving until something is released. */
-		ps->clean_hint = false;
-		return 0;
+		if (seg < 0) {
+			/* Nothing worth moving until something is released. */
+			ps->clean_hint = false;
+			return 0;
+		}
+		int ret = clean_segment(ps, (uint64_t)seg);
+
+		if (ret == 0 || ret == -ENOMEM) {
+			ps->clean_hint = false; /* nothing changed: try after a release */
+			return 0;
+		}
+		if (ret < 0)
+			return ret;
 	}
-	int ret = clean_segment(ps, (uint64_t)seg);
-
-	if (ret == 0 || ret == -ENOMEM)
-		ps->clean_hint = false; /* nothing changed: try after a release */
-	return ret < 0 && ret != -ENOMEM ? ret : 0;
+	return 0;
 }

@@ -49,7 +49,7 @@ int ps_flows_load(struct pktstore *ps)
 
 		if (!e->id)
 			continue;
-		if (e->crc != ps_flow_entry_crc(e) || (e->id - 1) % max != slot ||
+		if (e->crc != ps_flow_entry_crc(e) || e->id >= PS_ID_MAX || (e->id - 1) % max != slot ||
 		    (e->state != PS_FLOW_SOCKET && e->state != PS_FLOW_LOCAL)) {
 			/* Torn or corrupt: its records become orphans and are
 			 * reported as damaged; the slot is reused. */
@@ -145,7 +145,9 @@ int ps_flow_new(struct pktstore *ps, enum ps_flow_state kind, int fd, uint64_t t
 	if (fd >= 0)
 		fill_addrs(&e, fd);
 	e.crc = ps_flow_entry_crc(&e);
-	if (id > PS_ID_MAX)
+	/* Ids stay below PS_ID_MAX: the io_uring backends tag user data with
+	 * the bits above (UD_HUP, UD_CANCEL). */
+	if (id >= PS_ID_MAX)
 		return -EOVERFLOW;
 
 	/* The superblock's flow id limit stays ahead of the ids handed out,
@@ -153,7 +155,7 @@ int ps_flow_new(struct pktstore *ps, enum ps_flow_state kind, int fd, uint64_t t
 	uint64_t limit = ps->a.sb.flow_id_limit;
 
 	if (id >= limit) {
-		ps->a.sb.flow_id_limit = id + max;
+		ps->a.sb.flow_id_limit = PS_ID_MAX - id > max ? id + max : PS_ID_MAX;
 		int ret = ps_arena_sync(ps);
 
 		if (ret) {

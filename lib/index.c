@@ -120,7 +120,8 @@ int pktstore_get(struct pktstore *ps, uint64_t id, struct pktstore_rec *rec, uns
 	if (state == PS_D_DAMAGED)
 		return -EBADMSG;
 	/* The media can rot after open: re-check what is about to be served. */
-	if (ps_desc_decode(d, id % ps->ndesc, ps->ndesc) != PS_DK_LIVE)
+	if (ps_desc_decode(d, id % ps->ndesc, ps->ndesc) != PS_DK_LIVE ||
+	    !ps_desc_extent_ok(ps, d))
 		return -EBADMSG;
 	if (!(flags & PKTSTORE_NO_VERIFY) &&
 	    ps_crc32c(ps_ptr(ps, d->data_off), d->len) != d->data_crc)
@@ -279,7 +280,8 @@ static int stream_walk(struct pktstore *ps, uint64_t flow, uint64_t seq, size_t 
 			continue;
 		if (d->seq > at)
 			break; /* a gap */
-		if (verify && ps_crc32c(ps_ptr(ps, d->data_off), d->len) != d->data_crc) {
+		if (!ps_desc_extent_ok(ps, d) ||
+		    (verify && ps_crc32c(ps_ptr(ps, d->data_off), d->len) != d->data_crc)) {
 			if (!done)
 				return -EBADMSG;
 			break;

@@ -238,6 +238,7 @@ enum ps_desc_state { PS_D_FREE = 0, PS_D_LIVE = 1, PS_D_DAMAGED = 2 };
 int ps_record_make(struct pktstore *ps, struct ps_flow *f, uint64_t data_off, uint32_t len,
 		   uint32_t flags, uint64_t *id);
 int ps_commit(struct pktstore *ps);
+bool ps_desc_extent_ok(const struct pktstore *ps, const struct ps_desc *d);
 uint64_t ps_now_ns(void);
 
 /* ------------------------------------------------------------ cleaner.c */

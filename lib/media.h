@@ -22,6 +22,8 @@
 /* 2: a release leaves a mark (below) instead of zeroing the id word. */
 #define PS_FORMAT_VERSION 2
 #define PS_SB_SIZE 4096
+/* The first word of copy B while a create is under way (arena.c). */
+#define PS_CREATING 0x474e495441455243ULL /* "CREATING" */
 #define PS_CACHELINE 64
 
 /* Layout, fixed at creation. Both superblock copies hold the same layout. */

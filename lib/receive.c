@@ -128,12 +128,14 @@ static int make_room(struct pktstore *ps)
 	return ret;
 }
 
-/* Make records from whatever waits, then make them durable. */
-static int settle(struct pktstore *ps)
+/* Make records from whatever waits, then make them durable. Only calls
+ * that may invalidate data pointers (receive, append: pktstore_open(3))
+ * let the cleaner move records first. */
+static int settle(struct pktstore *ps, bool may_move)
 {
 	if (ps->broken)
 		return PKTSTORE_EBROKEN;
-	int ret = make_room(ps);
+	int ret = may_move ? make_room(ps) : 0;
 
 	if (ret)
 		return ret; /* this call saw it fail; later ones get EBROKEN */
@@ -202,7 +204,7 @@ int pktstore_recv_persist(struct pktstore *ps, uint64_t flow, struct pktstore_re
 	if (f->kind != PS_FLOW_SOCKET)
 		return -EINVAL;
 	for (bool polled = false;;) {
-		int ret = settle(ps);
+		int ret = settle(ps, true);
 
 		if (ret)
 			return ret;
@@ -238,7 +240,7 @@ int pktstore_recv_persist_any(struct pktstore *ps, struct pktstore_rec *recs, un
 	if (ps->a.rdonly)
 		return -EROFS;
 	for (bool polled = false;;) {
-		int ret = settle(ps);
+		int ret = settle(ps, true);
 
 		if (ret)
 			return ret;
@@ -362,7 +364,7 @@ int pktstore_detach(struct pktstore *ps, uint64_t flow)
 		ps->active_flows--;
 	f->run = PS_RUN_NONE;
 	f->fd = -1;
-	int ret = settle(ps);
+	int ret = settle(ps, false);
 	int r = ps_flow_close_entry(ps, f);
 
 	ps_flow_maybe_reclaim(ps, f);
@@ -425,7 +427,7 @@ int pktstore_append(struct pktstore *ps, uint64_t flow, const void *data, uint32
 	}
 	/* An appended record is never "delivered": the caller has it. */
 	f->delivered_seq = f->next_seq;
-	ret = settle(ps);
+	ret = settle(ps, false);
 	if (ret)
 		return ret;
 	if (rec)

@@ -138,6 +138,20 @@ int ps_commit(struct pktstore *ps)
 	return ret ? ret : r;
 }
 
+/* The record's bytes lie inside one data segment. Checked at open and
+ * again before serving or moving bytes: a moved descriptor's checksum does
+ * not cover data_off (media.h), so rot there would go unseen otherwise. */
+bool ps_desc_extent_ok(const struct pktstore *ps, const struct ps_desc *d)
+{
+	const struct ps_superblock *sb = &ps->a.sb;
+	uint64_t data_end = sb->data_off + sb->nsegs * sb->seg_size;
+
+	if (!d->len || d->data_off < sb->data_off || d->data_off >= data_end ||
+	    d->len > data_end - d->data_off)
+		return false;
+	return ps_seg_of(ps, d->data_off) == ps_seg_of(ps, d->data_off + d->len - 1);
+}
+
 /* The DRAM side of a release whose mark is durable. Only the last word
  * changed, so the rest of the descriptor still says what it held. */
 static void forget(struct pktstore *ps, uint64_t slot)

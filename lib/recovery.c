@@ -17,17 +17,6 @@
 
 #include "internal.h"
 
-static bool extent_ok(const struct pktstore *ps, const struct ps_desc *d)
-{
-	const struct ps_superblock *sb = &ps->a.sb;
-	uint64_t data_end = sb->data_off + sb->nsegs * sb->seg_size;
-
-	if (!d->len || d->data_off < sb->data_off || d->data_off >= data_end ||
-	    d->len > data_end - d->data_off)
-		return false;
-	return ps_seg_of(ps, d->data_off) == ps_seg_of(ps, d->data_off + d->len - 1);
-}
-
 static int cmp_seq(const void *a, const void *b)
 {
 	const struct ps_ent *x = a, *y = b;
@@ -160,8 +149,34 @@ static int presize(struct pktstore *ps)
 	return ret;
 }
 
+/* Trimmed records whose release had not happened yet: released now, in
+ * one batch, through the ordinary release, so that their descriptors can
+ * never come back (as damaged records, bytes and all) once their flow's
+ * entry goes. A read-only open only leaves them out. */
+struct trimmed {
+	uint64_t *ids;
+	size_t n, cap;
+};
+
+static int trimmed_add(struct trimmed *t, uint64_t id)
+{
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 64;
+		uint64_t *ids = realloc(t->ids, cap * sizeof(*ids));
+
+		if (!ids)
+			return -ENOMEM;
+		t->ids = ids;
+		t->cap = cap;
+	}
+	t->ids[t->n++] = id;
+	return 0;
+}
+
 int ps_recover(struct pktstore *ps)
 {
+	struct trimmed trimmed = { 0 };
+
 	/* Map the descriptor log in one call instead of a page fault per few
 	 * pages (Linux 5.14+; older kernels fault as usual). */
 #ifdef MADV_POPULATE_READ
@@ -184,20 +199,26 @@ int ps_recover(struct pktstore *ps)
 				ps->next_id = d->id + 1;
 			continue;
 		}
-		if (kind == PS_DK_INVALID || !extent_ok(ps, d)) {
+		if (kind == PS_DK_INVALID || !ps_desc_extent_ok(ps, d)) {
 			ps->st.invalid_descriptors++;
 			continue;
 		}
 		struct ps_flow *f = ps_flow_get(ps, d->flow);
 
-		if (f && d->seq + d->len <= f->trim_seq) {
-			/* Trimmed; its release had not happened yet. The id
-			 * stays spent. */
+		bool trim = f && d->seq + d->len <= f->trim_seq;
+
+		if (trim && (ps->a.rdonly || trimmed_add(&trimmed, d->id))) {
+			/* Left out (read-only), or no memory to release it:
+			 * the id stays spent either way. */
 			if (d->id >= ps->next_id)
 				ps->next_id = d->id + 1;
+			if (!ps->a.rdonly) {
+				free(trimmed.ids);
+				return -ENOMEM;
+			}
 			continue;
 		}
-		if (!f || ps_crc32c(ps_ptr(ps, d->data_off), d->len) != d->data_crc) {
+		if (!f || (!trim && ps_crc32c(ps_ptr(ps, d->data_off), d->len) != d->data_crc)) {
 			mark_damaged(ps, slot, d);
 		} else {
 			if (ps_index_push(&f->idx, d->id, d->seq, d->ts_ns) ||
@@ -221,6 +242,10 @@ int ps_recover(struct pktstore *ps)
 	/* finish_flow may have dropped entries that `all` still lists; the
 	 * liveness check on every read hides them, squeeze drops them. */
 	sort_entries(ps->all.e, ps->all.n, cmp_id);
+	ret = trimmed.n ? pktstore_release_batch(ps, trimmed.ids, (unsigned)trimmed.n) : 0;
+	free(trimmed.ids);
+	if (ret)
+		return ret;
 	ps->st.recovered_records = ps->st.records;
 	ps_segments_build_free(&ps->seg);
 	/* Closed network flows without records are reclaimed now. */

@@ -154,7 +154,7 @@ static void hangup_done(struct pktstore *ps, uint64_t id, int res)
 	 * back as completions are reaped), receive them: a hang-up while
 	 * full is for an arena that has no room. */
 	refill(ps);
-	if (u->in_ring && !arm(ps, f)) {
+	if (u->in_ring && ps->desc_free && !arm(ps, f)) {
 		ps_flow_starve(ps, f, false);
 		return;
 	}

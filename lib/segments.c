@@ -105,16 +105,27 @@ void ps_seg_give_run(struct pktstore *ps, uint64_t first, uint64_t n)
 	}
 }
 
-int64_t ps_seg_take(struct pktstore *ps, enum ps_seg_state as)
+/*
+ * With PKTSTORE_MOVABLE the last free segment is kept for the cleaner:
+ * moving records needs somewhere to put them, and an arena whose every
+ * segment holds one small record could otherwise never be cleaned (log-
+ * structured file systems reserve segments for the same reason).
+ */
+static int64_t take(struct pktstore *ps, enum ps_seg_state as, bool for_cleaner)
 {
 	struct ps_segments *s = &ps->seg;
 
-	if (!s->nfree)
+	if (!s->nfree || (ps->movable && !for_cleaner && s->nfree <= 1))
 		return -1;
 	uint32_t i = s->free_stack[--s->nfree];
 
 	s->state[i] = (uint8_t)as;
 	return i;
+}
+
+int64_t ps_seg_take(struct pktstore *ps, enum ps_seg_state as)
+{
+	return take(ps, as, false);
 }
 
 static void seg_free(struct pktstore *ps, uint64_t i)
@@ -224,7 +235,7 @@ int ps_bump_reserve(struct pktstore *ps, enum ps_bump_kind k, uint32_t min, uint
 		ps_seg_seal(ps, (uint64_t)old);
 	}
 	if (b->seg < 0) {
-		int64_t i = ps_seg_take(ps, PS_SEG_BUMP);
+		int64_t i = take(ps, PS_SEG_BUMP, k == PS_BUMP_COLD);
 
 		if (i >= 0) {
 			b->used = 0;

@@ -205,6 +205,8 @@ fail:
 	 * half-made arena in its way. The lock is still ours here. */
 	if (ps->a.created)
 		unlink(path);
+	else if (ps->a.formatted && ps->a.map)
+		ps_arena_mark(ps, false); /* an arena nobody used: not a lost session */
 	store_free(ps);
 	return ret;
 }

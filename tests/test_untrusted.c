@@ -287,3 +287,221 @@ Test(untrusted, failed_create_leaves_nothing)
 	cr_assert_eq(pktstore_open(path, &o, &ps), 0);
 	cr_assert_eq(pktstore_close(ps), 0);
 }
+
+/* A flow id limit at the top of the range: the next flow's id must stay
+ * below what the io_uring backends use as tag bits (a flow whose id was
+ * 2^62 had its receives taken for hang-up polls, and close hung), and
+ * raising the limit must not write a superblock the next open refuses. */
+Test(untrusted, flow_id_limit_at_the_top)
+{
+	static const uint64_t limits[] = { PS_ID_MAX, PS_ID_MAX - 3 };
+
+	for (unsigned k = 0; k < 2; k++) {
+		struct ps_superblock sb;
+		struct pktstore *ps;
+		uint64_t flow;
+
+		arena_path(MEDIUM_TMPFS, "flowlimit", path, sizeof(path));
+		make_records(path, 1, NULL);
+		read_sb(path, &sb);
+		sb.flow_id_limit = limits[k];
+		write_sb_both(path, &sb);
+		ps = open_rw(path);
+		int ret = pktstore_flow_create(ps, 1, &flow);
+
+		cr_assert(ret == 0 || ret == -EOVERFLOW, "flow_create: %s", pktstore_strerror(ret));
+		if (!ret)
+			cr_assert_lt(flow, PS_ID_MAX, "flow id %lu", (unsigned long)flow);
+		cr_assert_eq(pktstore_close(ps), 0);
+		ret = pktstore_open(path, NULL, &ps);
+		cr_assert_eq(ret, 0, "limit %lu: reopen: %s", (unsigned long)limits[k],
+			     pktstore_strerror(ret));
+		cr_assert_eq(pktstore_close(ps), 0);
+	}
+}
+
+/* A flow entry whose id is at or above the id range is not a flow. */
+Test(untrusted, flow_entry_id_out_of_range)
+{
+	struct ps_superblock sb;
+	struct ps_flow_entry e;
+	struct pktstore_stats st;
+	struct pktstore *ps;
+
+	arena_path(MEDIUM_TMPFS, "flowentry", path, sizeof(path));
+	make_records(path, 1, NULL);
+	read_sb(path, &sb);
+	pread_all(path, sb.flow_off, &e, sizeof(e));
+	/* Slot 0 holds ids 1, 1 + max, ...: move it to the top of the range. */
+	e.id = 1 + ((PS_ID_MAX - 1) / sb.max_flows + 1) * sb.max_flows;
+	e.crc = pktstore_crc32c(0, &e, offsetof(struct ps_flow_entry, crc));
+	pwrite_all(path, sb.flow_off, &e, sizeof(e));
+	ps = open_rw(path);
+	cr_assert_eq(pktstore_stats(ps, &st), 0);
+	cr_assert_eq(st.invalid_flows, 1);
+	cr_assert_eq(pktstore_close(ps), 0);
+}
+
+/* PKTSTORE_CREATE formats only what is not an arena and never held one
+ * (all zero where the superblocks go) or a create cut short (its mark in
+ * copy B); a file with other bytes there, or an arena whose copy B was
+ * wiped and copy A damaged, is refused and left as it was. */
+Test(untrusted, create_never_formats_foreign_bytes)
+{
+	struct pktstore_opts o = { .flags = PKTSTORE_CREATE, .size = 4 << 20 };
+	struct pktstore *ps;
+	static uint8_t img[2 * PS_SB_SIZE], back[2 * PS_SB_SIZE];
+
+	/* A disk image: a boot sector, then zeroes. */
+	arena_path(MEDIUM_TMPFS, "foreign", path, sizeof(path));
+	int fd = open(path, O_CREAT | O_RDWR, 0600);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, 4 << 20), 0);
+	memset(img, 0, sizeof(img));
+	memcpy(img, "\xeb\x3c\x90MSDOS5.0", 11);
+	img[510] = 0x55;
+	img[511] = 0xaa;
+	cr_assert_eq(pwrite(fd, img, sizeof(img), 0), (ssize_t)sizeof(img));
+	close(fd);
+	cr_assert_eq(pktstore_open(path, &o, &ps), -EUCLEAN);
+	pread_all(path, 0, back, sizeof(back));
+	cr_assert(!memcmp(img, back, sizeof(img)), "the file was written");
+	unlink(path);
+
+	/* An arena with records, copy B wiped and one word of copy A torn. */
+	uint64_t ids[10];
+	struct ps_superblock sb;
+
+	make_records(path, 10, ids);
+	read_sb(path, &sb);
+	memset(img, 0, PS_SB_SIZE);
+	pwrite_all(path, PS_SB_SIZE, img, PS_SB_SIZE);
+	sb.generation ^= 0x5a5a;
+	pwrite_all(path, 0, &sb, sizeof(sb));
+	cr_assert_eq(pktstore_open(path, &o, &ps), -EUCLEAN);
+	/* Its records are still there for whoever repairs it. */
+	struct ps_desc d;
+
+	desc_read(path, &sb, ids[0] % sb.ndesc, &d);
+	cr_assert_eq(d.id, ids[0]);
+}
+
+/* A moved record's descriptor checksum leaves data_off out: a flipped bit
+ * there after open must give -EBADMSG, not a read of a wild address. */
+Test(untrusted, moved_record_with_rotten_offset)
+{
+	struct pktstore_opts o = { .flags = PKTSTORE_CREATE | PKTSTORE_MOVABLE, .size = 1 << 20,
+				   .segment_size = 64 << 10, .max_flows = 16,
+				   .recv_path = PKTSTORE_PATH_RECV };
+	static char big[40000];
+	struct pktstore *ps;
+	struct pktstore_rec r;
+	struct pktstore_stats st;
+	uint64_t flow, small[32], bigs[32];
+	const void *was[32];
+	int n = 0;
+
+	arena_path(MEDIUM_TMPFS, "movedrot", path, sizeof(path));
+	cr_assert_eq(pktstore_open(path, &o, &ps), 0);
+	cr_assert_eq(pktstore_flow_create(ps, 1, &flow), 0);
+	/* Each segment: a big record that goes, a small one that stays. */
+	for (; n < 32; n++) {
+		if (pktstore_append(ps, flow, big, sizeof(big), &r))
+			break;
+		bigs[n] = r.id;
+		cr_assert_eq(pktstore_append(ps, flow, "stay", 4, &r), 0);
+		small[n] = r.id;
+		was[n] = r.data;
+	}
+	for (int i = 0; i < n; i++)
+		cr_assert_eq(pktstore_release(ps, bigs[i]), 0);
+	for (int i = 0; i < 40; i++) {
+		int ret = pktstore_append(ps, flow, big, sizeof(big), &r);
+
+		cr_assert_eq(ret, 0, "append %d: %s", i, pktstore_strerror(ret));
+		cr_assert_eq(pktstore_release(ps, r.id), 0);
+	}
+	cr_assert_eq(pktstore_stats(ps, &st), 0);
+	cr_assert_gt(st.moved_records, 0);
+	int moved = -1;
+
+	for (int i = 0; i < n && moved < 0; i++) {
+		cr_assert_eq(pktstore_get(ps, small[i], &r, 0), 0);
+		if (r.data != was[i])
+			moved = i;
+	}
+	cr_assert_geq(moved, 0);
+	struct ps_superblock sb;
+	struct ps_desc d;
+
+	read_sb(path, &sb);
+	desc_read(path, &sb, small[moved] % sb.ndesc, &d);
+	cr_assert_eq(d.mark, PS_DESC_MOVED);
+	d.data_off ^= 1ull << 44;
+	desc_write(path, &sb, small[moved] % sb.ndesc, &d); /* the shared mapping sees it */
+	cr_assert_eq(pktstore_get(ps, small[moved], &r, 0), -EBADMSG);
+	cr_assert_eq(pktstore_get(ps, small[moved], &r, PKTSTORE_NO_VERIFY), -EBADMSG);
+	char b[4];
+
+	cr_assert_leq(pktstore_read(ps, flow, d.seq, b, sizeof(b)), 0);
+	cr_assert_eq(pktstore_close(ps), 0);
+}
+
+/* Power lost after a trim's point is durable but before its records'
+ * release marks are: those records are gone for good, and must not come
+ * back (as damaged records with their bytes) once the flow is deleted. */
+Test(untrusted, trimmed_records_stay_gone)
+{
+	struct pktstore *ps;
+	struct pktstore_stats st;
+	struct ps_superblock sb;
+	struct ps_desc d;
+	uint64_t ids[3], flow;
+
+	arena_path(MEDIUM_TMPFS, "trimgone", path, sizeof(path));
+	flow = make_records(path, 3, ids);
+	ps = open_rw(path);
+	cr_assert_eq(pktstore_trim(ps, flow, 300), 0);
+	cr_assert_eq(pktstore_close(ps), 0);
+	/* The crash: release marks lost, the trim point kept. */
+	read_sb(path, &sb);
+	for (int i = 0; i < 3; i++) {
+		desc_read(path, &sb, ids[i] % sb.ndesc, &d);
+		d.mark = 0;
+		d.crc = pktstore_crc32c(0, &d, offsetof(struct ps_desc, crc));
+		desc_write(path, &sb, ids[i] % sb.ndesc, &d);
+	}
+	ps = open_rw(path);
+	cr_assert_eq(pktstore_stats(ps, &st), 0);
+	cr_assert_eq(st.records, 0);
+	cr_assert_eq(pktstore_flow_delete(ps, flow), 0);
+	cr_assert_eq(pktstore_close(ps), 0);
+	ps = open_rw(path);
+	cr_assert_eq(pktstore_stats(ps, &st), 0);
+	cr_assert_eq(st.damaged_records, 0, "trimmed records came back as damaged");
+	cr_assert_eq(st.records, 0);
+	cr_assert_eq(pktstore_close(ps), 0);
+}
+
+/* An open that formats an existing file and then fails leaves an arena
+ * that reads as cleanly closed, not as a session lost. */
+Test(untrusted, failed_open_after_format_is_clean)
+{
+	struct pktstore_opts o = { .flags = PKTSTORE_CREATE, .recv_path = PKTSTORE_PATH_ZCRX,
+				   .zcrx = "nonexistent0:0" };
+	struct pktstore *ps;
+	struct pktstore_stats st;
+
+	arena_path(MEDIUM_TMPFS, "formatfail", path, sizeof(path));
+	int fd = open(path, O_CREAT | O_RDWR, 0600);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, 4 << 20), 0);
+	close(fd);
+	cr_assert_neq(pktstore_open(path, &o, &ps), 0);
+	ps = open_rw(path);
+	cr_assert_eq(pktstore_stats(ps, &st), 0);
+	cr_assert_eq(st.dirty_shutdown, 0);
+	cr_assert_eq(pktstore_close(ps), 0);
+}
