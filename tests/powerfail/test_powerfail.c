@@ -765,6 +765,26 @@ static void check_image(const char *image, const struct history *h, uint64_t poi
 	}
 	cr_assert_geq(nf, 0);
 
+	/* Not even as damaged records, bytes and all. */
+	struct pktstore_query dq = { .kind = PKTSTORE_DAMAGED, .hi = UINT64_MAX };
+	struct pktstore_rec dmg[64];
+	int nd;
+
+	while ((nd = pktstore_range(ps, &dq, dmg, 64)) > 0) {
+		for (int i = 0; i < nd; i++) {
+			cr_assert(!dropped(h, dmg[i].flow, dmg[i].seq, dmg[i].len, true),
+				  "point %lu: damaged record %lu of flow %lu seq %lu, trimmed or deleted, back",
+				  (unsigned long)point, (unsigned long)dmg[i].id,
+				  (unsigned long)dmg[i].flow, (unsigned long)dmg[i].seq);
+			for (size_t e = 0; e < h->n; e++)
+				cr_assert(!(h->ex[e].released == 2 && h->ex[e].id == dmg[i].id),
+					  "point %lu: released record %lu back as damaged",
+					  (unsigned long)point, (unsigned long)dmg[i].id);
+		}
+		dq.lo = dmg[nd - 1].id + 1;
+	}
+	cr_assert_geq(nd, 0);
+
 	struct pktstore_stats st;
 	struct pktstore_query all = { .kind = PKTSTORE_BY_ID, .hi = UINT64_MAX };
 	static struct pktstore_rec o[MAXLIVE];
