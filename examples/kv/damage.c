@@ -310,7 +310,8 @@ int damage_scan(struct kv_server *s, const struct pktstore_stats *st, uint64_t l
 		rc = check_summary(s, st, last_meta, sum);
 	if (rc < 0)
 		return rc;
-	qsort(dm.d, dm.n, sizeof(*dm.d), by_flow_cut);
+	if (dm.n)
+		qsort(dm.d, dm.n, sizeof(*dm.d), by_flow_cut);
 	return (int)dm.n;
 }
 
@@ -378,7 +379,8 @@ static void describe(const struct dmg *d, char *buf, size_t len)
 		break;
 	case DMG_ORPHAN:
 		snprintf(buf, len, "record %" PRIu64 " (bytes %" PRIu64 "..%" PRIu64
-			 ") belongs to no flow: the flow's table entry is damaged",
+			 ") belongs to no flow in the table (its entry is damaged, or the library "
+			 "freed it at open because only damaged records were left)",
 			 d->id, d->seq, d->end);
 		break;
 	case DMG_MISSING:
@@ -405,6 +407,9 @@ static void report(struct kv_server *s, const char *prefix, int dropping)
 		const struct dmg *d = &dm.d[i];
 		char what[320];
 		describe(d, what, sizeof(what));
+		/* Repair releases a damaged record; other damage it can only accept. */
+		const char *outcome = !dropping ? "" : d->id && d->kind != DMG_TRIMMED ? " (released)"
+											 : " (accepted)";
 		int first_cut = d->cut != NO_CUT && (i == 0 || dm.d[i - 1].flow != d->flow ||
 						     dm.d[i - 1].cut == NO_CUT);
 		if (first_cut) {
@@ -418,11 +423,10 @@ static void report(struct kv_server *s, const char *prefix, int dropping)
 		} else if (d->proto == KV_META) {
 			kv_log("%s: flow %" PRIu64 " (%s): %s; keys whose newest value it held would "
 			       "go back to an older value or vanish%s",
-			       prefix, d->flow, proto_name(d->proto), what,
-			       dropping ? " (accepted)" : "");
+			       prefix, d->flow, proto_name(d->proto), what, outcome);
 		} else {
 			kv_log("%s: flow %" PRIu64 " (%s): %s%s", prefix, d->flow,
-			       proto_name(d->proto), what, dropping ? " (accepted)" : "");
+			       proto_name(d->proto), what, outcome);
 		}
 	}
 }
@@ -430,8 +434,8 @@ static void report(struct kv_server *s, const char *prefix, int dropping)
 void damage_report(struct kv_server *s)
 {
 	report(s, "damage", 0);
-	kv_log("refusing to start: %zu damaged places in arena %s, nothing changed; start with "
-	       "--repair to cut each damaged stream at its damage, dropping what is listed above",
+	kv_log("refusing to start: %zu damaged places in arena %s; the server changed nothing; "
+	       "start with --repair to cut each damaged stream at its damage, dropping what is listed above",
 	       dm.n, s->cfg.arena);
 }
 

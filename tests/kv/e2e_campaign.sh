@@ -47,7 +47,7 @@ recovery_kill() { # ARENA
 	: >"$WORK/server.log"
 	"$KV" --arena "$1" --size 8M --resp 127.0.0.1:0 --http 127.0.0.1:0 >>"$WORK/server.log" 2>&1 &
 	SERVER_PID=$!
-	sleep "0.00$((RANDOM % 10))"
+	sleep "0.00$((RANDOM % 5))"
 	grep -q "RESP on" "$WORK/server.log" || recovery_kills=$((recovery_kills + 1))
 	stop_server
 	kills=$((kills + 1))
