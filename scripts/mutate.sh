@@ -36,6 +36,11 @@ cmake -S "$work/src" -B "$work/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_FLAGS="-include $work/mutant.h -Wno-unused-variable -Wno-unused-but-set-variable -Wno-unused-function" >/dev/null
 cmake --build "$work/build" -j 2 --target test_powerfail >/dev/null
 
+# The test's scratch files: a directory of this run's own on tmpfs, so
+# what a failed run leaves behind is easy to remove and touches no one else.
+scratch=$(mktemp -d /dev/shm/pktstore-mutate.XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+export PKTSTORE_POWERFAIL_DIR=$scratch
 run_test() {
   (cd "$work/build" && PKTSTORE_POWERFAIL_POINTS=$points timeout 600 \
     ./tests/test_powerfail --jobs 2 --fail-fast >"$work/last.log" 2>&1)
@@ -81,7 +86,7 @@ for site in $sites; do
   printf '%s %-16s %s (%ds) %s\n' "$verdict" "$file:$line" "$text" $((SECONDS - start)) \
     "${how:+-- $how}" | cut -c1-160
   cp "$work/orig.c" "$work/src/$file"
-  rm -f /dev/shm/pktstore-pf-* # what a failed run leaves
+  rm -f "$scratch"/* # what a failed run leaves
 done
 cmake --build "$work/build" -j 2 --target test_powerfail >/dev/null
 echo "mutate: $caught of $total persistence points caught ($points crash points per run, seed $PKTSTORE_POWERFAIL_SEED)"

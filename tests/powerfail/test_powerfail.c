@@ -842,9 +842,13 @@ static void check_each_copy(const char *image, const char *pristine, const struc
 	}
 }
 
+/* Scratch files: in PKTSTORE_POWERFAIL_DIR, default /dev/shm. */
 static void paths(char (*p)[128], const char *what)
 {
-	snprintf(*p, sizeof(*p), "/dev/shm/pktstore-pf-%d.%s", (int)getpid(), what);
+	const char *dir = getenv("PKTSTORE_POWERFAIL_DIR");
+
+	snprintf(*p, sizeof(*p), "%s/pktstore-pf-%d.%s", dir && *dir ? dir : "/dev/shm",
+		 (int)getpid(), what);
 }
 
 enum start {
