@@ -985,9 +985,16 @@ static void crash_campaign(const struct workload *w)
 
 		unlink(image);
 		run_child(w, arena, image, logp, point, seed, seed + i, false);
-		cr_assert_eq(access(image, F_OK), 0, "point %lu: no power loss happened",
-			     (unsigned long)point);
 		read_log(logp, &h);
+		if (access(image, F_OK)) {
+			/* Receives batch differently from run to run: this one
+			 * ended before its point came. It closed cleanly. */
+			cr_assert_lt(h.events, point, "point %lu: no power loss happened",
+				     (unsigned long)point);
+			check_image(arena, &h, point, NULL);
+			checked += h.n;
+			continue;
+		}
 		/* Checking opens the image, which repairs it: keep it as power
 		 * left it for the copies' check and the next generation. */
 		copy_file(image, pristine);
