@@ -64,7 +64,7 @@ static void many_flows(enum pktstore_recv_path rp)
 			cr_assert(!f->ended, "record after end of stream");
 			if (r[i].id == 0) {
 				cr_assert_eq(r[i].len, 0);
-				cr_assert_eq(r[i].status, 0);
+				cr_assert_eq(r[i].status, 0, "end status %d", r[i].status);
 				cr_assert_eq(f->seq, PER_FLOW);
 				f->ended = 1;
 				ended++;
@@ -114,29 +114,42 @@ Test(flows, any_uring_inc) { many_flows(PKTSTORE_PATH_URING_INC); }
 Test(flows, any_uring_fixed) { many_flows(PKTSTORE_PATH_URING_FIXED); }
 Test(flows, any_recv) { many_flows(PKTSTORE_PATH_RECV); }
 
-/* Thousands of small records on one flow keep seq continuous. */
-Test(flows, thousands_of_small_records)
+#define SMALL_ROUNDS 3000
+static char small_path[256];
+
+static void small_cleanup(void)
 {
-	char path[256];
+	if (small_path[0])
+		unlink(small_path);
+}
+
+/* Thousands of small records on one flow keep seq continuous. On uring-fixed
+ * (the automatic choice before Linux 6.12) every receive takes a whole 16 KiB
+ * buffer however few bytes came, and none is released here: the arena has
+ * room for two such receives a round. */
+Test(flows, thousands_of_small_records, .fini = small_cleanup)
+{
+	char *path = small_path;
 	int c, s;
 	uint64_t flow;
 
-	arena_path(MEDIUM_TMPFS, "small", path, sizeof(path));
-	struct pktstore *ps = store_open(path, 32 << 20, PKTSTORE_PATH_AUTO);
+	arena_path(MEDIUM_TMPFS, "small", path, sizeof(small_path));
+	struct pktstore *ps =
+		store_open(path, (32 << 20) + SMALL_ROUNDS * 2 * (16 << 10), PKTSTORE_PATH_AUTO);
 
 	tcp_pair(&c, &s);
 	cr_assert_eq(pktstore_attach(ps, s, 0, &flow), 0);
 	uint64_t off = 0;
 	unsigned records = 0;
 
-	for (int round = 0; round < 3000; round++) {
+	for (int round = 0; round < SMALL_ROUNDS; round++) {
 		size_t n = 1 + (size_t)(round * 7919) % 300;
 
 		send_stream(c, 5, off, n);
 		records += recv_expect(ps, flow, 5, off, n);
 		off += n;
 	}
-	cr_assert_geq(records, 3000);
+	cr_assert_geq(records, SMALL_ROUNDS);
 	struct pktstore_flow_info fi;
 
 	cr_assert_eq(pktstore_flow_info(ps, flow, &fi), 0);

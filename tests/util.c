@@ -1,27 +1,116 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
 
 #include "util.h"
 
+static const char *kernel_release(void)
+{
+	static struct utsname u;
+
+	return uname(&u) ? "?" : u.release;
+}
+
 void arena_path(enum medium m, const char *name, char *buf, size_t n)
 {
-	const char *dir = m == MEDIUM_TMPFS ? "/dev/shm" : getenv("PKTSTORE_TEST_DIR");
+	const char *dir = getenv(m == MEDIUM_TMPFS ? "PKTSTORE_TEST_PM_DIR" : "PKTSTORE_TEST_DIR");
 
-	if (!dir)
-		dir = "/var/tmp";
+	if (!dir || !*dir)
+		dir = m == MEDIUM_TMPFS ? "/dev/shm" : "/var/tmp";
 	snprintf(buf, n, "%s/pktstore-test-%d-%s.arena", dir, (int)getpid(), name);
 	unlink(buf);
+}
+
+enum pktstore_granularity medium_granularity(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+
+	cr_assert(fd >= 0, "open %s: %s", path, strerror(errno));
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_SYNC, fd, 0);
+
+	close(fd);
+	if (p == MAP_FAILED)
+		return PKTSTORE_GRAN_PAGE;
+	munmap(p, 4096);
+
+	/* libpmem2's rule: eADR only if every region says cpu_cache. */
+	DIR *d = opendir("/sys/bus/nd/devices");
+	struct dirent *e;
+	int regions = 0, cpu_cache = 0;
+
+	while (d && (e = readdir(d))) {
+		char f[512], v[32] = "";
+
+		if (strncmp(e->d_name, "region", 6) != 0)
+			continue;
+		snprintf(f, sizeof(f), "/sys/bus/nd/devices/%s/persistence_domain", e->d_name);
+		FILE *fp = fopen(f, "r");
+
+		regions++;
+		if (fp) {
+			if (fgets(v, sizeof(v), fp) && strncmp(v, "cpu_cache", 9) == 0)
+				cpu_cache++;
+			fclose(fp);
+		}
+	}
+	if (d)
+		closedir(d);
+	return regions && cpu_cache == regions ? PKTSTORE_GRAN_BYTE : PKTSTORE_GRAN_CACHE_LINE;
+}
+
+void skip_if_path_missing(enum pktstore_recv_path rp, int ret, const char *created)
+{
+	static const char *const names[] = { "auto", "uring-inc", "uring-fixed", "recv", "zcrx" };
+
+	if (!ret || (rp != PKTSTORE_PATH_URING_INC && rp != PKTSTORE_PATH_URING_FIXED))
+		return;
+	/* The automatic choice, free of PKTSTORE_RECV_PATH, tells whether rp
+	 * is missing: it takes rp or a better path whenever rp works. */
+	char probe[256], env[64] = "";
+	const char *e = getenv("PKTSTORE_RECV_PATH");
+	struct pktstore_opts o = { .flags = PKTSTORE_CREATE, .size = 2 << 20,
+				   .segment_size = 64 << 10 };
+	struct pktstore *ps;
+	struct pktstore_stats st;
+
+	if (e)
+		snprintf(env, sizeof(env), "%s", e);
+	unsetenv("PKTSTORE_RECV_PATH");
+	arena_path(MEDIUM_TMPFS, "probe", probe, sizeof(probe));
+	int pret = pktstore_open(probe, &o, &ps);
+
+	if (env[0])
+		setenv("PKTSTORE_RECV_PATH", env, 1);
+	if (pret) {
+		unlink(probe);
+		return;
+	}
+	int got = pktstore_stats(ps, &st);
+
+	pktstore_close(ps);
+	unlink(probe);
+	if (got || st.recv_path <= rp || st.recv_path > PKTSTORE_PATH_RECV)
+		return;
+	if (created)
+		unlink(created);
+	cr_skip_test("receive path %s unavailable here (Linux %s; open: %s), the automatic choice "
+		     "is %s, because %s",
+		     names[rp], kernel_release(), pktstore_strerror(ret), names[st.recv_path],
+		     st.fallback_reason[0] ? st.fallback_reason : "(no reason given)");
 }
 
 void tcp_pair(int *client, int *server)
@@ -50,6 +139,7 @@ struct pktstore *store_open(const char *path, uint64_t size, enum pktstore_recv_
 	struct pktstore *ps = NULL;
 	int ret = pktstore_open(path, &o, &ps);
 
+	skip_if_path_missing(rp, ret, size ? path : NULL);
 	cr_assert_eq(ret, 0, "pktstore_open(%s): %s", path, pktstore_strerror(ret));
 	return ps;
 }

@@ -9,11 +9,25 @@
 
 #include "pktstore.h"
 
-/* Where arenas live: emulated PM (tmpfs) or a regular file system. */
+/* Where arenas live: emulated PM (tmpfs: /dev/shm, or the directory in
+ * PKTSTORE_TEST_PM_DIR, e.g. a DAX mount) or a regular file system
+ * (PKTSTORE_TEST_DIR, default /var/tmp). */
 enum medium { MEDIUM_TMPFS, MEDIUM_FILE };
 
 /* A fresh arena path on the medium (the file does not exist yet). */
 void arena_path(enum medium m, const char *name, char *buf, size_t n);
+
+/* The granularity libpmem2 should report for the existing file at path,
+ * found without libpmem2: page unless MAP_SYNC maps it (DAX); on DAX, byte
+ * when every NVDIMM region's persistence domain is the CPU cache (eADR),
+ * else cache line. */
+enum pktstore_granularity medium_granularity(const char *path);
+
+/* After pktstore_open() asking for receive path rp returned ret: if ret is
+ * an error because this kernel (or a seccomp filter) lacks rp, skip the test
+ * with the reason, removing the arena at created (if not NULL) first.
+ * Otherwise return, for the caller to assert on ret. */
+void skip_if_path_missing(enum pktstore_recv_path rp, int ret, const char *created);
 
 /* A connected loopback TCP pair: *client writes, *server is for the store. */
 void tcp_pair(int *client, int *server);
