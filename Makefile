@@ -38,6 +38,10 @@ demo: deps
 test: deps build
 	cd $(BUILD) && ctest --output-on-failure --timeout 600
 
+# The suite in Debian 12's own kernels on an emulated NVDIMM (DAX), under QEMU.
+test-vm:
+	BUILD=$(BUILD) ./scripts/test-vm.sh
+
 # The whole suite again under AddressSanitizer and UndefinedBehaviorSanitizer
 # (fewer power-loss points: each costs more under ASan), and under
 # ThreadSanitizer.
