@@ -5,6 +5,7 @@
  * read back from the file mean something lives here, so arena, flows,
  * records and recovery agree on it.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "internal.h"
@@ -23,6 +24,42 @@ void ps_desc_encode(struct ps_desc *d)
 {
 	d->mark = 0;
 	d->crc = ps_crc32c(d, offsetof(struct ps_desc, crc));
+}
+
+/* CRC-8 (polynomial 0x07): every error of one or two bits in the 15 bytes
+ * it covers changes it. */
+static uint8_t crc8(uint8_t c, const uint8_t *p, size_t n)
+{
+	while (n--) {
+		c ^= *p++;
+		for (int k = 0; k < 8; k++)
+			c = (uint8_t)(c & 0x80 ? (c << 1) ^ 0x07 : c << 1);
+	}
+	return c;
+}
+
+static uint8_t trim_check(uint64_t flow_id, uint64_t seq)
+{
+	uint8_t b[15];
+
+	for (int i = 0; i < 7; i++)
+		b[i] = (uint8_t)(seq >> (8 * i));
+	for (int i = 0; i < 8; i++)
+		b[7 + i] = (uint8_t)(flow_id >> (8 * i));
+	return crc8(0xff, b, sizeof(b));
+}
+
+uint64_t ps_trim_encode(uint64_t flow_id, uint64_t seq)
+{
+	return seq ? (seq & PS_TRIM_SEQ_MAX) | (uint64_t)trim_check(flow_id, seq) << 56 : 0;
+}
+
+int ps_trim_decode(uint64_t flow_id, uint64_t word, uint64_t *seq)
+{
+	*seq = word & PS_TRIM_SEQ_MAX;
+	if (!word)
+		return 0;
+	return *seq && (uint8_t)(word >> 56) == trim_check(flow_id, *seq) ? 0 : -EBADMSG;
 }
 
 /* The checksum of a moved descriptor: data_off does not count. */

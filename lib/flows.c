@@ -49,8 +49,11 @@ int ps_flows_load(struct pktstore *ps)
 
 		if (!e->id)
 			continue;
+		uint64_t trim;
+
 		if (e->crc != ps_flow_entry_crc(e) || e->id >= PS_ID_MAX || (e->id - 1) % max != slot ||
-		    (e->state != PS_FLOW_SOCKET && e->state != PS_FLOW_LOCAL)) {
+		    (e->state != PS_FLOW_SOCKET && e->state != PS_FLOW_LOCAL) ||
+		    ps_trim_decode(e->id, e->trim_seq, &trim)) {
 			/* Torn or corrupt: its records become orphans and are
 			 * reported as damaged; the slot is reused. */
 			ps->st.invalid_flows++;
@@ -59,7 +62,7 @@ int ps_flows_load(struct pktstore *ps)
 		ps->flows[slot] = flow_alloc(e->id, slot, (enum ps_flow_state)e->state);
 		if (!ps->flows[slot])
 			return -ENOMEM;
-		ps->flows[slot]->trim_seq = e->trim_seq;
+		ps->flows[slot]->trim_seq = trim;
 		ps->nflows++;
 		if (e->id >= ps->next_flow_id)
 			ps->next_flow_id = e->id + 1;
@@ -369,8 +372,10 @@ int pktstore_trim(struct pktstore *ps, uint64_t flow, uint64_t seq)
 		return -ERANGE; /* beyond what the flow holds */
 	if (seq <= f->trim_seq)
 		return 0;
+	if (seq > PS_TRIM_SEQ_MAX)
+		return -EOVERFLOW; /* 64 PiB into one stream */
 
-	int ret = word_persist(ps, &ps->a.flows_pm[f->slot].trim_seq, seq);
+	int ret = word_persist(ps, &ps->a.flows_pm[f->slot].trim_seq, ps_trim_encode(f->id, seq));
 
 	if (ret) {
 		ps->broken = ret;

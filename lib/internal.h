@@ -96,6 +96,10 @@ uint64_t ps_desc_release_word(const struct ps_desc *d);
 /* ... and the one that lets d's data_off change (cleaner.c). */
 uint64_t ps_desc_moved_word(const struct ps_desc *d);
 enum ps_desc_kind ps_desc_decode(const struct ps_desc *d, uint64_t slot, uint64_t ndesc);
+/* A flow entry's trim word (media.h): seq below 2^56, checked on decode. */
+#define PS_TRIM_SEQ_MAX ((1ull << 56) - 1)
+uint64_t ps_trim_encode(uint64_t flow_id, uint64_t seq);
+int ps_trim_decode(uint64_t flow_id, uint64_t word, uint64_t *seq);
 
 /* --------------------------------------------------------------- arena.c */
 struct ps_arena {

@@ -82,7 +82,11 @@ struct ps_flow_entry {
 	uint8_t reserved[36];
 	uint32_t crc;        /* CRC32C of the bytes above */
 	uint32_t reserved32;
-	uint64_t trim_seq;   /* the stream below this seq is gone (pktstore_trim) */
+	uint64_t trim_seq;   /* the stream below this seq is gone (pktstore_trim):
+				0, or the seq in the low 56 bits and a CRC-8 of
+				it and the entry's id in the top 8 (codec.c),
+				so damage here is seen although the word is
+				outside the entry's checksum */
 	uint64_t close_ns;   /* 0: still open, or ended by a crash */
 };
 
