@@ -107,7 +107,7 @@ struct log_entry {
 		      called/returned, 'o'/'O' open called/returned,
 		      'C'/'c' close called/returned,
 		      'S' what the run reached (id: enospc events, flow:
-		      segments cleaned, seq: highest live id, len:
+		      segments cleaned, seq: highest id returned, len:
 		      descriptor slots), 'E' end of workload (id: events) */
 	uint64_t id, flow, seq;
 	uint32_t len;
@@ -151,6 +151,7 @@ static struct {
 	uint64_t local[MAXLOCAL];
 	unsigned nlocal;
 	uint64_t enospc, cleaned; /* earlier sessions' stats, added up */
+	uint64_t top_id;          /* the highest record id returned */
 	uint8_t buf[1 << 16];
 } c;
 
@@ -162,6 +163,8 @@ static unsigned rnd(unsigned n)
 static void keep(const struct pktstore_rec *r)
 {
 	log_rec('R', r);
+	if (r->id > c.top_id)
+		c.top_id = r->id;
 	if (c.nlive < MAXLIVE)
 		c.live[c.nlive++] = *r;
 }
@@ -522,13 +525,10 @@ static void workload(const struct workload *w, const char *path, unsigned seed, 
 	}
 	/* What the run reached, for the parent to hold it to its purpose. */
 	struct pktstore_stats st;
-	uint64_t top = 0;
 
-	for (unsigned i = 0; i < c.nlive; i++)
-		top = c.live[i].id > top ? c.live[i].id : top;
 	if (pktstore_stats(c.ps, &st))
 		_exit(103);
-	log_write('S', c.enospc + st.enospc_events, c.cleaned + st.cleaned_segments, top,
+	log_write('S', c.enospc + st.enospc_events, c.cleaned + st.cleaned_segments, c.top_id,
 		  (uint32_t)st.descriptors);
 	close_store();
 	log_write('E', pf_events(), 0, 0, 0);
