@@ -12,7 +12,10 @@
 #                    it) but what cannot see the receive path, and both
 #                    demos with and without io_uring
 # It prints each guest's receive path, granularity and suite time, and exits
-# non-zero if any run failed, 77 if QEMU cannot run here at all.
+# non-zero if any run failed, 77 if QEMU cannot run here at all. Leave BUILD
+# alone while it runs: the guests cache the host's files (9p cache=loose)
+# and a rebuild mid-run mixes old and new binaries; BUILD=build-vm keeps it
+# apart from a build/ others rebuild.
 #
 # Environment:
 #   KERNELS   Debian 12 kernels to boot (default "6.1 6.12"): 6.1 is
