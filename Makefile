@@ -52,11 +52,14 @@ test-sanitize: deps
 # ThreadSanitizer cannot run Criterion 2.4 binaries (its fixed-address
 # arena collides with TSan's shadow memory), so this runs what has threads
 # and no Criterion: the demo's client threads and the kv end-to-end tests.
+# The kill -9 campaign is left to the other two runs: its 10 s limit per
+# request is a timing bound, and a server slowed tenfold by TSan on a file
+# arena misses it.
 test-tsan: deps
 	cmake -S . -B build-tsan -DPKTSTORE_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build build-tsan -j $(JOBS)
 	build-tsan/examples/demo/pktstore-demo --arena /dev/shm/pktstore-tsan.arena --size 67108864
-	cd build-tsan && ctest --output-on-failure -R 'kv.e2e|cli|distinct-stores'
+	cd build-tsan && ctest --output-on-failure -R 'kv.e2e|cli|distinct-stores' -E 'kv.e2e.campaign'
 
 bench: deps build
 	@./scripts/install-deps.sh --bench
