@@ -2,7 +2,8 @@
 # Mutation test of the persistence points: removes, one at a time, every
 # call in lib/ that makes bytes durable (a flush, a drain, a persist, a
 # flush-set entry, a superblock copy's write, a superblock sync), rebuilds
-# the power-loss and crafted-arena tests against the mutant, and runs them.
+# the power-loss, crafted-arena and flow-id tests against the mutant, and
+# runs them.
 # Each mutant must make one fail; one that passes is a persistence point no
 # test would miss.
 #
@@ -35,16 +36,18 @@ EOF
 cmake -S "$work/src" -B "$work/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DPKTSTORE_EXAMPLES=OFF -DPKTSTORE_BENCH=OFF -DPKTSTORE_TOOLS=OFF \
   -DCMAKE_C_FLAGS="-include $work/mutant.h -Wno-unused-variable -Wno-unused-but-set-variable -Wno-unused-function" >/dev/null
-cmake --build "$work/build" -j 2 --target test_powerfail test_untrusted >/dev/null
+cmake --build "$work/build" -j 2 --target test_powerfail test_untrusted test_lifetime >/dev/null
 
 # The test's scratch files: a directory of this run's own on tmpfs, so
 # what a failed run leaves behind is easy to remove and touches no one else.
 scratch=$(mktemp -d /dev/shm/pktstore-mutate.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 export PKTSTORE_POWERFAIL_DIR=$scratch
-# The crafted-arena test first (a second), then the power-loss test.
+# The crafted-arena test and the kill -9 test of flow ids first (seconds),
+# then the power-loss test.
 run_test() {
   (cd "$work/build" && ./tests/test_untrusted --fail-fast >"$work/last.log" 2>&1 &&
+    ./tests/test_lifetime --filter 'lifetime/flow_ids*' >"$work/last.log" 2>&1 &&
     PKTSTORE_POWERFAIL_POINTS=$points timeout 600 \
     ./tests/test_powerfail --jobs 2 --fail-fast >"$work/last.log" 2>&1)
 }
@@ -70,7 +73,7 @@ for site in $sites; do
   cp "$work/src/$file" "$work/orig.c"
   sed -i "${line}s/\b$name(/$macro(/" "$work/src/$file"
   text=$(sed -n "${line}p" "$top/$file" | sed -E 's/^[[:space:]]+//')
-  if ! cmake --build "$work/build" -j 2 --target test_powerfail test_untrusted >"$work/build.log" 2>&1; then
+  if ! cmake --build "$work/build" -j 2 --target test_powerfail test_untrusted test_lifetime >"$work/build.log" 2>&1; then
     cat "$work/build.log"
     echo "mutate: $file:$line does not build as a mutant"
     exit 1
@@ -91,7 +94,7 @@ for site in $sites; do
   cp "$work/orig.c" "$work/src/$file"
   rm -f "$scratch"/* # what a failed run leaves
 done
-cmake --build "$work/build" -j 2 --target test_powerfail test_untrusted >/dev/null
+cmake --build "$work/build" -j 2 --target test_powerfail test_untrusted test_lifetime >/dev/null
 echo "mutate: $caught of $total persistence points caught ($points crash points per run, seed $PKTSTORE_POWERFAIL_SEED)"
 if [ ${#survived[@]} -gt 0 ]; then
   echo "mutate: survived: ${survived[*]}"
