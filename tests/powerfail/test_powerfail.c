@@ -842,6 +842,18 @@ static void check_each_copy(const char *image, const char *pristine, const struc
 	}
 }
 
+/* A run's scratch files, and the superblock notes beside its images. */
+static void remove_files(const char *const *files, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char sb[200];
+
+		unlink(files[i]);
+		snprintf(sb, sizeof(sb), "%s%s", files[i], PF_SB_SUFFIX);
+		unlink(sb);
+	}
+}
+
 /* Scratch files: in PKTSTORE_POWERFAIL_DIR, default /dev/shm. */
 static void paths(char (*p)[128], const char *what)
 {
@@ -1031,13 +1043,7 @@ static void crash_campaign(const struct workload *w)
 		(unsigned long)gen2_recovery, (unsigned long)checked);
 	const char *all[] = { arena, image, logp, arena2, image2, log2, pristine };
 
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		char sb[200];
-
-		unlink(all[i]);
-		snprintf(sb, sizeof(sb), "%s%s", all[i], PF_SB_SUFFIX);
-		unlink(sb);
-	}
+	remove_files(all, sizeof(all) / sizeof(all[0]));
 }
 
 /* Power lost at each of the first events of an open that finds one
@@ -1099,13 +1105,7 @@ static void recovery_sweep(const struct workload *w)
 			"power lost at each of their first 30 events\n", runs);
 	const char *all[] = { arena, broken, image, logp, arena2, image2, log2, pristine };
 
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		char sb[200];
-
-		unlink(all[i]);
-		snprintf(sb, sizeof(sb), "%s%s", all[i], PF_SB_SUFFIX);
-		unlink(sb);
-	}
+	remove_files(all, sizeof(all) / sizeof(all[0]));
 }
 
 /* Power lost at each event of creating an arena, in a new file and over a
@@ -1160,13 +1160,7 @@ static void create_sweep(const struct workload *w, bool reuse)
 		reuse ? " over an old arena" : "", runs);
 	const char *all[] = { arena, old, image, logp, pristine };
 
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		char sb[200];
-
-		unlink(all[i]);
-		snprintf(sb, sizeof(sb), "%s%s", all[i], PF_SB_SUFFIX);
-		unlink(sb);
-	}
+	remove_files(all, sizeof(all) / sizeof(all[0]));
 }
 
 TestSuite(powerfail, .timeout = 900);
