@@ -73,15 +73,21 @@ static uint32_t moved_crc(const struct ps_desc *d)
 	return ps_crc32c(&c, offsetof(struct ps_desc, crc));
 }
 
-uint64_t ps_desc_moved_word(const struct ps_desc *d)
+/* A descriptor's last 8-byte word, (mark, crc), as one aligned store. */
+static uint64_t last_word(uint32_t mark, uint32_t crc)
 {
 	struct {
 		uint32_t mark, crc;
-	} w = { PS_DESC_MOVED, moved_crc(d) };
+	} w = { mark, crc };
 	uint64_t v;
 
 	memcpy(&v, &w, sizeof(v));
 	return v;
+}
+
+uint64_t ps_desc_moved_word(const struct ps_desc *d)
+{
+	return last_word(PS_DESC_MOVED, moved_crc(d));
 }
 
 static uint32_t released_crc(const struct ps_desc *d)
@@ -91,13 +97,7 @@ static uint32_t released_crc(const struct ps_desc *d)
 
 uint64_t ps_desc_release_word(const struct ps_desc *d)
 {
-	struct {
-		uint32_t mark, crc;
-	} w = { PS_DESC_RELEASED, released_crc(d) };
-	uint64_t v;
-
-	memcpy(&v, &w, sizeof(v));
-	return v;
+	return last_word(PS_DESC_RELEASED, released_crc(d));
 }
 
 static bool all_zero(const struct ps_desc *d)
