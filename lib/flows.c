@@ -269,20 +269,23 @@ static void flow_drop(struct pktstore *ps, struct ps_flow *f)
  * will ask for (the application detached it). */
 void ps_flow_maybe_reclaim(struct pktstore *ps, struct ps_flow *f)
 {
-	if (f->kind != PS_FLOW_SOCKET || f->run != PS_RUN_NONE || f->live || f->stalled ||
-	    ps->a.rdonly)
+	if (f->kind != PS_FLOW_SOCKET || f->run != PS_RUN_NONE || f->live || f->damaged ||
+	    f->stalled || ps->a.rdonly)
 		return;
 	if (word_persist(ps, &ps->a.flows_pm[f->slot].id, 0))
 		return; /* keep it; the entry may still be valid on the media */
 	flow_drop(ps, f);
 }
 
-/* Release f's live records that end at or below `seq`, in batches of one
- * drain each. The ids are copied out first: releasing squeezes the index. */
+/* Release f's records, live and damaged, that end at or below `seq`, in
+ * batches of one drain each. The ids are copied out first: releasing
+ * squeezes the index. Damaged records are in no index (their bytes are
+ * not the stream's); they are rare, so a flow that has any pays one scan
+ * of the descriptor states. */
 static int release_below(struct pktstore *ps, struct ps_flow *f, uint64_t seq)
 {
 	size_t n = 0;
-	uint64_t *ids = malloc((f->idx.n ? f->idx.n : 1) * sizeof(*ids));
+	uint64_t *ids = malloc((f->idx.n + f->damaged + 1) * sizeof(*ids));
 	int ret = 0;
 
 	if (!ids)
@@ -295,6 +298,15 @@ static int release_below(struct pktstore *ps, struct ps_flow *f, uint64_t seq)
 		if (seq != UINT64_MAX && ps_desc_slot(ps, id)->seq + ps_desc_slot(ps, id)->len > seq)
 			break; /* seq order: the rest end later */
 		ids[n++] = id;
+	}
+	for (uint64_t slot = 0, left = f->damaged; left && slot < ps->ndesc; slot++) {
+		const struct ps_desc *d = &ps->a.descs_pm[slot];
+
+		if (ps->desc_state[slot] != PS_D_DAMAGED || d->flow != f->id)
+			continue;
+		left--;
+		if (seq == UINT64_MAX || d->seq + d->len <= seq)
+			ids[n++] = d->id;
 	}
 	for (size_t i = 0; i < n && !ret; i += 256)
 		ret = pktstore_release_batch(ps, ids + i, n - i < 256 ? (unsigned)(n - i) : 256);

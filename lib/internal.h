@@ -207,6 +207,7 @@ struct ps_flow {
 	uint64_t next_seq;     /* seq of the next record */
 	uint64_t delivered_seq;
 	uint64_t live;
+	uint64_t damaged;      /* records kept as damaged: the flow stays for them */
 	uint64_t trim_seq;     /* the stream below is gone (pktstore_trim) */
 	void *user;            /* pktstore_flow_set_user() */
 	struct ps_index idx;   /* records in seq order */

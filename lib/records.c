@@ -157,9 +157,10 @@ bool ps_desc_extent_ok(const struct pktstore *ps, const struct ps_desc *d)
 static void forget(struct pktstore *ps, uint64_t slot)
 {
 	const struct ps_desc *d = &ps->a.descs_pm[slot];
-	struct ps_flow *f = ps->desc_state[slot] == PS_D_LIVE ? ps_flow_get(ps, d->flow) : NULL;
+	bool live = ps->desc_state[slot] == PS_D_LIVE;
+	struct ps_flow *f = ps_flow_get(ps, d->flow);
 
-	if (f) {
+	if (live) {
 		f->live--;
 		f->idx.dead++;
 		ps->all.dead++;
@@ -167,6 +168,8 @@ static void forget(struct pktstore *ps, uint64_t slot)
 		ps->st.record_bytes -= d->len;
 	} else {
 		ps->st.damaged_records--;
+		if (f)
+			f->damaged--;
 	}
 	ps->desc_state[slot] = PS_D_FREE;
 	ps->desc_free++;
@@ -175,7 +178,8 @@ static void forget(struct pktstore *ps, uint64_t slot)
 		ps->be->released(ps, d->data_off, d->len);
 	ps_seg_unref(ps, ps_seg_of(ps, d->data_off), d->len);
 	if (f) {
-		ps_index_squeeze(ps, &f->idx);
+		if (live)
+			ps_index_squeeze(ps, &f->idx);
 		ps_flow_maybe_reclaim(ps, f);
 	}
 }

@@ -73,8 +73,15 @@ static void hold_extent(struct pktstore *ps, const struct ps_desc *d)
 	ps_seg_note_extent(&ps->seg, seg, (uint32_t)(d->data_off + d->len - start));
 }
 
+/* Counted in its flow when the flow exists, so that deleting or trimming
+ * the flow takes the damaged record too and the flow is not reclaimed
+ * from under it. */
 static void mark_damaged(struct pktstore *ps, uint64_t slot, const struct ps_desc *d)
 {
+	struct ps_flow *f = ps_flow_get(ps, d->flow);
+
+	if (f)
+		f->damaged++;
 	ps->desc_state[slot] = PS_D_DAMAGED;
 	ps->desc_free--;
 	ps->st.damaged_records++;

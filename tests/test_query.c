@@ -194,6 +194,39 @@ Test(query, crc_mismatch_is_reported)
 	cr_assert_eq(st.damaged_records, 0);
 }
 
+/* A closed flow whose only records left are damaged is kept, at open and
+ * after its last good record goes, so the damage stays attributed to a
+ * flow the application can see and delete; it is reclaimed when the
+ * damaged record is released. */
+Test(query, damaged_records_keep_their_flow)
+{
+	struct pktstore_flow_info fi;
+	struct pktstore_stats st;
+
+	((uint8_t *)recs[7].data)[3] ^= 0x40;
+	for (int i = 0; i < nrecs; i++)
+		if (i != 7 && i != 8)
+			cr_assert_eq(pktstore_release(ps, recs[i].id), 0);
+	cr_assert_eq(pktstore_close(ps), 0);
+	ps = store_open(path, 0, PKTSTORE_PATH_AUTO);
+	cr_assert_eq(pktstore_stats(ps, &st), 0);
+	cr_assert_eq(st.damaged_records, 1);
+	cr_assert_eq(pktstore_release(ps, recs[8].id), 0);
+	cr_assert_eq(pktstore_flow_info(ps, flow, &fi), 0, "the flow went with damage left");
+	cr_assert_eq(fi.records, 0);
+	cr_assert_eq(pktstore_close(ps), 0);
+	ps = store_open(path, 0, PKTSTORE_PATH_AUTO);
+	cr_assert_eq(pktstore_flow_info(ps, flow, &fi), 0, "freed at open with damage left");
+
+	struct pktstore_query q = { .kind = PKTSTORE_DAMAGED, .hi = UINT64_MAX };
+	struct pktstore_rec d;
+
+	cr_assert_eq(pktstore_range(ps, &q, &d, 1), 1);
+	cr_assert_eq(d.flow, flow);
+	cr_assert_eq(pktstore_release(ps, recs[7].id), 0);
+	cr_assert_eq(pktstore_flow_info(ps, flow, &fi), -ENOENT);
+}
+
 Test(query, append_to_local_flow)
 {
 	uint64_t local;

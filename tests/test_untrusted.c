@@ -484,6 +484,65 @@ Test(untrusted, trimmed_records_stay_gone)
 	cr_assert_eq(pktstore_close(ps), 0);
 }
 
+/* Bytes damaged under a descriptor (a torn landing, rot): the record is
+ * kept as damaged, in its flow. Deleting the flow or trimming past the
+ * record takes it too: it must not come back at the next open. */
+static uint64_t damage_middle_record(const char *p, uint64_t *ids)
+{
+	struct ps_superblock sb;
+	struct ps_desc d;
+	uint8_t b;
+	uint64_t flow = make_records(p, 3, ids);
+
+	read_sb(p, &sb);
+	desc_read(p, &sb, ids[1] % sb.ndesc, &d);
+	pread_all(p, d.data_off + 5, &b, 1);
+	b ^= 0x10;
+	pwrite_all(p, d.data_off + 5, &b, 1);
+	return flow;
+}
+
+static uint64_t damaged_count(const char *p)
+{
+	struct pktstore *ps = open_rw(p);
+	struct pktstore_stats st;
+
+	cr_assert_eq(pktstore_stats(ps, &st), 0);
+	cr_assert_eq(pktstore_close(ps), 0);
+	return st.damaged_records;
+}
+
+Test(untrusted, damaged_record_goes_with_its_flow)
+{
+	uint64_t ids[3], flow;
+	struct pktstore *ps;
+
+	arena_path(MEDIUM_TMPFS, "dmgdel", path, sizeof(path));
+	flow = damage_middle_record(path, ids);
+	cr_assert_eq(damaged_count(path), 1);
+	ps = open_rw(path);
+	cr_assert_eq(pktstore_flow_delete(ps, flow), 0);
+	cr_assert_eq(pktstore_close(ps), 0);
+	cr_assert_eq(damaged_count(path), 0, "a deleted flow's damaged record came back");
+}
+
+Test(untrusted, damaged_record_goes_with_a_trim)
+{
+	uint64_t ids[3], flow;
+	struct pktstore *ps;
+	struct pktstore_stats st;
+
+	arena_path(MEDIUM_TMPFS, "dmgtrim", path, sizeof(path));
+	flow = damage_middle_record(path, ids);
+	ps = open_rw(path);
+	cr_assert_eq(pktstore_trim(ps, flow, 200), 0);
+	cr_assert_eq(pktstore_stats(ps, &st), 0);
+	cr_assert_eq(st.damaged_records, 0, "a trimmed damaged record is still listed");
+	cr_assert_eq(st.records, 1);
+	cr_assert_eq(pktstore_close(ps), 0);
+	cr_assert_eq(damaged_count(path), 0);
+}
+
 /* An open that formats an existing file and then fails leaves an arena
  * that reads as cleanly closed, not as a session lost. */
 Test(untrusted, failed_open_after_format_is_clean)

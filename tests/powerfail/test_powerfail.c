@@ -772,9 +772,10 @@ static void check_image(const char *image, const struct history *h, uint64_t poi
 
 	while ((nd = pktstore_range(ps, &dq, dmg, 64)) > 0) {
 		for (int i = 0; i < nd; i++) {
-			/* Not asserted yet for trims and deletes: a record torn by an
-			 * earlier crash stays damaged through its flow's delete
-			 * (flow_delete releases only live records). */
+			cr_assert(!dropped(h, dmg[i].flow, dmg[i].seq, dmg[i].len, true),
+				  "point %lu: damaged record %lu of flow %lu seq %lu, trimmed or deleted, back",
+				  (unsigned long)point, (unsigned long)dmg[i].id,
+				  (unsigned long)dmg[i].flow, (unsigned long)dmg[i].seq);
 			for (size_t e = 0; e < h->n; e++)
 				cr_assert(!(h->ex[e].released == 2 && h->ex[e].id == dmg[i].id),
 					  "point %lu: released record %lu back as damaged",
