@@ -5,6 +5,8 @@
  * pktstore_append() on a local flow (sizes 64..256 B) and either closes it
  * cleanly or exits without closing (a dirty shutdown); the parent then
  * times the open that rebuilds the index and reads pktstore_stats().
+ * --rounds repeats the pair (clean, then dirty), each on a fresh arena, so
+ * that both cases get the same share of a noisy machine.
  */
 #include <inttypes.h>
 #include <getopt.h>
@@ -58,7 +60,7 @@ static int fill(const char *path, uint64_t size, uint64_t n, int clean)
 	return 0;
 }
 
-static int reopen(const char *path, const char *label)
+static int reopen(const char *path, const char *label, int round)
 {
 	struct pktstore *ps;
 	struct pktstore_stats st;
@@ -71,17 +73,17 @@ static int reopen(const char *path, const char *label)
 		return 1;
 	}
 	pktstore_stats(ps, &st);
-	printf("open shutdown=%s dirty=%d open_ms=%.2f recovery_ms=%.2f records=%" PRIu64
+	printf("open shutdown=%s round=%d dirty=%d open_ms=%.2f recovery_ms=%.2f records=%" PRIu64
 	       " record_bytes=%" PRIu64 " descriptors=%" PRIu64 " rec_per_s=%.0f gb_per_s=%.3f"
 	       " ns_per_slot=%.1f\n",
-	       label, st.dirty_shutdown, dt / 1e6, st.recovery_ns / 1e6, st.recovered_records,
+	       label, round, st.dirty_shutdown, dt / 1e6, st.recovery_ns / 1e6, st.recovered_records,
 	       st.record_bytes, st.descriptors, st.recovered_records / (dt / 1e9),
 	       st.record_bytes / (double)dt, (double)st.recovery_ns / (double)st.descriptors);
 	pktstore_close(ps);
 	return 0;
 }
 
-static const char usage[] = "usage: recovery --path ARENA [--records N] [--size BYTES]\n"
+static const char usage[] = "usage: recovery --path ARENA [--records N] [--size BYTES] [--rounds R]\n"
 			   "       recovery --help | --version\n";
 
 int main(int argc, char **argv)
@@ -90,13 +92,14 @@ int main(int argc, char **argv)
 		{ "path", required_argument, NULL, 'p' },
 		{ "records", required_argument, NULL, 'n' },
 		{ "size", required_argument, NULL, 's' },
+		{ "rounds", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	const char *path = NULL;
 	uint64_t n = 1000000, size = 512ull << 20;
-	int c;
+	int rounds = 1, c;
 
 	while ((c = getopt_long(argc, argv, "hV", lo, NULL)) != -1) {
 		switch (c) {
@@ -111,14 +114,17 @@ int main(int argc, char **argv)
 			}
 			break;
 		}
+		case 'r': rounds = atoi(optarg); break;
 		case 'h': fputs(usage, stdout); return 0;
 		case 'V': print_version(argv[0]); return 0;
 		default: goto bad;
 		}
 	}
-	if (!path)
+	if (!path || rounds < 1 || rounds > 100)
 		goto bad;
-	for (int clean = 1; clean >= 0; clean--) {
+	for (int k = 0; k < 2 * rounds; k++) {
+		int clean = !(k & 1), round = k / 2 + 1;
+
 		unlink(path);
 		fflush(stdout);
 		pid_t pid = fork();
@@ -129,7 +135,8 @@ int main(int argc, char **argv)
 
 		if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
 			return 1;
-		if (reopen(path, clean ? "clean" : "dirty") || (clean && reopen(path, "clean-again")))
+		if (reopen(path, clean ? "clean" : "dirty", round) ||
+		    (clean && reopen(path, "clean-again", round)))
 			return 1;
 	}
 	unlink(path);
