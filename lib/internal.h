@@ -304,6 +304,13 @@ void ps_hangup_notice(struct pktstore *ps, struct ps_flow *f);
 struct io_uring;
 void ps_uring_cancel_flow(struct pktstore *ps, struct io_uring *ring, struct ps_flow *f,
 			  unsigned (*reap_all)(struct pktstore *ps));
+/* io_uring backends: pktstore_fd() is an epoll set of the ring's eventfd
+ * and the sockets that have a receive (PS_WATCH_IN) or a hang-up poll
+ * (PS_WATCH_HUP) posted; ps_uring_watch brings *watched, f's entry in it,
+ * to what is posted for f now. */
+enum { PS_WATCH_NONE, PS_WATCH_HUP, PS_WATCH_IN };
+int ps_uring_ready_init(struct io_uring *ring, int *epfd, int *evfd);
+void ps_uring_watch(int epfd, uint8_t *watched, struct ps_flow *f);
 
 /* ------------------------------------------------------------ the store */
 struct pktstore {

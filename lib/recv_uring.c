@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -44,7 +45,9 @@ struct uring_state {
 	bool inc;
 	bool deferred; /* DEFER_TASKRUN: bound to the thread that enabled it */
 	bool enabled;
-	int evfd;
+	int epfd;              /* pktstore_fd(): see ps_uring_watch() */
+	int evfd;              /* the ring's, in the epoll set */
+	uint8_t *watched;      /* by flow slot: what the epoll set watches */
 	struct io_uring_buf_ring *br;
 	size_t br_bytes;
 	unsigned entries, window, in_ring;
@@ -98,6 +101,7 @@ static int arm(struct pktstore *ps, struct ps_flow *f)
 	sqe->buf_group = BGID;
 	io_uring_sqe_set_data64(sqe, f->id);
 	f->armed = true;
+	ps_uring_watch(u->epfd, &u->watched[f->slot], f);
 	ret = io_uring_submit(&u->ring);
 	return ret < 0 ? ret : 0;
 }
@@ -119,6 +123,7 @@ static void watch_hangup(struct pktstore *ps, struct ps_flow *f)
 	io_uring_prep_poll_add(sqe, f->fd, POLLRDHUP);
 	io_uring_sqe_set_data64(sqe, f->id | UD_HUP);
 	f->hup_watch = true;
+	ps_uring_watch(u->epfd, &u->watched[f->slot], f);
 	io_uring_submit(&u->ring);
 }
 
@@ -133,10 +138,9 @@ static void starve(struct pktstore *ps, struct ps_flow *f)
 /* The hang-up poll fired (or was cancelled). With nothing unread, the
  * stream has ended; with bytes unread, the application hears of it once
  * (see recv_socket.c) and the poll is not posted again for this flow. */
-static void hangup_done(struct pktstore *ps, uint64_t id, int res)
+static void hangup_done(struct pktstore *ps, struct ps_flow *f, int res)
 {
 	struct uring_state *u = ps->be_state;
-	struct ps_flow *f = ps_flow_get(ps, id);
 	int unread = 0;
 
 	if (!f)
@@ -306,19 +310,10 @@ static void buffer_done(struct pktstore *ps, struct uring_state *u, uint16_t bid
 	}
 }
 
-static void handle_cqe(struct pktstore *ps, struct uring_state *u, const struct io_uring_cqe *cqe)
+/* A completion of f's multishot receive. */
+static void recv_done(struct pktstore *ps, struct uring_state *u, struct ps_flow *f,
+		      const struct io_uring_cqe *cqe)
 {
-	uint64_t ud = io_uring_cqe_get_data64(cqe);
-
-	if (ud & UD_CANCEL)
-		return;
-	if (ud & UD_HUP) {
-		hangup_done(ps, ud & ~UD_HUP, cqe->res);
-		return;
-	}
-
-	struct ps_flow *f = ps_flow_get(ps, ud);
-
 	if (cqe->flags & IORING_CQE_F_BUFFER) {
 		uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
 		uint64_t off = u->buf_off[bid] + u->buf_used[bid];
@@ -350,6 +345,25 @@ static void handle_cqe(struct pktstore *ps, struct uring_state *u, const struct 
 	} else if (cqe->res != -ECANCELED && f->run == PS_RUN_ACTIVE) {
 		ps_land(ps, f, 0, 0, cqe->res);
 	}
+}
+
+static void handle_cqe(struct pktstore *ps, struct uring_state *u, const struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+
+	if (ud & UD_CANCEL)
+		return;
+
+	struct ps_flow *f = ps_flow_get(ps, ud & ~UD_HUP);
+
+	if (ud & UD_HUP) {
+		if (f)
+			hangup_done(ps, f, cqe->res);
+	} else {
+		recv_done(ps, u, f, cqe);
+	}
+	if (f) /* what is posted for f changed: so does what the fd watches */
+		ps_uring_watch(u->epfd, &u->watched[f->slot], f);
 }
 
 static unsigned reap(struct pktstore *ps, struct uring_state *u)
@@ -406,6 +420,56 @@ static int uring_attach(struct pktstore *ps, struct ps_flow *f)
 }
 
 /*
+ * What pktstore_fd() returns on the io_uring paths: an epoll set holding
+ * the ring's eventfd, which the kernel signals when it posts completions,
+ * and the socket of each flow with a receive posted (watched for data and
+ * hang-up) or a hang-up poll (watched for that alone). The eventfd alone is
+ * no truthful signal: with deferred task running the work for a socket
+ * waits for our next io_uring_enter, and on some kernels (Linux 6.12) the
+ * eventfd stays quiet meanwhile, so an event loop waiting on it moved only
+ * on its own timeout. A socket is readable exactly while the kernel has
+ * such work, run or not; the eventfd covers completions posted inside our
+ * own enters that no poll reaped (a receive armed at attach finds bytes
+ * waiting). A flow with nothing posted (starved with its hang-up reported,
+ * ended, detached) leaves the set, so bytes left in its socket do not keep
+ * the fd readable. Shared with recv_zcrx.c.
+ */
+int ps_uring_ready_init(struct io_uring *ring, int *epfd, int *evfd)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ret;
+
+	*epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (*epfd < 0)
+		return -errno;
+	*evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (*evfd < 0)
+		return -errno;
+	ret = io_uring_register_eventfd(ring, *evfd);
+	if (ret)
+		return ret;
+	return epoll_ctl(*epfd, EPOLL_CTL_ADD, *evfd, &ev) ? -errno : 0;
+}
+
+void ps_uring_watch(int epfd, uint8_t *watched, struct ps_flow *f)
+{
+	uint8_t want = f->armed ? PS_WATCH_IN : f->hup_watch ? PS_WATCH_HUP : PS_WATCH_NONE;
+
+	if (want == *watched)
+		return;
+	struct epoll_event ev = { .events = want == PS_WATCH_IN ? EPOLLIN | EPOLLRDHUP : EPOLLRDHUP,
+				  .data.u64 = f->id };
+	int op = *watched == PS_WATCH_NONE ? EPOLL_CTL_ADD
+		 : want == PS_WATCH_NONE   ? EPOLL_CTL_DEL
+					   : EPOLL_CTL_MOD;
+
+	/* A failed add leaves it unwatched, to be tried again at the next
+	 * change; a failed delete means the socket is gone already. */
+	if (!epoll_ctl(epfd, op, f->fd, &ev) || op == EPOLL_CTL_DEL)
+		*watched = want;
+}
+
+/*
  * Cancel f's multishot receive and reap until its final completion: the
  * completions already queued for f carry bytes taken from its socket, and
  * they become records before detach returns. Shared with recv_zcrx.c; the
@@ -449,12 +513,13 @@ static void uring_detach(struct pktstore *ps, struct ps_flow *f)
 	struct uring_state *u = ps->be_state;
 
 	ps_uring_cancel_flow(ps, &u->ring, f, reap_store);
+	ps_uring_watch(u->epfd, &u->watched[f->slot], f);
 	refill(ps);
 }
 
 static int uring_fd(struct pktstore *ps)
 {
-	return ((struct uring_state *)ps->be_state)->evfd;
+	return ((struct uring_state *)ps->be_state)->epfd;
 }
 
 static void uring_fini(struct pktstore *ps)
@@ -469,6 +534,9 @@ static void uring_fini(struct pktstore *ps)
 		munmap(u->br, u->br_bytes);
 	if (u->evfd >= 0)
 		close(u->evfd);
+	if (u->epfd >= 0)
+		close(u->epfd);
+	free(u->watched);
 	free(u->buf_off);
 	free(u->buf_size);
 	free(u->buf_used);
@@ -486,9 +554,10 @@ static int setup(struct pktstore *ps, bool inc)
 	 * the receiving thread next enters it instead of interrupting it, which
 	 * on a busy server is the difference between fighting the network
 	 * stack for the socket lock and batching (3x the requests at 16
-	 * loopback connections in bench/). Unlike cooperative task running it
-	 * still signals the eventfd, so pktstore_fd() stays a truthful hint.
-	 * It binds the ring to one thread: the ring starts disabled and the
+	 * loopback connections in bench/). The ring's eventfd is then no
+	 * truthful signal (on Linux 6.12 it stays quiet until the enter that
+	 * runs the work), so pktstore_fd() watches the sockets as well
+	 * (ps_uring_ready_init()). It binds the ring to one thread: the ring starts disabled and the
 	 * first thread that attaches or receives enables it and becomes the
 	 * store's receiving thread. Older kernels refuse the flags: retry
 	 * without them.
@@ -505,6 +574,7 @@ static int setup(struct pktstore *ps, bool inc)
 	ps->be_state = u;
 	u->ring.ring_fd = -1;
 	u->evfd = -1;
+	u->epfd = -1;
 	u->inc = inc;
 	u->chop_seg = -1;
 
@@ -581,10 +651,10 @@ static int setup(struct pktstore *ps, bool inc)
 		return ret;
 	}
 
-	u->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (u->evfd < 0)
-		return -errno;
-	ret = io_uring_register_eventfd(&u->ring, u->evfd);
+	u->watched = calloc(ps->max_flows, sizeof(*u->watched));
+	if (!u->watched)
+		return -ENOMEM;
+	ret = ps_uring_ready_init(&u->ring, &u->epfd, &u->evfd);
 	if (ret)
 		return ret;
 	refill(ps);

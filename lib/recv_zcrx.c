@@ -158,6 +158,7 @@ static int arm(struct pktstore *ps, struct zcrx_state *z, struct ps_flow *f)
 	sqe->file_index = z->zcrx_id; /* the uapi's zcrx_ifq_idx shares this word */
 	io_uring_sqe_set_data64(sqe, f->id);
 	f->armed = true;
+	ps_uring_watch(z->epfd, &z->watched[f->slot], f);
 	(void)ps;
 	int ret = io_uring_submit(&z->ring);
 
@@ -228,6 +229,7 @@ static unsigned reap(struct pktstore *ps, struct zcrx_state *z)
 			const struct ps_zcrx_cqe *zc = (const void *)cqe->big_cqe;
 
 			ps_zcrx_complete(ps, z, f, cqe->res, cqe->flags, zc->off);
+			ps_uring_watch(z->epfd, &z->watched[f->slot], f);
 		}
 		n++;
 	}
@@ -282,11 +284,12 @@ static void zcrx_detach(struct pktstore *ps, struct ps_flow *f)
 	struct zcrx_state *z = ps->be_state;
 
 	ps_uring_cancel_flow(ps, &z->ring, f, reap_store);
+	ps_uring_watch(z->epfd, &z->watched[f->slot], f);
 }
 
 static int zcrx_fd(struct pktstore *ps)
 {
-	return ((struct zcrx_state *)ps->be_state)->evfd;
+	return ((struct zcrx_state *)ps->be_state)->epfd;
 }
 
 static void zcrx_fini(struct pktstore *ps)
@@ -299,6 +302,9 @@ static void zcrx_fini(struct pktstore *ps)
 		io_uring_queue_exit(&z->ring);
 	if (z->evfd >= 0)
 		close(z->evfd);
+	if (z->epfd >= 0)
+		close(z->epfd);
+	free(z->watched);
 	if (z->rq_mem)
 		munmap(z->rq_mem, z->rq_bytes);
 	if (z->area && !z->in_place)
@@ -327,6 +333,7 @@ static int zcrx_init(struct pktstore *ps)
 	if (!z)
 		return -ENOMEM;
 	ps->be_state = z;
+	z->epfd = -1;
 	z->evfd = -1;
 	if (ps_zcrx_parse(ps->zcrx_spec, z->ifname, &z->rxq)) {
 		snprintf(ps->fallback, sizeof(ps->fallback), "bad zcrx interface:queue '%.40s'",
@@ -396,10 +403,12 @@ static int zcrx_init(struct pktstore *ps)
 	ps_zcrx_rq_attach(z, z->rq_mem, reg.rq_entries, reg.offsets.head, reg.offsets.tail,
 			  reg.offsets.rqes);
 
-	z->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (z->evfd < 0)
-		return -errno;
-	ret = io_uring_register_eventfd(&z->ring, z->evfd);
+	/* The ring defers its task work (the kernel demands it for zcrx), so
+	 * pktstore_fd() watches the sockets too (ps_uring_ready_init()). */
+	z->watched = calloc(ps->max_flows, sizeof(*z->watched));
+	if (!z->watched)
+		return -ENOMEM;
+	ret = ps_uring_ready_init(&z->ring, &z->epfd, &z->evfd);
 	if (ret)
 		return fail(ps, ret, "eventfd");
 	if (!in_place)

@@ -15,7 +15,9 @@
 struct zcrx_state {
 	struct io_uring ring;
 	bool ring_ready;
+	int epfd;           /* pktstore_fd(): see ps_uring_ready_init() */
 	int evfd;
+	uint8_t *watched;   /* by flow slot */
 	char ifname[IF_NAMESIZE];
 	unsigned rxq;
 
