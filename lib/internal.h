@@ -13,11 +13,17 @@
  *   recovery.c    rebuild DRAM state from the descriptor log at open
  *   index.c       per-flow and global record order; get and range
  *   receive.c     recv_persist: backend landings -> records -> delivery
+ *   backend.c     the list of receive backends; the services backend.h
+ *                 offers them, and the starved flows
  *   recv_uring.c  io_uring multishot recv into an arena buffer ring
  *   recv_socket.c plain recv(2) into the arena
  *   recv_zcrx.c   io_uring zero-copy receive: the NIC writes into the arena
+ *   uring_ring.c  what both io_uring backends share: the ring, arming,
+ *                 polling, reaping, cancelling, hang-up polls, pktstore_fd()
  *   store.c       open/close, stats, strerror: the public glue
  *
+ *   backend.h       the backend contract: the only header backends include
+ *   uring_ring.h    ... and uring_ring.c's, for the io_uring backends
  *   media.h         the on-media format
  *   compat_uring.h  io_uring ABI newer than liburing 2.3's headers
  *   profile.h       per-stage cycle counters of the benchmark build
@@ -30,6 +36,7 @@
 #include <stdint.h>
 
 #include "pktstore.h"
+#include "backend.h"
 #include "media.h"
 #include "profile.h"
 
@@ -213,8 +220,6 @@ struct ps_flow {
 	struct ps_index idx;   /* records in seq order */
 	struct ps_flow *ready_next, *ready_prev;
 	uint32_t stalled;      /* landings in the stall queue: they point here */
-	bool armed;            /* a multishot receive is posted for it */
-	bool hup_watch;        /* io_uring: a POLLRDHUP poll is posted for it */
 };
 
 int ps_flows_load(struct pktstore *ps);
@@ -267,50 +272,10 @@ struct ps_landing {
 	int status; /* 1: data; 0: EOF; <0: -errno ending the stream */
 };
 
-struct ps_backend_ops {
-	const char *name;
-	enum pktstore_recv_path path;
-	int (*init)(struct pktstore *ps);
-	void (*fini)(struct pktstore *ps);
-	int (*attach)(struct pktstore *ps, struct ps_flow *f);
-	/* Stop receiving; every landing for f is reported before it returns. */
-	void (*detach)(struct pktstore *ps, struct ps_flow *f);
-	/* Report landings via ps_land(); wait for at least one when `wait`.
-	 * `only` restricts the work to one flow where the backend can. */
-	int (*poll)(struct pktstore *ps, struct ps_flow *only, bool wait);
-	/* Space or descriptors became free: hand buffers back, re-arm. */
-	void (*space_freed)(struct pktstore *ps);
-	int (*fd)(struct pktstore *ps);
-	/* A record's bytes are no longer needed (optional: zcrx returns its
-	 * buffer to the kernel). */
-	void (*released)(struct pktstore *ps, uint64_t data_off, uint32_t len);
-};
-
-extern const struct ps_backend_ops ps_backend_uring_inc;
-extern const struct ps_backend_ops ps_backend_uring_fixed;
-extern const struct ps_backend_ops ps_backend_socket;
-extern const struct ps_backend_ops ps_backend_zcrx;
-
-void ps_land(struct pktstore *ps, struct ps_flow *f, uint64_t off, uint32_t len, int status);
-/* A starved flow's peer hung up with bytes still unread in the socket: tell
- * the application (once), which may then detach it. */
-void ps_hangup_notice(struct pktstore *ps, struct ps_flow *f);
-/* io_uring backends: a receive's user_data is its flow id; a cancel's has
- * this bit, above every flow id. */
-#define UD_CANCEL (1ull << 63)
-/* ... and a hang-up watch on a starved flow carries its flow id with this
- * bit (recv_uring.c). */
-#define UD_HUP (1ull << 62)
-struct io_uring;
-void ps_uring_cancel_flow(struct pktstore *ps, struct io_uring *ring, struct ps_flow *f,
-			  unsigned (*reap_all)(struct pktstore *ps));
-/* io_uring backends: pktstore_fd() is an epoll set of the ring's eventfd
- * and the sockets that have a receive (PS_WATCH_IN) or a hang-up poll
- * (PS_WATCH_HUP) posted; ps_uring_watch brings *watched, f's entry in it,
- * to what is posted for f now. */
-enum { PS_WATCH_NONE, PS_WATCH_HUP, PS_WATCH_IN };
-int ps_uring_ready_init(struct io_uring *ring, int *epfd, int *evfd);
-void ps_uring_watch(int epfd, uint8_t *watched, struct ps_flow *f);
+/* The services backends call are declared in backend.h; these are the
+ * core's (backend.c). */
+int ps_starved_init(struct pktstore *ps);
+void ps_starved_fini(struct pktstore *ps);
 
 /* ------------------------------------------------------------ the store */
 struct pktstore {
@@ -336,12 +301,16 @@ struct pktstore {
 
 	struct ps_flow *ready_head, *ready_tail;
 	uint64_t active_flows;   /* attached and not detached */
-	uint64_t starved_flows;  /* waiting for space to receive */
+	/* Flows waiting for space to receive, in no order; starved_at[slot]
+	 * is a flow's place (backend.c). */
+	struct ps_flow **starved;
+	uint32_t *starved_at;
+	size_t nstarved;
 	int broken;              /* a failed persist: every call returns it */
 
 	const struct ps_backend_ops *be;
 	void *be_state;
-	char *zcrx_spec;         /* "IFNAME:QUEUE" asked for, or NULL */
+	const struct pktstore_opts *opening; /* during open: ps_be_opts() */
 	enum pktstore_recv_path path;
 	char fallback[128];
 	bool uncommitted;        /* records made since the last drain */
@@ -356,20 +325,6 @@ struct pktstore {
 	struct pktstore_profile prof;
 #endif
 };
-
-/* A backend marks a flow that cannot receive for lack of space. */
-static inline void ps_flow_starve(struct pktstore *ps, struct ps_flow *f, bool starved)
-{
-	if (f->starved != starved) {
-		f->starved = starved;
-		if (starved) {
-			ps->starved_flows++;
-			ps->st.enospc_events++;
-		} else {
-			ps->starved_flows--;
-		}
-	}
-}
 
 static inline struct ps_desc *ps_desc_slot(const struct pktstore *ps, uint64_t id)
 {

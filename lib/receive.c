@@ -185,7 +185,7 @@ static bool out_of_space(const struct pktstore *ps, const struct ps_flow *f)
 	 * free descriptor (recv_uring.c refills on both). */
 	bool no_room = !ps->seg.nfree || !ps->desc_free;
 
-	return no_room && (f ? f->starved : ps->starved_flows > 0);
+	return no_room && (f ? f->starved : ps->nstarved > 0);
 }
 
 int pktstore_recv_persist(struct pktstore *ps, uint64_t flow, struct pktstore_rec *recs,

@@ -19,7 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "backend.h"
 
 #define RECV_MAX (256u * 1024)   /* bytes asked for in one recv(2) */
 #define RECV_MIN 4096u           /* smaller tails of a segment are skipped */
@@ -27,15 +27,16 @@
 
 struct socket_state {
 	int epfd;
+	struct ps_be_arena ar;
 };
 
 static int watch(struct pktstore *ps, struct ps_flow *f, int op)
 {
-	struct socket_state *s = ps->be_state;
-	struct epoll_event ev = { .events = f->starved ? EPOLLRDHUP : EPOLLIN | EPOLLRDHUP,
-				  .data.u64 = f->id };
+	struct socket_state *s = ps_be_state(ps);
+	struct epoll_event ev = { .events = ps_flow_starved(f) ? EPOLLRDHUP : EPOLLIN | EPOLLRDHUP,
+				  .data.u64 = ps_flow_id(f) };
 
-	return epoll_ctl(s->epfd, op, f->fd, &ev) ? -errno : 0;
+	return epoll_ctl(s->epfd, op, ps_flow_fd(f), &ev) ? -errno : 0;
 }
 
 static void starve(struct pktstore *ps, struct ps_flow *f)
@@ -53,19 +54,19 @@ static void starve(struct pktstore *ps, struct ps_flow *f)
  */
 static void hangup_while_starved(struct pktstore *ps, struct ps_flow *f)
 {
-	struct socket_state *s = ps->be_state;
+	struct socket_state *s = ps_be_state(ps);
 	int unread = 0;
 
-	if (ioctl(f->fd, FIONREAD, &unread))
+	if (ioctl(ps_flow_fd(f), FIONREAD, &unread))
 		unread = 0;
 	if (unread <= 0) {
 		watch(ps, f, EPOLL_CTL_DEL);
 		ps_land(ps, f, 0, 0, 0);
 		return;
 	}
-	struct epoll_event ev = { .events = 0, .data.u64 = f->id };
+	struct epoll_event ev = { .events = 0, .data.u64 = ps_flow_id(f) };
 
-	epoll_ctl(s->epfd, EPOLL_CTL_MOD, f->fd, &ev);
+	epoll_ctl(s->epfd, EPOLL_CTL_MOD, ps_flow_fd(f), &ev);
 	ps_hangup_notice(ps, f);
 }
 
@@ -82,19 +83,20 @@ static int socket_init(struct pktstore *ps)
 		free(s);
 		return ret;
 	}
-	ps->be_state = s;
+	ps_be_arena(ps, &s->ar);
+	ps_be_set_state(ps, s);
 	return 0;
 }
 
 static void socket_fini(struct pktstore *ps)
 {
-	struct socket_state *s = ps->be_state;
+	struct socket_state *s = ps_be_state(ps);
 
 	if (!s)
 		return;
 	close(s->epfd);
 	free(s);
-	ps->be_state = NULL;
+	ps_be_set_state(ps, NULL);
 }
 
 static int socket_attach(struct pktstore *ps, struct ps_flow *f)
@@ -104,7 +106,7 @@ static int socket_attach(struct pktstore *ps, struct ps_flow *f)
 
 static void socket_detach(struct pktstore *ps, struct ps_flow *f)
 {
-	if (f->run == PS_RUN_ACTIVE)
+	if (ps_flow_receiving(f))
 		watch(ps, f, EPOLL_CTL_DEL);
 }
 
@@ -117,25 +119,26 @@ static void end_flow(struct pktstore *ps, struct ps_flow *f, int status)
 /* Receive what the socket has, up to a fair share. Returns landings made. */
 static int recv_flow(struct pktstore *ps, struct ps_flow *f)
 {
+	struct socket_state *s = ps_be_state(ps);
 	int landed = 0;
 
-	for (int i = 0; i < RECVS_PER_FLOW && f->run == PS_RUN_ACTIVE; i++) {
+	for (int i = 0; i < RECVS_PER_FLOW && ps_flow_receiving(f); i++) {
 		uint64_t off;
 		uint32_t avail;
 
 		/* Without a descriptor the bytes could not become a record:
 		 * they wait in the socket instead of the stall queue. */
-		if (!ps->desc_free ||
-		    ps_bump_reserve(ps, PS_BUMP_HOT, RECV_MIN < ps->seg.size ? RECV_MIN : ps->seg.size, &off,
-				    &avail)) {
+		if (!ps_be_can_record(ps) ||
+		    ps_be_bump_reserve(ps, RECV_MIN < s->ar.seg_size ? RECV_MIN : s->ar.seg_size,
+				       &off, &avail)) {
 			starve(ps, f);
 			break;
 		}
 		size_t want = avail < RECV_MAX ? avail : RECV_MAX;
-		ssize_t n = recv(f->fd, ps_ptr(ps, off), want, MSG_DONTWAIT);
+		ssize_t n = recv(ps_flow_fd(f), s->ar.base + off, want, MSG_DONTWAIT);
 
 		if (n > 0) {
-			ps_bump_commit(ps, PS_BUMP_HOT, (uint32_t)n);
+			ps_be_bump_commit(ps, (uint32_t)n);
 			ps_land(ps, f, off, (uint32_t)n, 1);
 			landed++;
 			if ((size_t)n < want)
@@ -157,16 +160,17 @@ static int recv_flow(struct pktstore *ps, struct ps_flow *f)
 
 static int socket_poll(struct pktstore *ps, struct ps_flow *only, bool wait)
 {
-	struct socket_state *s = ps->be_state;
+	struct socket_state *s = ps_be_state(ps);
 
 	if (only) {
-		struct pollfd pfd = { .fd = only->fd, .events = POLLIN | POLLRDHUP };
+		struct pollfd pfd = { .fd = ps_flow_fd(only), .events = POLLIN | POLLRDHUP };
+		bool starved = ps_flow_starved(only);
 
-		if (only->starved)
-			pfd.events = only->hup_noticed ? 0 : POLLRDHUP;
+		if (starved)
+			pfd.events = ps_flow_hup_noticed(only) ? 0 : POLLRDHUP;
 		if (poll(&pfd, 1, wait ? -1 : 0) < 0)
 			return -errno;
-		if (only->starved && pfd.revents) {
+		if (starved && pfd.revents) {
 			if (pfd.revents & (POLLHUP | POLLERR)) {
 				end_flow(ps, only, -ENOBUFS);
 				return 1;
@@ -184,11 +188,11 @@ static int socket_poll(struct pktstore *ps, struct ps_flow *only, bool wait)
 	if (n < 0)
 		return -errno;
 	for (int i = 0; i < n; i++) {
-		struct ps_flow *f = ps_flow_get(ps, ev[i].data.u64);
+		struct ps_flow *f = ps_be_flow(ps, ev[i].data.u64);
 
-		if (!f || f->run != PS_RUN_ACTIVE)
+		if (!f || !ps_flow_receiving(f))
 			continue;
-		if (!f->starved) {
+		if (!ps_flow_starved(f)) {
 			landed += recv_flow(ps, f);
 		} else if (ev[i].events & (EPOLLHUP | EPOLLERR)) {
 			end_flow(ps, f, -ENOBUFS); /* reset or fully closed: gone */
@@ -205,22 +209,21 @@ static int socket_poll(struct pktstore *ps, struct ps_flow *only, bool wait)
  * finds no room starves again at its next receive). */
 static void socket_space_freed(struct pktstore *ps)
 {
-	if (!ps->starved_flows || !ps->desc_free)
-		return;
-	for (uint32_t i = 0; i < ps->max_flows && ps->starved_flows; i++) {
-		struct ps_flow *f = ps->flows[i];
+	ps_resume_starved(ps);
+}
 
-		if (f && f->starved) {
-			ps_flow_starve(ps, f, false);
-			if (f->run == PS_RUN_ACTIVE)
-				watch(ps, f, EPOLL_CTL_MOD);
-		}
-	}
+static int socket_resume(struct pktstore *ps, struct ps_flow *f)
+{
+	/* Full interest again once the core has marked it unstarved: the
+	 * watch follows ps_flow_starved(), so mark first. */
+	ps_flow_starve(ps, f, false);
+	watch(ps, f, EPOLL_CTL_MOD);
+	return 0;
 }
 
 static int socket_fd(struct pktstore *ps)
 {
-	return ((struct socket_state *)ps->be_state)->epfd;
+	return ((struct socket_state *)ps_be_state(ps))->epfd;
 }
 
 const struct ps_backend_ops ps_backend_socket = {
@@ -232,5 +235,6 @@ const struct ps_backend_ops ps_backend_socket = {
 	.detach = socket_detach,
 	.poll = socket_poll,
 	.space_freed = socket_space_freed,
+	.resume = socket_resume,
 	.fd = socket_fd,
 };

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -52,30 +51,31 @@ int ps_zcrx_parse(const char *spec, char *ifname, unsigned *rxq)
 
 /* Long-term pinning works for shmem and device memory, not for page cache
  * of a disk file system (it refuses fsdax and ext4 mappings). */
-static bool arena_pinnable(const struct pktstore *ps)
+static bool arena_pinnable(const struct zcrx_state *z)
 {
 	struct statfs fs;
 	struct stat st;
 
-	if (fstat(ps->a.fd, &st) == 0 && S_ISCHR(st.st_mode))
+	if (fstat(z->ar.fd, &st) == 0 && S_ISCHR(st.st_mode))
 		return true; /* device DAX */
-	return fstatfs(ps->a.fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC;
+	return fstatfs(z->ar.fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC;
 }
 
 int ps_zcrx_area_setup(struct pktstore *ps, struct zcrx_state *z, bool in_place, uint64_t len)
 {
+	ps_be_arena(ps, &z->ar);
 	z->in_place = in_place;
 	if (in_place) {
 		/* Half the segments at most: appends need room too. */
-		uint64_t max = ps->seg.n / 2 ? ps->seg.n / 2 : 1;
-		int64_t first = ps_seg_take_run(ps, max, &z->nsegs);
+		uint64_t max = z->ar.nsegs / 2 ? z->ar.nsegs / 2 : 1;
+		int64_t first = ps_be_seg_take_run(ps, max, &z->nsegs);
 
 		if (first < 0)
 			return -ENOSPC;
 		z->seg_first = (uint64_t)first;
-		z->area_arena_off = ps->a.sb.data_off + z->seg_first * ps->seg.size;
-		z->area = ps_ptr(ps, z->area_arena_off);
-		z->area_len = z->nsegs * ps->seg.size;
+		z->area_arena_off = z->ar.data_off + z->seg_first * z->ar.seg_size;
+		z->area = z->ar.base + z->area_arena_off;
+		z->area_len = z->nsegs * z->ar.seg_size;
 		return 0;
 	}
 	z->area = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -143,40 +143,27 @@ void ps_zcrx_give_back(struct zcrx_state *z, uint64_t off, uint32_t len)
 	z->backlog[z->nbacklog++] = (struct ps_zcrx_rqe){ .off = off, .len = len };
 }
 
-static int arm(struct pktstore *ps, struct zcrx_state *z, struct ps_flow *f)
+static void prep_recv(struct ps_ring *r, struct io_uring_sqe *sqe, int fd)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&z->ring);
+	struct zcrx_state *z = (struct zcrx_state *)r;
 
-	if (!sqe) {
-		io_uring_submit(&z->ring);
-		sqe = io_uring_get_sqe(&z->ring);
-		if (!sqe)
-			return -EBUSY;
-	}
-	io_uring_prep_rw(PS_IORING_OP_RECV_ZC, sqe, f->fd, NULL, 0, 0);
+	io_uring_prep_rw(PS_IORING_OP_RECV_ZC, sqe, fd, NULL, 0, 0);
 	sqe->ioprio |= IORING_RECV_MULTISHOT;
 	sqe->file_index = z->zcrx_id; /* the uapi's zcrx_ifq_idx shares this word */
-	io_uring_sqe_set_data64(sqe, f->id);
-	f->armed = true;
-	ps_uring_watch(z->epfd, &z->watched[f->slot], f);
-	(void)ps;
-	int ret = io_uring_submit(&z->ring);
-
-	return ret < 0 ? ret : 0;
 }
 
 void ps_zcrx_complete(struct pktstore *ps, struct zcrx_state *z, struct ps_flow *f, int res,
 		      uint32_t cqe_flags, uint64_t zc_off)
 {
-	if (!(cqe_flags & IORING_CQE_F_MORE))
-		f->armed = false;
+	(void)cqe_flags;
 	if (res > 0) {
 		uint64_t off = zc_off & ~PS_IORING_ZCRX_AREA_MASK;
 
 		if ((zc_off & PS_IORING_ZCRX_AREA_MASK) != z->token || off > z->area_len ||
 		    (uint64_t)res > z->area_len - off ||
-		    (z->in_place && ps_seg_of(ps, z->area_arena_off + off) !=
-					    ps_seg_of(ps, z->area_arena_off + off + (uint64_t)res - 1))) {
+		    (z->in_place &&
+		     ps_be_seg_of(ps, z->area_arena_off + off) !=
+			     ps_be_seg_of(ps, z->area_arena_off + off + (uint64_t)res - 1))) {
 			/* Not a buffer of our area: never trust it as data. */
 			z->bad_completions++;
 			return;
@@ -190,182 +177,135 @@ void ps_zcrx_complete(struct pktstore *ps, struct zcrx_state *z, struct ps_flow 
 
 		/* The one copy of copy mode. A full arena keeps the buffer
 		 * until space returns, and the receive stops. */
-		if (ps_bump_reserve(ps, PS_BUMP_HOT, (uint32_t)res, &dst, &avail)) {
+		if (ps_be_bump_reserve(ps, (uint32_t)res, &dst, &avail)) {
 			ps_flow_starve(ps, f, true);
 			return;
 		}
-		memcpy(ps_ptr(ps, dst), z->area + off, (size_t)res);
-		ps_bump_commit(ps, PS_BUMP_HOT, (uint32_t)res);
+		memcpy(z->ar.base + dst, z->area + off, (size_t)res);
+		ps_be_bump_commit(ps, (uint32_t)res);
 		ps_land(ps, f, dst, (uint32_t)res, 1);
 		ps_zcrx_give_back(z, off, (uint32_t)res);
 	} else if (res == -ENOSPC) {
 		/* The multishot receive ran out of room and ended: re-arm once
 		 * buffers come back. */
 		ps_flow_starve(ps, f, true);
-	} else if (res != -ECANCELED && f->run == PS_RUN_ACTIVE) {
+	} else if (res != -ECANCELED && ps_flow_receiving(f)) {
 		ps_land(ps, f, 0, 0, res);
 	}
 }
 
+static struct zcrx_state *state(struct pktstore *ps)
+{
+	return ps_be_state(ps);
+}
+
 static void zcrx_released(struct pktstore *ps, uint64_t data_off, uint32_t len)
 {
-	struct zcrx_state *z = ps->be_state;
+	struct zcrx_state *z = state(ps);
 
 	if (z->in_place && data_off >= z->area_arena_off &&
 	    data_off < z->area_arena_off + z->area_len)
 		ps_zcrx_give_back(z, data_off - z->area_arena_off, len);
 }
 
-static unsigned reap(struct pktstore *ps, struct zcrx_state *z)
+/* The ring's on_recv: a 32-byte RECV_ZC completion. */
+static void recv_done(struct pktstore *ps, struct ps_flow *f, const struct io_uring_cqe *cqe)
 {
-	struct io_uring_cqe *cqe;
-	unsigned head, n = 0;
+	struct zcrx_state *z = state(ps);
+	const struct ps_zcrx_cqe *zc = (const void *)cqe->big_cqe;
 
-	io_uring_for_each_cqe(&z->ring, head, cqe) {
-		uint64_t ud = io_uring_cqe_get_data64(cqe);
-		struct ps_flow *f = ud & UD_CANCEL ? NULL : ps_flow_get(ps, ud);
+	if (!f)
+		return;
+	ps_zcrx_complete(ps, z, f, cqe->res, cqe->flags, zc->off);
+	if (ps_flow_starved(f) && !ps_ring_flow(&z->r, f)->armed)
+		ps_ring_starve(&z->r, f); /* watch for its hang-up meanwhile */
+}
 
-		if (f) {
-			const struct ps_zcrx_cqe *zc = (const void *)cqe->big_cqe;
+/* A starved flow: buffers came back, or space. */
+static int zcrx_resume(struct pktstore *ps, struct ps_flow *f)
+{
+	struct zcrx_state *z = state(ps);
 
-			ps_zcrx_complete(ps, z, f, cqe->res, cqe->flags, zc->off);
-			ps_uring_watch(z->epfd, &z->watched[f->slot], f);
-		}
-		n++;
-	}
-	io_uring_cq_advance(&z->ring, n);
-	return n;
+	return ps_ring_flow(&z->r, f)->armed ? 0 : ps_ring_arm(&z->r, f);
 }
 
 static void zcrx_space_freed(struct pktstore *ps)
 {
-	struct zcrx_state *z = ps->be_state;
-
-	ps_zcrx_flush_backlog(z);
-	for (uint32_t i = 0; i < ps->max_flows && ps->starved_flows; i++) {
-		struct ps_flow *f = ps->flows[i];
-
-		if (f && f->starved && f->run == PS_RUN_ACTIVE && !f->armed && !arm(ps, z, f))
-			ps_flow_starve(ps, f, false);
-	}
+	ps_zcrx_flush_backlog(state(ps));
+	ps_resume_starved(ps);
 }
 
 static int zcrx_poll(struct pktstore *ps, struct ps_flow *only, bool wait)
 {
-	struct zcrx_state *z = ps->be_state;
-	uint64_t ignored;
-	int ret;
+	struct zcrx_state *z = state(ps);
 
 	(void)only;
-	if (read(z->evfd, &ignored, sizeof(ignored)) < 0 && errno != EAGAIN)
-		return -errno;
 	ps_zcrx_flush_backlog(z);
-	ret = wait && !io_uring_cq_ready(&z->ring) ? io_uring_submit_and_wait(&z->ring, 1)
-						    : io_uring_submit(&z->ring);
-	if (ret == -EINTR)
-		return ret;
-	if (!wait)
-		io_uring_get_events(&z->ring); /* deferred completions */
-	return (int)reap(ps, z);
+	return ps_ring_poll(&z->r, wait);
 }
 
 static int zcrx_attach(struct pktstore *ps, struct ps_flow *f)
 {
-	return arm(ps, ps->be_state, f);
-}
-
-static unsigned reap_store(struct pktstore *ps)
-{
-	return reap(ps, ps->be_state);
+	return ps_ring_arm(&state(ps)->r, f);
 }
 
 static void zcrx_detach(struct pktstore *ps, struct ps_flow *f)
 {
-	struct zcrx_state *z = ps->be_state;
-
-	ps_uring_cancel_flow(ps, &z->ring, f, reap_store);
-	ps_uring_watch(z->epfd, &z->watched[f->slot], f);
+	ps_ring_cancel(&state(ps)->r, f);
 }
 
 static int zcrx_fd(struct pktstore *ps)
 {
-	return ((struct zcrx_state *)ps->be_state)->epfd;
+	return state(ps)->r.epfd;
 }
 
 static void zcrx_fini(struct pktstore *ps)
 {
-	struct zcrx_state *z = ps->be_state;
+	struct zcrx_state *z = state(ps);
 
 	if (!z)
 		return;
-	if (z->ring_ready)
-		io_uring_queue_exit(&z->ring);
-	if (z->evfd >= 0)
-		close(z->evfd);
-	if (z->epfd >= 0)
-		close(z->epfd);
-	free(z->watched);
+	ps_ring_fini(&z->r);
 	if (z->rq_mem)
 		munmap(z->rq_mem, z->rq_bytes);
 	if (z->area && !z->in_place)
 		munmap(z->area, z->area_len);
 	if (z->area && z->in_place && !z->zcrx_live)
-		ps_seg_give_run(ps, z->seg_first, z->nsegs); /* setup failed: nothing landed */
+		ps_be_seg_give_run(ps, z->seg_first, z->nsegs); /* setup failed: nothing landed */
 	free(z->backlog);
 	free(z);
-	ps->be_state = NULL;
+	ps_be_set_state(ps, NULL);
 }
 
 static int fail(struct pktstore *ps, int ret, const char *why)
 {
-	struct zcrx_state *z = ps->be_state;
+	struct zcrx_state *z = state(ps);
 
-	snprintf(ps->fallback, sizeof(ps->fallback), "%s:%u: %.56s: %.24s", z->ifname, z->rxq, why,
-		 strerror(-ret));
+	ps_be_fallback(ps, "%s:%u: %.56s: %.24s", z->ifname, z->rxq, why, strerror(-ret));
 	return ret;
 }
 
-static int zcrx_init(struct pktstore *ps)
+/* The NIC queue asked for, "IFNAME:QUEUE": the open's option, else
+ * PKTSTORE_ZCRX; NULL when neither names one. */
+static const char *queue_spec(struct pktstore *ps)
 {
-	struct zcrx_state *z = calloc(1, sizeof(*z));
-	int ret;
+	const struct pktstore_opts *o = ps_be_opts(ps);
+	const char *spec = o && o->zcrx ? o->zcrx : getenv("PKTSTORE_ZCRX");
 
-	if (!z)
-		return -ENOMEM;
-	ps->be_state = z;
-	z->epfd = -1;
-	z->evfd = -1;
-	if (ps_zcrx_parse(ps->zcrx_spec, z->ifname, &z->rxq)) {
-		snprintf(ps->fallback, sizeof(ps->fallback), "bad zcrx interface:queue '%.40s'",
-			 ps->zcrx_spec ? ps->zcrx_spec : "");
-		return -EINVAL;
-	}
-	unsigned if_idx = if_nametoindex(z->ifname);
+	return spec && *spec ? spec : NULL;
+}
 
-	if (!if_idx)
-		return fail(ps, -ENODEV, "no such interface");
+/* Zero-copy receive needs a NIC queue named: without one it is not tried,
+ * and asked for by name the open is invalid. */
+static int zcrx_probe(struct pktstore *ps)
+{
+	return queue_spec(ps) ? 0 : -EINVAL;
+}
 
-	/* Zero-copy receive needs 32-byte completions and a ring bound to
-	 * one thread (DEFER_TASKRUN); the ring starts enabled. */
-	struct io_uring_params p = {
-		.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CQE32 | IORING_SETUP_SINGLE_ISSUER |
-			 IORING_SETUP_DEFER_TASKRUN,
-		.cq_entries = 4096,
-	};
-
-	ret = io_uring_queue_init_params(256, &z->ring, &p);
-	if (ret)
-		return fail(ps, ret, "io_uring setup (needs Linux 6.1+)");
-	z->ring_ready = true;
-
-	bool in_place = arena_pinnable(ps);
-
-	ret = ps_zcrx_area_setup(ps, z, in_place, ZCRX_COPY_AREA);
-	if (ret)
-		return fail(ps, ret, "no area");
-
-	/* Refill ring in our memory: the kernel reports where head, tail and
-	 * entries sit in it. */
+/* The refill ring in our memory: the kernel reports where head, tail and
+ * entries sit in it. */
+static int map_refill_ring(struct zcrx_state *z)
+{
 	z->rq_bytes = 4096 + (size_t)ZCRX_RQ_ENTRIES * sizeof(struct ps_zcrx_rqe);
 	z->rq_mem = mmap(NULL, z->rq_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 			 -1, 0);
@@ -373,6 +313,12 @@ static int zcrx_init(struct pktstore *ps)
 		z->rq_mem = NULL;
 		return -ENOMEM;
 	}
+	return 0;
+}
+
+/* Hand the NIC queue, the area and the refill ring to the kernel. */
+static int register_ifq(struct pktstore *ps, struct zcrx_state *z, unsigned if_idx)
+{
 	struct ps_zcrx_area_reg area = { .addr = (uintptr_t)z->area, .len = z->area_len };
 	struct ps_region_desc region = {
 		.user_addr = (uintptr_t)z->rq_mem,
@@ -386,9 +332,9 @@ static int zcrx_init(struct pktstore *ps)
 		.area_ptr = (uintptr_t)&area,
 		.region_ptr = (uintptr_t)&region,
 	};
+	int ret = (int)syscall(__NR_io_uring_register, z->r.ring.ring_fd,
+			       PS_IORING_REGISTER_ZCRX_IFQ, &reg, 1);
 
-	ret = (int)syscall(__NR_io_uring_register, z->ring.ring_fd, PS_IORING_REGISTER_ZCRX_IFQ,
-			   &reg, 1);
 	if (ret < 0) {
 		ret = -errno;
 		return fail(ps, ret,
@@ -402,30 +348,67 @@ static int zcrx_init(struct pktstore *ps)
 	z->zcrx_id = reg.zcrx_id;
 	ps_zcrx_rq_attach(z, z->rq_mem, reg.rq_entries, reg.offsets.head, reg.offsets.tail,
 			  reg.offsets.rqes);
+	return 0;
+}
 
-	/* The ring defers its task work (the kernel demands it for zcrx), so
-	 * pktstore_fd() watches the sockets too (ps_uring_ready_init()). */
-	z->watched = calloc(ps->max_flows, sizeof(*z->watched));
-	if (!z->watched)
+static int zcrx_init(struct pktstore *ps)
+{
+	/* 32-byte completions and a ring bound to one thread (the kernel
+	 * demands deferred task running for zcrx); the ring starts enabled. */
+	static const struct ps_ring_setup rs = {
+		.flags = IORING_SETUP_CQE32, .must_defer = true, .start_enabled = true
+	};
+	struct zcrx_state *z = calloc(1, sizeof(*z));
+	const char *spec = queue_spec(ps);
+	int ret;
+
+	if (!z)
 		return -ENOMEM;
-	ret = ps_uring_ready_init(&z->ring, &z->epfd, &z->evfd);
+	ps_be_set_state(ps, z);
+	ps_be_arena(ps, &z->ar);
+	z->r.epfd = z->r.evfd = -1;
+	z->r.prep_recv = prep_recv;
+	z->r.on_recv = recv_done;
+	if (ps_zcrx_parse(spec, z->ifname, &z->rxq)) {
+		ps_be_fallback(ps, "bad zcrx interface:queue '%.40s'", spec ? spec : "");
+		return -EINVAL;
+	}
+	unsigned if_idx = if_nametoindex(z->ifname);
+
+	if (!if_idx)
+		return fail(ps, -ENODEV, "no such interface");
+	ret = ps_ring_init(&z->r, ps, &rs);
 	if (ret)
-		return fail(ps, ret, "eventfd");
+		return fail(ps, ret, "io_uring setup (needs Linux 6.1+)");
+
+	bool in_place = arena_pinnable(z);
+
+	ret = ps_zcrx_area_setup(ps, z, in_place, ZCRX_COPY_AREA);
+	if (ret)
+		return fail(ps, ret, "no area");
+	ret = map_refill_ring(z);
+	if (!ret)
+		ret = register_ifq(ps, z, if_idx);
+	if (!ret)
+		ret = ps_ring_ready(&z->r);
+	if (ret)
+		return ret;
 	if (!in_place)
-		snprintf(ps->fallback, sizeof(ps->fallback),
-			 "arena cannot be pinned: zcrx into a private area, one copy");
+		ps_be_fallback(ps, "arena cannot be pinned: zcrx into a private area, one copy");
 	return 0;
 }
 
 const struct ps_backend_ops ps_backend_zcrx = {
 	.name = "zcrx",
 	.path = PKTSTORE_PATH_ZCRX,
+	.probe = zcrx_probe,
 	.init = zcrx_init,
 	.fini = zcrx_fini,
 	.attach = zcrx_attach,
 	.detach = zcrx_detach,
 	.poll = zcrx_poll,
 	.space_freed = zcrx_space_freed,
+	.resume = zcrx_resume,
 	.fd = zcrx_fd,
 	.released = zcrx_released,
 };

@@ -9,15 +9,11 @@
 
 #include <net/if.h>
 
-#include "compat_uring.h"
-#include "internal.h"
+#include "uring_ring.h"
 
 struct zcrx_state {
-	struct io_uring ring;
-	bool ring_ready;
-	int epfd;           /* pktstore_fd(): see ps_uring_ready_init() */
-	int evfd;
-	uint8_t *watched;   /* by flow slot */
+	struct ps_ring r;
+	struct ps_be_arena ar;
 	char ifname[IF_NAMESIZE];
 	unsigned rxq;
 
@@ -52,7 +48,8 @@ int ps_zcrx_area_setup(struct pktstore *ps, struct zcrx_state *z, bool in_place,
 /* Point the refill ring at memory laid out as the kernel reported. */
 void ps_zcrx_rq_attach(struct zcrx_state *z, void *mem, uint32_t entries, uint32_t head_off,
 		       uint32_t tail_off, uint32_t rqes_off);
-/* One RECV_ZC completion for flow f. */
+/* One RECV_ZC completion for flow f: lands its bytes, or marks f starved
+ * when it has to wait for buffers or space. */
 void ps_zcrx_complete(struct pktstore *ps, struct zcrx_state *z, struct ps_flow *f, int res,
 		      uint32_t cqe_flags, uint64_t zc_off);
 /* Give the buffer at area offset `off` back to the kernel. */

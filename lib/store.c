@@ -22,26 +22,18 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* PKTSTORE_RECV_PATH: "auto" or a backend's name. */
 static int parse_path(const char *s, enum pktstore_recv_path *out)
 {
-	static const struct {
-		const char *name;
-		enum pktstore_recv_path path;
-	} names[] = {
-		{ "auto", PKTSTORE_PATH_AUTO },
-		{ "uring-inc", PKTSTORE_PATH_URING_INC },
-		{ "uring-fixed", PKTSTORE_PATH_URING_FIXED },
-		{ "recv", PKTSTORE_PATH_RECV },
-		{ "zcrx", PKTSTORE_PATH_ZCRX },
-	};
+	const struct ps_backend_ops *be = ps_backend_by_name(s);
 
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (!strcmp(s, names[i].name)) {
-			*out = names[i].path;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	if (!strcmp(s, "auto"))
+		*out = PKTSTORE_PATH_AUTO;
+	else if (be)
+		*out = be->path;
+	else
+		return -EINVAL;
+	return 0;
 }
 
 /*
@@ -50,22 +42,19 @@ static int parse_path(const char *s, enum pktstore_recv_path *out)
  */
 static int pick_backend(struct pktstore *ps, enum pktstore_recv_path want)
 {
-	static const struct ps_backend_ops *const order[] = {
-		&ps_backend_zcrx,
-		&ps_backend_uring_inc,
-		&ps_backend_uring_fixed,
-		&ps_backend_socket,
-	};
 	char why[sizeof(ps->fallback)] = "";
-	int ret = -EOPNOTSUPP;
+	int ret = ps_starved_init(ps);
 
-	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-		const struct ps_backend_ops *be = order[i];
+	if (ret)
+		return ret;
+	ret = -EOPNOTSUPP;
+	for (unsigned i = 0; i < ps_nbackends; i++) {
+		const struct ps_backend_ops *be = ps_backends[i];
 
 		if (want != PKTSTORE_PATH_AUTO && want != be->path)
 			continue;
-		if (be == &ps_backend_zcrx && !ps->zcrx_spec)
-			continue; /* zero-copy receive needs a NIC queue named */
+		if (be->probe && be->probe(ps))
+			continue; /* not for these options (a demanded one was checked) */
 		ps->fallback[0] = '\0';
 		ret = be->init(ps);
 		if (!ret) {
@@ -91,7 +80,7 @@ static void store_free(struct pktstore *ps)
 	free(ps->desc_state);
 	free(ps->all.e);
 	free(ps->stall);
-	free(ps->zcrx_spec);
+	ps_starved_fini(ps);
 	ps_arena_close(&ps->a);
 	free(ps);
 }
@@ -140,23 +129,25 @@ int pktstore_open_ex(const char *path, const struct pktstore_opts *user_opts, si
 	unsigned flags = opts ? opts->flags : 0;
 
 	if (!path || !out || flags & ~(PKTSTORE_CREATE | PKTSTORE_EXCL | PKTSTORE_RDONLY | PKTSTORE_MOVABLE) ||
-	    (flags & PKTSTORE_RDONLY && flags & PKTSTORE_CREATE) || want > PKTSTORE_PATH_ZCRX)
+	    (flags & PKTSTORE_RDONLY && flags & PKTSTORE_CREATE))
 		return -EINVAL;
 	if (want == PKTSTORE_PATH_AUTO && env && *env && parse_path(env, &want))
 		return -EINVAL;
-	const char *zcrx = opts && opts->zcrx ? opts->zcrx : getenv("PKTSTORE_ZCRX");
+	const struct ps_backend_ops *wanted = ps_backend_by_path(want);
+
+	if (want != PKTSTORE_PATH_AUTO && !wanted)
+		return -EINVAL;
 
 	struct pktstore *ps = calloc(1, sizeof(*ps));
 
 	if (!ps)
 		return -ENOMEM;
-	if (zcrx && *zcrx && !(ps->zcrx_spec = strdup(zcrx))) {
+	ps->opening = opts;
+	/* A path demanded must suit the options before any file is made. */
+	ret = wanted && wanted->probe ? wanted->probe(ps) : 0;
+	if (ret) {
 		free(ps);
-		return -ENOMEM;
-	}
-	if (want == PKTSTORE_PATH_ZCRX && !ps->zcrx_spec) {
-		free(ps);
-		return -EINVAL; /* zero-copy receive demanded, no NIC queue named */
+		return ret;
 	}
 	ret = ps_arena_open(ps, path, opts);
 	if (ret)
@@ -187,6 +178,7 @@ int pktstore_open_ex(const char *path, const struct pktstore_opts *user_opts, si
 	ps->st.superblock_repairs = ps->a.sb_repaired;
 
 	if (ps->a.rdonly) {
+		ps->opening = NULL;
 		*out = ps;
 		return 0;
 	}
@@ -198,6 +190,7 @@ int pktstore_open_ex(const char *path, const struct pktstore_opts *user_opts, si
 		ret = pick_backend(ps, want);
 	if (ret)
 		goto fail;
+	ps->opening = NULL; /* the caller's options may go now */
 	*out = ps;
 	return 0;
 fail:

@@ -16,6 +16,7 @@
 
 #include <criterion/criterion.h>
 
+#include "../lib/internal.h"
 #include "../lib/recv_zcrx.h"
 #include "util.h"
 
@@ -115,7 +116,7 @@ static void rig_up(struct rig *r, bool in_place)
 	/* Refill ring of 8 entries: head at 0, tail at 64, entries at 128. */
 	ps_zcrx_rq_attach(&r->z, r->rq_mem, 8, 0, 64, 128);
 	r->z.token = 5ull << PS_IORING_ZCRX_AREA_SHIFT;
-	r->ops = ps_backend_zcrx;
+	r->ops = *ps_backend_by_path(PKTSTORE_PATH_ZCRX);
 	r->ops.poll = no_poll;
 	r->saved_be = r->ps->be;
 	r->saved_state = r->ps->be_state;
@@ -247,9 +248,7 @@ Test(zcrx, enospc_completion_means_rearm)
 	struct rig r;
 
 	rig_up(&r, true);
-	r.f->armed = true;
 	ps_zcrx_complete(r.ps, &r.z, r.f, -ENOSPC, 0, 0);
-	cr_assert(!r.f->armed);
 	cr_assert(r.f->starved, "waits to be armed again");
 	ps_flow_starve(r.ps, r.f, false);
 	rig_down(&r);

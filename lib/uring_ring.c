@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uring_ring.c - the io_uring ring both io_uring backends use (see
+ * uring_ring.h): setup, per-flow multishot receives, hang-up polls of
+ * starved flows, polling and reaping, cancelling, and pktstore_fd().
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "uring_ring.h"
+
+/*
+ * Deferred task running (Linux 6.1): the kernel completes receives when the
+ * receiving thread next enters it instead of interrupting it, which on a
+ * busy server is the difference between fighting the network stack for the
+ * socket lock and batching (3x the requests at 16 loopback connections in
+ * bench/). The ring's eventfd is then no truthful signal (see ready_add()).
+ * It binds the ring to one thread: the ring starts disabled and the first
+ * thread that attaches or receives enables it and becomes the store's
+ * receiving thread. Older kernels refuse the flags: retry without them,
+ * unless the backend needs them.
+ */
+int ps_ring_init(struct ps_ring *r, struct pktstore *ps, const struct ps_ring_setup *s)
+{
+	struct ps_be_arena ar;
+	unsigned common = IORING_SETUP_CQSIZE | s->flags;
+	struct io_uring_params p = {
+		.flags = common | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+			 (s->start_enabled ? 0 : IORING_SETUP_R_DISABLED),
+		.cq_entries = 4096,
+	};
+	int ret;
+
+	r->ps = ps;
+	r->epfd = r->evfd = -1;
+	ps_be_arena(ps, &ar);
+	r->fl = calloc(ar.max_flows ? ar.max_flows : 1, sizeof(*r->fl));
+	if (!r->fl)
+		return -ENOMEM;
+	ret = io_uring_queue_init_params(256, &r->ring, &p);
+	r->deferred = !ret;
+	if (ret == -EINVAL && !s->must_defer) {
+		p = (struct io_uring_params){ .flags = common, .cq_entries = 4096 };
+		ret = io_uring_queue_init_params(256, &r->ring, &p);
+	}
+	if (ret) {
+		ps_be_fallback(ps, "io_uring_setup: %s", strerror(-ret));
+		return ret;
+	}
+	r->live = true;
+	r->enabled = s->start_enabled || !r->deferred;
+	return 0;
+}
+
+/*
+ * What pktstore_fd() returns: an epoll set holding the ring's eventfd,
+ * which the kernel signals when it posts completions, and the socket of
+ * each flow with a receive posted (watched for data and hang-up) or a
+ * hang-up poll (watched for that alone). The eventfd alone is no truthful
+ * signal: with deferred task running the work for a socket waits for our
+ * next io_uring_enter, and on some kernels (Linux 6.12) the eventfd stays
+ * quiet meanwhile, so an event loop waiting on it moved only on its own
+ * timeout. A socket is readable exactly while the kernel has such work, run
+ * or not; the eventfd covers completions posted inside our own enters that
+ * no poll reaped (a receive armed at attach finds bytes waiting). A flow
+ * with nothing posted (starved with its hang-up reported, ended, detached)
+ * leaves the set, so bytes left in its socket do not keep the fd readable.
+ */
+int ps_ring_ready(struct ps_ring *r)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ret;
+
+	r->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (r->epfd < 0)
+		return -errno;
+	r->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (r->evfd < 0)
+		return -errno;
+	ret = io_uring_register_eventfd(&r->ring, r->evfd);
+	if (ret) {
+		ps_be_fallback(r->ps, "io_uring eventfd registration: %s", strerror(-ret));
+		return ret;
+	}
+	return epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->evfd, &ev) ? -errno : 0;
+}
+
+void ps_ring_fini(struct ps_ring *r)
+{
+	if (r->live)
+		io_uring_queue_exit(&r->ring);
+	r->live = false;
+	if (r->evfd >= 0)
+		close(r->evfd);
+	if (r->epfd >= 0)
+		close(r->epfd);
+	r->evfd = r->epfd = -1;
+	free(r->fl);
+	r->fl = NULL;
+}
+
+/* Bring f's entry in the readiness set to what is posted for it now. */
+enum { WATCH_NONE, WATCH_HUP, WATCH_IN };
+
+static void watch(struct ps_ring *r, struct ps_flow *f)
+{
+	struct ps_ring_flow *rf = ps_ring_flow(r, f);
+	uint8_t want = rf->armed ? WATCH_IN : rf->hup_watch ? WATCH_HUP : WATCH_NONE;
+
+	if (want == rf->watched)
+		return;
+	struct epoll_event ev = { .events = want == WATCH_IN ? EPOLLIN | EPOLLRDHUP : EPOLLRDHUP,
+				  .data.u64 = ps_flow_id(f) };
+	int op = rf->watched == WATCH_NONE ? EPOLL_CTL_ADD
+		 : want == WATCH_NONE      ? EPOLL_CTL_DEL
+					   : EPOLL_CTL_MOD;
+
+	/* A failed add leaves it unwatched, to be tried again at the next
+	 * change; a failed delete means the socket is gone already. */
+	if (!epoll_ctl(r->epfd, op, ps_flow_fd(f), &ev) || op == EPOLL_CTL_DEL)
+		rf->watched = want;
+}
+
+int ps_ring_enable(struct ps_ring *r)
+{
+	if (r->enabled)
+		return 0;
+	int ret = ps_uring_enable_rings(&r->ring);
+
+	r->enabled = !ret;
+	return ret;
+}
+
+struct io_uring_sqe *ps_ring_sqe(struct ps_ring *r)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+
+	if (!sqe) {
+		io_uring_submit(&r->ring);
+		sqe = io_uring_get_sqe(&r->ring);
+	}
+	return sqe;
+}
+
+int ps_ring_arm(struct ps_ring *r, struct ps_flow *f)
+{
+	struct ps_ring_flow *rf = ps_ring_flow(r, f);
+	int ret = ps_ring_enable(r);
+
+	if (ret)
+		return ret;
+	if (rf->cancelling)
+		return -ECANCELED; /* detach is waiting for the end of the last one */
+	struct io_uring_sqe *sqe = ps_ring_sqe(r);
+
+	if (!sqe)
+		return -EBUSY;
+	r->prep_recv(r, sqe, ps_flow_fd(f));
+	io_uring_sqe_set_data64(sqe, ps_flow_id(f));
+	rf->armed = true;
+	watch(r, f);
+	ret = io_uring_submit(&r->ring);
+	return ret < 0 ? ret : 0;
+}
+
+/*
+ * A starved flow has no receive posted, so nothing would notice its peer
+ * leaving until space returns, and the application, waiting for space,
+ * would keep a dead client's socket in CLOSE_WAIT. A one-shot poll for the
+ * hang-up ends the stream instead (UD_HUP in its user_data).
+ */
+void ps_ring_starve(struct ps_ring *r, struct ps_flow *f)
+{
+	struct ps_ring_flow *rf = ps_ring_flow(r, f);
+	struct io_uring_sqe *sqe;
+
+	ps_flow_starve(r->ps, f, true);
+	if (rf->hup_watch || rf->cancelling || ps_flow_hup_noticed(f) || !ps_flow_receiving(f) ||
+	    ps_ring_enable(r) || !(sqe = ps_ring_sqe(r)))
+		return;
+	io_uring_prep_poll_add(sqe, ps_flow_fd(f), POLLRDHUP);
+	io_uring_sqe_set_data64(sqe, ps_flow_id(f) | UD_HUP);
+	rf->hup_watch = true;
+	watch(r, f);
+	io_uring_submit(&r->ring);
+}
+
+/* The hang-up poll fired (or was cancelled). With nothing unread, the
+ * stream has ended; with bytes unread, the application hears of it once
+ * (see recv_socket.c) and the poll is not posted again for this flow. */
+static void hangup_done(struct ps_ring *r, struct ps_flow *f, int res)
+{
+	struct pktstore *ps = r->ps;
+	struct ps_ring_flow *rf = ps_ring_flow(r, f);
+	int unread = 0;
+
+	rf->hup_watch = false;
+	if (res < 0 || !ps_flow_starved(f) || !ps_flow_receiving(f) || rf->armed)
+		return; /* cancelled, or receiving again: the receive sees the end */
+	if (ioctl(ps_flow_fd(f), FIONREAD, &unread))
+		unread = 0;
+	if (unread <= 0) {
+		ps_land(ps, f, 0, 0, 0);
+		return;
+	}
+	/* Bytes wait. If the buffers were only short for a moment (they come
+	 * back as completions are reaped), receive them: a hang-up while
+	 * full is for an arena that has no room. */
+	ps_resume_starved(ps);
+	if (!ps_flow_starved(f))
+		return;
+	ps_hangup_notice(ps, f);
+}
+
+static void handle_cqe(struct ps_ring *r, const struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+
+	if (ud & UD_CANCEL)
+		return;
+
+	struct ps_flow *f = ps_be_flow(r->ps, ud & ~UD_HUP);
+
+	if (ud & UD_HUP) {
+		if (f)
+			hangup_done(r, f, cqe->res);
+	} else {
+		if (f && !(cqe->flags & IORING_CQE_F_MORE))
+			ps_ring_flow(r, f)->armed = false;
+		r->on_recv(r->ps, f, cqe);
+	}
+	if (f) /* what is posted for f changed: so does what the fd watches */
+		watch(r, f);
+}
+
+unsigned ps_ring_reap(struct ps_ring *r)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+
+	io_uring_for_each_cqe(&r->ring, head, cqe) {
+		handle_cqe(r, cqe);
+		n++;
+	}
+	io_uring_cq_advance(&r->ring, n);
+	return n;
+}
+
+int ps_ring_poll(struct ps_ring *r, bool wait)
+{
+	uint64_t ignored;
+	int ret = ps_ring_enable(r);
+
+	if (ret)
+		return ret;
+	/* Clear the hint before reaping, so a completion arriving meanwhile
+	 * leaves the fd readable. */
+	if (read(r->evfd, &ignored, sizeof(ignored)) < 0 && errno != EAGAIN)
+		return -errno;
+	ret = wait && !io_uring_cq_ready(&r->ring) ? io_uring_submit_and_wait(&r->ring, 1)
+						    : io_uring_submit(&r->ring);
+	/* Deferred completions run only when we enter the kernel. */
+	if (!wait && r->deferred)
+		io_uring_get_events(&r->ring);
+	if (ret == -EINTR)
+		return ret; /* like recv(2): a signal ends the wait */
+	if (ret < 0 && ret != -EAGAIN && ret != -EBUSY)
+		return ret;
+	return (int)ps_ring_reap(r);
+}
+
+void ps_ring_cancel(struct ps_ring *r, struct ps_flow *f)
+{
+	struct ps_ring_flow *rf = ps_ring_flow(r, f);
+	struct io_uring_sqe *sqe;
+
+	if (rf->armed || rf->hup_watch) {
+		rf->cancelling = true;
+		/* The hang-up poll holds a reference to the socket: it must be
+		 * gone before detach returns, or closing the fd would not close
+		 * it. */
+		for (int k = 0; k < 2; k++) {
+			uint64_t ud = k ? ps_flow_id(f) | UD_HUP : ps_flow_id(f);
+
+			if (k ? !rf->hup_watch : !rf->armed)
+				continue;
+			while (!(sqe = io_uring_get_sqe(&r->ring)))
+				io_uring_submit_and_wait(&r->ring, 1);
+			io_uring_prep_cancel64(sqe, ud, 0);
+			io_uring_sqe_set_data64(sqe, UD_CANCEL);
+		}
+		while (rf->armed || rf->hup_watch) {
+			int ret = io_uring_submit_and_wait(&r->ring, 1);
+
+			if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+				break;
+			ps_ring_reap(r);
+		}
+	}
+	rf->armed = rf->hup_watch = rf->cancelling = false;
+	watch(r, f);
+}
