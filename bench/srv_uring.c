@@ -60,6 +60,7 @@ struct server {
 	uint8_t *bufs;
 	int lfd, live;
 	struct conn *dirty;
+	unsigned fresh_sends; /* sends queued since the last enter */
 	uint64_t requests, bytes, batches, enobufs;
 };
 
@@ -110,6 +111,7 @@ static void send_flight(struct server *s, struct conn *c)
 	io_uring_prep_send(sqe, c->fd, c->flight.p + c->flight.off, c->flight.len - c->flight.off,
 			   MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)c | OP_SEND);
+	s->fresh_sends++;
 }
 
 /* Start sending what has filled, unless a send is already in flight. */
@@ -251,8 +253,18 @@ static int run(struct server *s)
 	while (!stop) {
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
-		/* Submits the acks of the last batch and waits, in one enter. */
-		int ret = io_uring_submit_and_wait_timeout(&s->ring, &cqe, 1, &ts, NULL);
+		/*
+		 * Submits the acks of the last batch and waits, in one enter.
+		 * A send to a socket with room completes while it is
+		 * submitted, and its completion alone must not end the wait:
+		 * waiting for one event more than the sends just queued makes
+		 * a request cost one enter, not two. (Should a send have to
+		 * wait for room, any later event still ends the wait.)
+		 */
+		unsigned want = 1 + s->fresh_sends;
+
+		s->fresh_sends = 0;
+		int ret = io_uring_submit_and_wait_timeout(&s->ring, &cqe, want, &ts, NULL);
 
 		if (ret < 0 && ret != -ETIME && ret != -EINTR) {
 			fprintf(stderr, "netonly-uring: io_uring_enter: %s\n", strerror(-ret));
@@ -382,8 +394,13 @@ int main(int argc, char **argv)
 	       " batches=%" PRIu64 " enobufs=%" PRIu64 " ring_flags=0x%x\n",
 	       s.requests, s.bytes, s.batches, s.enobufs, s.ring.flags);
 	fflush(stdout);
-	io_uring_queue_exit(&s.ring);
+	/* The ring's accept holds the listening socket until the kernel
+	 * tears the ring down, after this process has gone: stop listening
+	 * now, so the next server can bind the port and no client connects
+	 * to a socket about to be reset. */
+	shutdown(s.lfd, SHUT_RDWR);
 	close(s.lfd);
+	io_uring_queue_exit(&s.ring);
 	return ret ? 1 : 0;
 bad:
 	fprintf(stderr, usage, argv[0], argv[0]);
