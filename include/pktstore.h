@@ -170,6 +170,14 @@ enum {
 	PKTSTORE_NONBLOCK = 1 << 0, /* return -EAGAIN instead of waiting */
 };
 
+/* pktstore_send() flags; unknown bits are refused (-EINVAL), so flags can
+ * be added. */
+enum {
+	PKTSTORE_SEND_MORE = 1 << 0, /* more follow: the store's next receive
+					call submits this send with its own
+					wait, in one system call */
+};
+
 /* pktstore_get() and pktstore_readv() flags */
 enum {
 	PKTSTORE_NO_VERIFY = 1 << 0, /* skip the CRC32C check of the bytes */
@@ -287,6 +295,14 @@ PKTSTORE_API int pktstore_recv_persist_any(struct pktstore *ps, struct pktstore_
 /* A file descriptor that becomes readable when pktstore_recv_persist_any()
  * may have work. It must only be treated as a hint to call in. */
 PKTSTORE_API int pktstore_fd(struct pktstore *ps);
+/* Send bytes to an attached flow's peer (an acknowledgement, a reply). On
+ * the io_uring paths they are copied and sent through the store's ring, in
+ * order with earlier sends on the flow; with PKTSTORE_SEND_MORE the next
+ * receive call submits them. Returns the bytes taken (all of them, but on
+ * the recv path from a non-blocking socket, as sendmsg(2)), or -errno
+ * (-EAGAIN: too much waits unsent; an error of an earlier send). */
+PKTSTORE_API int pktstore_send(struct pktstore *ps, uint64_t flow, const struct iovec *iov,
+			       unsigned iovcnt, unsigned flags);
 
 /* Persist application bytes as a record of a local flow. */
 PKTSTORE_API int pktstore_append(struct pktstore *ps, uint64_t flow, const void *data,

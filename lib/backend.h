@@ -24,6 +24,7 @@
 
 struct pktstore;
 struct ps_flow;
+struct iovec;
 
 struct ps_backend_ops {
 	const char *name; /* as PKTSTORE_RECV_PATH and recv_path_name spell it */
@@ -55,6 +56,10 @@ struct ps_backend_ops {
 	/* Optional: a record's bytes are no longer needed (zcrx returns its
 	 * buffer to the kernel). */
 	void (*released)(struct pktstore *ps, uint64_t data_off, uint32_t len);
+	/* Optional: pktstore_send(3) for f, len bytes in all (checked); the
+	 * core sends with sendmsg(2) for a backend without it. */
+	int (*send)(struct pktstore *ps, struct ps_flow *f, const struct iovec *iov,
+		    unsigned iovcnt, size_t len, unsigned flags);
 };
 
 /* Every backend, best first: the automatic choice takes the first that

@@ -309,6 +309,45 @@ int pktstore_fd(struct pktstore *ps)
 	return ps->be ? ps->be->fd(ps) : -EROFS;
 }
 
+#define SEND_IOV_MAX 64    /* iovecs per pktstore_send() */
+#define SEND_LEN_MAX (1u << 20)
+
+int pktstore_send(struct pktstore *ps, uint64_t flow, const struct iovec *iov, unsigned iovcnt,
+		  unsigned flags)
+{
+	if (!ps || (!iov && iovcnt) || iovcnt > SEND_IOV_MAX || flags & ~PKTSTORE_SEND_MORE)
+		return -EINVAL;
+	if (ps->a.rdonly)
+		return -EROFS;
+
+	struct ps_flow *f = ps_flow_get(ps, flow);
+	size_t len = 0;
+
+	if (!f)
+		return -ENOENT;
+	if (f->kind != PS_FLOW_SOCKET || f->run == PS_RUN_NONE)
+		return -EINVAL; /* no socket to send on */
+	for (unsigned i = 0; i < iovcnt; i++) {
+		if (!iov[i].iov_base && iov[i].iov_len)
+			return -EINVAL;
+		if (iov[i].iov_len > SEND_LEN_MAX - len)
+			return -EMSGSIZE;
+		len += iov[i].iov_len;
+	}
+	if (!len)
+		return 0;
+	if (ps->be->send)
+		return ps->be->send(ps, f, iov, iovcnt, len, flags);
+
+	struct msghdr m = { .msg_iov = (struct iovec *)(uintptr_t)iov, .msg_iovlen = iovcnt };
+	ssize_t n;
+
+	do
+		n = sendmsg(f->fd, &m, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : (int)n;
+}
+
 int pktstore_attach(struct pktstore *ps, int sockfd, uint64_t tag, uint64_t *flow)
 {
 	int type = 0;

@@ -266,6 +266,12 @@ static void uring_detach(struct pktstore *ps, struct ps_flow *f)
 	refill(ps);
 }
 
+static int uring_send(struct pktstore *ps, struct ps_flow *f, const struct iovec *iov,
+		      unsigned iovcnt, size_t len, unsigned flags)
+{
+	return ps_ring_send(&state(ps)->r, f, iov, iovcnt, len, flags);
+}
+
 static int uring_fd(struct pktstore *ps)
 {
 	return state(ps)->r.epfd;
@@ -421,6 +427,7 @@ const struct ps_backend_ops ps_backend_uring_inc = {
 	.space_freed = uring_space_freed,
 	.resume = uring_resume,
 	.fd = uring_fd,
+	.send = uring_send,
 };
 
 const struct ps_backend_ops ps_backend_uring_fixed = {
@@ -434,4 +441,5 @@ const struct ps_backend_ops ps_backend_uring_fixed = {
 	.space_freed = uring_space_freed,
 	.resume = uring_resume,
 	.fd = uring_fd,
+	.send = uring_send,
 };

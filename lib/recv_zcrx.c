@@ -254,6 +254,12 @@ static void zcrx_detach(struct pktstore *ps, struct ps_flow *f)
 	ps_ring_cancel(&state(ps)->r, f);
 }
 
+static int zcrx_send(struct pktstore *ps, struct ps_flow *f, const struct iovec *iov,
+		      unsigned iovcnt, size_t len, unsigned flags)
+{
+	return ps_ring_send(&state(ps)->r, f, iov, iovcnt, len, flags);
+}
+
 static int zcrx_fd(struct pktstore *ps)
 {
 	return state(ps)->r.epfd;
@@ -410,5 +416,6 @@ const struct ps_backend_ops ps_backend_zcrx = {
 	.space_freed = zcrx_space_freed,
 	.resume = zcrx_resume,
 	.fd = zcrx_fd,
+	.send = zcrx_send,
 	.released = zcrx_released,
 };

@@ -11,6 +11,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "uring_ring.h"
@@ -40,7 +41,8 @@ int ps_ring_init(struct ps_ring *r, struct pktstore *ps, const struct ps_ring_se
 	r->ps = ps;
 	r->epfd = r->evfd = -1;
 	ps_be_arena(ps, &ar);
-	r->fl = calloc(ar.max_flows ? ar.max_flows : 1, sizeof(*r->fl));
+	r->nfl = ar.max_flows ? ar.max_flows : 1;
+	r->fl = calloc(r->nfl, sizeof(*r->fl));
 	if (!r->fl)
 		return -ENOMEM;
 	ret = io_uring_queue_init_params(256, &r->ring, &p);
@@ -101,25 +103,27 @@ void ps_ring_fini(struct ps_ring *r)
 	if (r->epfd >= 0)
 		close(r->epfd);
 	r->evfd = r->epfd = -1;
+	for (uint32_t i = 0; r->fl && i < r->nfl; i++) {
+		free(r->fl[i].out);
+		free(r->fl[i].pend);
+	}
 	free(r->fl);
 	r->fl = NULL;
 }
 
-/* Bring f's entry in the readiness set to what is posted for it now. */
-enum { WATCH_NONE, WATCH_HUP, WATCH_IN };
-
+/* Bring f's entry in the readiness set to what is posted for it now. A
+ * send in flight is watched for room in the socket: the kernel retries it
+ * then, in deferred work that waits for our next enter. */
 static void watch(struct ps_ring *r, struct ps_flow *f)
 {
 	struct ps_ring_flow *rf = ps_ring_flow(r, f);
-	uint8_t want = rf->armed ? WATCH_IN : rf->hup_watch ? WATCH_HUP : WATCH_NONE;
+	uint32_t want = (rf->armed ? EPOLLIN | EPOLLRDHUP : rf->hup_watch ? EPOLLRDHUP : 0) |
+			(rf->sending ? EPOLLOUT : 0);
 
 	if (want == rf->watched)
 		return;
-	struct epoll_event ev = { .events = want == WATCH_IN ? EPOLLIN | EPOLLRDHUP : EPOLLRDHUP,
-				  .data.u64 = ps_flow_id(f) };
-	int op = rf->watched == WATCH_NONE ? EPOLL_CTL_ADD
-		 : want == WATCH_NONE      ? EPOLL_CTL_DEL
-					   : EPOLL_CTL_MOD;
+	struct epoll_event ev = { .events = want, .data.u64 = ps_flow_id(f) };
+	int op = !rf->watched ? EPOLL_CTL_ADD : !want ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
 
 	/* A failed add leaves it unwatched, to be tried again at the next
 	 * change; a failed delete means the socket is gone already. */
@@ -218,6 +222,142 @@ static void hangup_done(struct ps_ring *r, struct ps_flow *f, int res)
 	ps_hangup_notice(ps, f);
 }
 
+/* Bytes queued for f behind the send in flight. */
+#define SEND_QUEUE_MAX (4u << 20)
+
+/* Post the send of out from out_off (the ring is enabled). */
+static int post_send(struct ps_ring *r, struct ps_flow *f)
+{
+	struct ps_ring_flow *rf = ps_ring_flow(r, f);
+	struct io_uring_sqe *sqe = ps_ring_sqe(r);
+
+	if (!sqe)
+		return -EBUSY;
+	/* MSG_WAITALL: the kernel sends it all, waiting for room, before it
+	 * completes; a short completion is sent on from where it stopped. */
+	io_uring_prep_send(sqe, ps_flow_fd(f), rf->out + rf->out_off, rf->out_len - rf->out_off,
+			   MSG_NOSIGNAL | MSG_WAITALL);
+	io_uring_sqe_set_data64(sqe, ps_flow_id(f) | UD_SEND);
+	rf->sending = true;
+	watch(r, f);
+	return 0;
+}
+
+/* The queued bytes become the send in flight. */
+static int send_next(struct ps_ring *r, struct ps_flow *f)
+{
+	struct ps_ring_flow *rf = ps_ring_flow(r, f);
+	char *b = rf->out;
+	uint32_t cap = rf->out_cap;
+
+	rf->out = rf->pend;
+	rf->out_cap = rf->pend_cap;
+	rf->out_len = rf->pend_len;
+	rf->out_off = 0;
+	rf->pend = b;
+	rf->pend_cap = cap;
+	rf->pend_len = 0;
+	return post_send(r, f);
+}
+
+static void send_drop(struct ps_ring_flow *rf)
+{
+	rf->out_len = rf->out_off = rf->pend_len = 0;
+}
+
+/* Cancel what f has posted with this user_data bit (0: its receive). */
+static void post_cancel(struct ps_ring *r, struct ps_flow *f, uint64_t bit)
+{
+	struct io_uring_sqe *sqe;
+
+	while (!(sqe = io_uring_get_sqe(&r->ring)))
+		io_uring_submit_and_wait(&r->ring, 1);
+	io_uring_prep_cancel64(sqe, ps_flow_id(f) | bit, 0);
+	io_uring_sqe_set_data64(sqe, UD_CANCEL);
+}
+
+static void send_done(struct ps_ring *r, struct ps_flow *f, int res)
+{
+	struct ps_ring_flow *rf = ps_ring_flow(r, f);
+
+	rf->sending = false;
+	if (rf->cancelling) {
+		/* Detach: what was queued behind a send that went out whole
+		 * gets one try, cancelled at once if the peer has no room. */
+		if (res > 0 && (uint32_t)res >= rf->out_len - rf->out_off && rf->pend_len &&
+		    !send_next(r, f))
+			post_cancel(r, f, UD_SEND);
+		else
+			send_drop(rf);
+		return;
+	}
+	if (res <= 0) {
+		/* The peer is gone or the socket failed: what waits cannot
+		 * be sent either; the next pktstore_send() reports it. */
+		rf->send_err = res ? res : -EPIPE;
+		send_drop(rf);
+		return;
+	}
+	rf->out_off += (uint32_t)res < rf->out_len - rf->out_off ? (uint32_t)res
+								  : rf->out_len - rf->out_off;
+	int ret = 0;
+
+	if (rf->out_off < rf->out_len)
+		ret = post_send(r, f);
+	else if (rf->pend_len)
+		ret = send_next(r, f);
+	if (ret) {
+		rf->send_err = ret;
+		send_drop(rf);
+	}
+}
+
+int ps_ring_send(struct ps_ring *r, struct ps_flow *f, const struct iovec *iov, unsigned iovcnt,
+		 size_t len, unsigned flags)
+{
+	struct ps_ring_flow *rf = ps_ring_flow(r, f);
+	int ret = ps_ring_enable(r);
+
+	if (ret)
+		return ret;
+	if (rf->send_err) {
+		ret = rf->send_err;
+		rf->send_err = 0;
+		return ret;
+	}
+	if (len > SEND_QUEUE_MAX - rf->pend_len)
+		return -EAGAIN; /* the peer reads too slowly: receive (reap) first */
+	if (rf->pend_len + len > rf->pend_cap) {
+		uint32_t cap = rf->pend_cap ? rf->pend_cap : 4096;
+
+		while (cap < rf->pend_len + len)
+			cap *= 2;
+		char *b = realloc(rf->pend, cap);
+
+		if (!b)
+			return -ENOMEM;
+		rf->pend = b;
+		rf->pend_cap = cap;
+	}
+	for (unsigned i = 0; i < iovcnt; i++) {
+		memcpy(rf->pend + rf->pend_len, iov[i].iov_base, iov[i].iov_len);
+		rf->pend_len += (uint32_t)iov[i].iov_len;
+	}
+	if (!rf->sending) {
+		ret = send_next(r, f);
+		if (ret) {
+			rf->pend_len -= (uint32_t)len; /* not taken after all */
+			return ret;
+		}
+	}
+	if (!(flags & PKTSTORE_SEND_MORE)) {
+		ret = io_uring_submit(&r->ring);
+		if (ret < 0 && ret != -EAGAIN && ret != -EBUSY)
+			return ret;
+	}
+	return (int)len;
+}
+
 static void handle_cqe(struct ps_ring *r, const struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
@@ -225,11 +365,14 @@ static void handle_cqe(struct ps_ring *r, const struct io_uring_cqe *cqe)
 	if (ud & UD_CANCEL)
 		return;
 
-	struct ps_flow *f = ps_be_flow(r->ps, ud & ~UD_HUP);
+	struct ps_flow *f = ps_be_flow(r->ps, ud & ~(UD_HUP | UD_SEND));
 
 	if (ud & UD_HUP) {
 		if (f)
 			hangup_done(r, f, cqe->res);
+	} else if (ud & UD_SEND) {
+		if (f)
+			send_done(r, f, cqe->res);
 	} else {
 		if (f && !(cqe->flags & IORING_CQE_F_MORE))
 			ps_ring_flow(r, f)->armed = false;
@@ -278,24 +421,21 @@ int ps_ring_poll(struct ps_ring *r, bool wait)
 void ps_ring_cancel(struct ps_ring *r, struct ps_flow *f)
 {
 	struct ps_ring_flow *rf = ps_ring_flow(r, f);
-	struct io_uring_sqe *sqe;
 
-	if (rf->armed || rf->hup_watch) {
+	if (rf->armed || rf->hup_watch || rf->sending) {
 		rf->cancelling = true;
-		/* The hang-up poll holds a reference to the socket: it must be
-		 * gone before detach returns, or closing the fd would not close
-		 * it. */
-		for (int k = 0; k < 2; k++) {
-			uint64_t ud = k ? ps_flow_id(f) | UD_HUP : ps_flow_id(f);
-
-			if (k ? !rf->hup_watch : !rf->armed)
-				continue;
-			while (!(sqe = io_uring_get_sqe(&r->ring)))
-				io_uring_submit_and_wait(&r->ring, 1);
-			io_uring_prep_cancel64(sqe, ud, 0);
-			io_uring_sqe_set_data64(sqe, UD_CANCEL);
-		}
-		while (rf->armed || rf->hup_watch) {
+		/* The hang-up poll and a send hold a reference to the socket:
+		 * they must be gone before detach returns, or closing the fd
+		 * would not close it. A send still queued (PKTSTORE_SEND_MORE)
+		 * goes out in the same submission first: only bytes the peer
+		 * has no room for are dropped. */
+		if (rf->armed)
+			post_cancel(r, f, 0);
+		if (rf->hup_watch)
+			post_cancel(r, f, UD_HUP);
+		if (rf->sending)
+			post_cancel(r, f, UD_SEND);
+		while (rf->armed || rf->hup_watch || rf->sending) {
 			int ret = io_uring_submit_and_wait(&r->ring, 1);
 
 			if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
@@ -303,6 +443,8 @@ void ps_ring_cancel(struct ps_ring *r, struct ps_flow *f)
 			ps_ring_reap(r);
 		}
 	}
-	rf->armed = rf->hup_watch = rf->cancelling = false;
+	rf->armed = rf->hup_watch = rf->sending = rf->cancelling = false;
+	send_drop(rf);
+	rf->send_err = 0;
 	watch(r, f);
 }

@@ -16,13 +16,20 @@
  * every flow id, and a hang-up poll's carries its flow id with this one. */
 #define UD_CANCEL (1ull << 63)
 #define UD_HUP (1ull << 62)
+#define UD_SEND (1ull << 61) /* ... and a send's (pktstore_send) this one */
 
 /* What is posted for one flow, by flow slot. */
 struct ps_ring_flow {
 	bool armed;      /* a multishot receive */
 	bool hup_watch;  /* a POLLRDHUP poll, while starved */
-	bool cancelling; /* detach waits for both to end: post nothing new */
-	uint8_t watched; /* what the readiness set watches (uring_ring.c) */
+	bool sending;    /* a send of `out` (pktstore_send) */
+	bool cancelling; /* detach waits for all to end: post nothing new */
+	uint32_t watched; /* the events the readiness set watches (uring_ring.c) */
+	/* pktstore_send(): the bytes of the send in flight, from out_off, and
+	 * the bytes queued behind it; one send in flight keeps them in order. */
+	char *out, *pend;
+	uint32_t out_len, out_off, out_cap, pend_len, pend_cap;
+	int send_err; /* an earlier send failed: the next pktstore_send says so */
 };
 
 struct ps_ring {
@@ -33,6 +40,7 @@ struct ps_ring {
 	int epfd;       /* pktstore_fd() */
 	int evfd;       /* the ring's eventfd, in epfd */
 	struct ps_ring_flow *fl;
+	uint32_t nfl;
 	struct pktstore *ps;
 
 	/* The backend's: prepare f's multishot receive in sqe. */
@@ -73,6 +81,9 @@ void ps_ring_starve(struct ps_ring *r, struct ps_flow *f);
  * -errno (-EINTR: a signal ended the wait). */
 int ps_ring_poll(struct ps_ring *r, bool wait);
 unsigned ps_ring_reap(struct ps_ring *r);
+/* pktstore_send(3) through the ring (a backend's send op). */
+int ps_ring_send(struct ps_ring *r, struct ps_flow *f, const struct iovec *iov, unsigned iovcnt,
+		 size_t len, unsigned flags);
 /* Cancel what is posted for f and reap until it has ended: the completions
  * queued for f carry bytes taken from its socket, and they land first. */
 void ps_ring_cancel(struct ps_ring *r, struct ps_flow *f);

@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pktstore_send(): replies through the store. Echoed records come back
+ * whole and in order, with PKTSTORE_SEND_MORE (submitted by the next
+ * receive call) and without; a reply larger than the socket buffers goes
+ * out while the loop waits on pktstore_fd(); a reply sent just before
+ * detach reaches the peer; a peer that reset the connection gets an error
+ * back, not a hang; bad arguments are refused. On every receive path.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "util.h"
+
+static char path[256];
+
+static void cleanup(void)
+{
+	unlink(path);
+}
+
+TestSuite(send, .fini = cleanup);
+
+struct reader {
+	int fd;
+	uint64_t stream, want, got;
+	int ok;
+	pthread_t t;
+};
+
+/* Read `want` bytes of the stream back, checking them. */
+static void *read_back(void *arg)
+{
+	struct reader *r = arg;
+	static __thread uint8_t buf[64 << 10];
+
+	r->ok = 1;
+	while (r->got < r->want) {
+		size_t ask = r->want - r->got < sizeof(buf) ? r->want - r->got : sizeof(buf);
+		ssize_t n = recv(r->fd, buf, ask, 0);
+
+		if (n <= 0)
+			break;
+		if (!check_stream(r->stream, r->got, buf, (size_t)n))
+			r->ok = 0;
+		r->got += (uint64_t)n;
+	}
+	return NULL;
+}
+
+static void reader_start(struct reader *r, int fd, uint64_t stream, uint64_t want)
+{
+	*r = (struct reader){ .fd = fd, .stream = stream, .want = want };
+	/* A reply read back must not block forever if it never comes. */
+	struct timeval tv = { .tv_sec = 20 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	cr_assert_eq(pthread_create(&r->t, NULL, read_back, r), 0);
+}
+
+static void reader_join(struct reader *r)
+{
+	pthread_join(r->t, NULL);
+	cr_assert_eq(r->got, r->want, "%llu of %llu bytes came back",
+		     (unsigned long long)r->got, (unsigned long long)r->want);
+	cr_assert(r->ok, "the bytes that came back differ from those sent");
+}
+
+/*
+ * What the store's event loop does while replies wait for room in the
+ * socket: wait on pktstore_fd(), call in. The kernel sends on in work that
+ * runs when the store enters it, so the loop must keep running until the
+ * peer has everything. A stall is a wait that ended in its timeout while the
+ * peer got nothing more: a send the fd did not announce.
+ */
+static void pump(struct pktstore *ps, struct reader *rd)
+{
+	unsigned stalls = 0;
+
+	for (int i = 0; i < 5000 && stalls < 3; i++) {
+		uint64_t before = __atomic_load_n(&rd->got, __ATOMIC_ACQUIRE);
+
+		if (before >= rd->want)
+			break;
+		struct pollfd p = { .fd = pktstore_fd(ps), .events = POLLIN };
+		struct pktstore_rec r[4];
+		int woke = poll(&p, 1, 2000);
+
+		if (!woke && __atomic_load_n(&rd->got, __ATOMIC_ACQUIRE) == before)
+			stalls++;
+		int n = pktstore_recv_persist_any(ps, r, 4, PKTSTORE_NONBLOCK);
+
+		cr_assert(n == -EAGAIN, "%s", pktstore_strerror(n));
+	}
+	cr_assert_eq(stalls, 0, "%u waits on pktstore_fd() timed out while replies waited "
+				"and the peer got nothing", stalls);
+}
+
+static struct pktstore *open_path(enum pktstore_recv_path rp)
+{
+	arena_path(MEDIUM_TMPFS, "send", path, sizeof(path));
+	return store_open(path, 16 << 20, rp);
+}
+
+/* Every record echoed as it arrives: odd ones with PKTSTORE_SEND_MORE. */
+static void echo(enum pktstore_recv_path rp)
+{
+	struct pktstore *ps = open_path(rp);
+	int c, s;
+	uint64_t flow, total = 300000, in = 0;
+	struct reader rd;
+	unsigned k = 0;
+
+	tcp_pair(&c, &s);
+	cr_assert_eq(pktstore_attach(ps, s, 0, &flow), 0);
+	reader_start(&rd, c, 3, total);
+	struct sender *tx = sender_start(c, 3, 0, total, 0);
+
+	while (in < total) {
+		struct pktstore_rec r[16];
+		int n = pktstore_recv_persist(ps, flow, r, 16, 0);
+
+		cr_assert_gt(n, 0, "%s", pktstore_strerror(n));
+		for (int i = 0; i < n; i++, k++) {
+			struct iovec v[2] = { { (void *)r[i].data, r[i].len / 2 },
+					      { (char *)r[i].data + r[i].len / 2,
+						r[i].len - r[i].len / 2 } };
+			int ret = pktstore_send(ps, flow, v, 2, k & 1 ? PKTSTORE_SEND_MORE : 0);
+
+			cr_assert_eq(ret, (int)r[i].len, "%s", pktstore_strerror(ret));
+			in += r[i].len;
+			cr_assert_eq(pktstore_release(ps, r[i].id), 0);
+		}
+	}
+	sender_join(tx);
+	/* A last reply sent with MORE goes with the next receive call. */
+	pump(ps, &rd);
+	reader_join(&rd);
+	cr_assert_eq(pktstore_detach(ps, flow), 0);
+	close(c);
+	close(s);
+	cr_assert_eq(pktstore_close(ps), 0);
+}
+
+Test(send, echo_uring_inc) { echo(PKTSTORE_PATH_URING_INC); }
+Test(send, echo_uring_fixed) { echo(PKTSTORE_PATH_URING_FIXED); }
+Test(send, echo_recv) { echo(PKTSTORE_PATH_RECV); }
+
+/* A reply larger than the socket buffers: the rest goes out as the peer
+ * reads, while the store's loop waits on pktstore_fd(). */
+static void big_reply(enum pktstore_recv_path rp)
+{
+	struct pktstore *ps = open_path(rp);
+	int c, s;
+	uint64_t flow;
+	const size_t len = 1 << 20;
+	uint8_t *b = malloc(len);
+	struct reader rd;
+
+	cr_assert(b);
+	tcp_pair(&c, &s);
+	cr_assert_eq(pktstore_attach(ps, s, 0, &flow), 0);
+	fill_stream(5, 0, b, len);
+	reader_start(&rd, c, 5, len);
+	if (rp == PKTSTORE_PATH_RECV) {
+		/* sendmsg(2) on a blocking socket: all of it, here. */
+		struct iovec v = { b, len };
+
+		cr_assert_eq(pktstore_send(ps, flow, &v, 1, 0), (int)len);
+	} else {
+		struct iovec v = { b, len };
+
+		cr_assert_eq(pktstore_send(ps, flow, &v, 1, 0), (int)len);
+		free(b); /* copied: the caller's memory is free at once */
+		b = NULL;
+		pump(ps, &rd);
+	}
+	reader_join(&rd);
+	free(b);
+	cr_assert_eq(pktstore_detach(ps, flow), 0);
+	close(c);
+	close(s);
+	cr_assert_eq(pktstore_close(ps), 0);
+}
+
+Test(send, big_reply_uring_inc) { big_reply(PKTSTORE_PATH_URING_INC); }
+Test(send, big_reply_uring_fixed) { big_reply(PKTSTORE_PATH_URING_FIXED); }
+Test(send, big_reply_recv) { big_reply(PKTSTORE_PATH_RECV); }
+
+/* Replies sent just before detach, queued with MORE too, reach the peer. */
+static void reply_then_detach(enum pktstore_recv_path rp)
+{
+	struct pktstore *ps = open_path(rp);
+	int c, s;
+	uint64_t flow;
+	uint8_t b[3000];
+
+	tcp_pair(&c, &s);
+	cr_assert_eq(pktstore_attach(ps, s, 0, &flow), 0);
+	fill_stream(6, 0, b, sizeof(b));
+	for (int i = 0; i < 3; i++) {
+		struct iovec v = { b + i * 1000, 1000 };
+
+		cr_assert_eq(pktstore_send(ps, flow, &v, 1, PKTSTORE_SEND_MORE), 1000);
+	}
+	cr_assert_eq(pktstore_detach(ps, flow), 0);
+	close(s);
+	struct reader rd;
+
+	reader_start(&rd, c, 6, sizeof(b));
+	reader_join(&rd);
+	close(c);
+	cr_assert_eq(pktstore_close(ps), 0);
+}
+
+Test(send, reply_then_detach_uring_inc) { reply_then_detach(PKTSTORE_PATH_URING_INC); }
+Test(send, reply_then_detach_uring_fixed) { reply_then_detach(PKTSTORE_PATH_URING_FIXED); }
+Test(send, reply_then_detach_recv) { reply_then_detach(PKTSTORE_PATH_RECV); }
+
+/* The peer reset the connection: a send fails (now or at a later call),
+ * within a bounded number of tries, and nothing hangs. */
+static void peer_reset(enum pktstore_recv_path rp)
+{
+	struct pktstore *ps = open_path(rp);
+	int c, s;
+	uint64_t flow;
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	char b[512] = { 0 };
+	struct iovec v = { b, sizeof(b) };
+	int ret = 0;
+
+	tcp_pair(&c, &s);
+	cr_assert_eq(pktstore_attach(ps, s, 0, &flow), 0);
+	cr_assert_eq(setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	close(c); /* RST */
+	for (int i = 0; i < 200 && ret >= 0; i++) {
+		struct pktstore_rec r[4];
+
+		ret = pktstore_send(ps, flow, &v, 1, 0);
+		if (ret >= 0)
+			pktstore_recv_persist_any(ps, r, 4, PKTSTORE_NONBLOCK);
+	}
+	cr_assert(ret == -ECONNRESET || ret == -EPIPE, "last send: %d %s", ret,
+		  pktstore_strerror(ret));
+	cr_assert_eq(pktstore_detach(ps, flow), 0);
+	close(s);
+	cr_assert_eq(pktstore_close(ps), 0);
+}
+
+Test(send, peer_reset_uring_inc) { peer_reset(PKTSTORE_PATH_URING_INC); }
+Test(send, peer_reset_uring_fixed) { peer_reset(PKTSTORE_PATH_URING_FIXED); }
+Test(send, peer_reset_recv) { peer_reset(PKTSTORE_PATH_RECV); }
+
+Test(send, bad_arguments)
+{
+	struct pktstore *ps = open_path(PKTSTORE_PATH_AUTO);
+	uint64_t local, flow;
+	int c, s;
+	char b[4];
+	struct iovec v = { b, sizeof(b) };
+	static char huge[(1 << 20) + 1];
+	struct iovec big = { huge, sizeof(huge) };
+
+	tcp_pair(&c, &s);
+	cr_assert_eq(pktstore_attach(ps, s, 0, &flow), 0);
+	cr_assert_eq(pktstore_flow_create(ps, 0, &local), 0);
+	cr_assert_eq(pktstore_send(NULL, flow, &v, 1, 0), -EINVAL);
+	cr_assert_eq(pktstore_send(ps, flow, NULL, 1, 0), -EINVAL);
+	cr_assert_eq(pktstore_send(ps, flow, &v, 1, 1u << 7), -EINVAL, "unknown flag");
+	cr_assert_eq(pktstore_send(ps, local, &v, 1, 0), -EINVAL, "a local flow has no socket");
+	cr_assert_eq(pktstore_send(ps, 999999, &v, 1, 0), -ENOENT);
+	cr_assert_eq(pktstore_send(ps, flow, &big, 1, 0), -EMSGSIZE);
+	cr_assert_eq(pktstore_send(ps, flow, &v, 0, 0), 0);
+	cr_assert_eq(pktstore_detach(ps, flow), 0);
+	int ret = pktstore_send(ps, flow, &v, 1, 0);
+
+	/* Detached: no socket, or no flow at all once it was reclaimed. */
+	cr_assert(ret == -EINVAL || ret == -ENOENT, "%s", pktstore_strerror(ret));
+	close(c);
+	close(s);
+	cr_assert_eq(pktstore_close(ps), 0);
+}
