@@ -43,7 +43,8 @@ int ps_ring_init(struct ps_ring *r, struct pktstore *ps, const struct ps_ring_se
 	ps_be_arena(ps, &ar);
 	r->nfl = ar.max_flows ? ar.max_flows : 1;
 	r->fl = calloc(r->nfl, sizeof(*r->fl));
-	if (!r->fl)
+	r->sending = calloc(r->nfl, sizeof(*r->sending));
+	if (!r->fl || !r->sending)
 		return -ENOMEM;
 	ret = io_uring_queue_init_params(256, &r->ring, &p);
 	r->deferred = !ret;
@@ -108,17 +109,21 @@ void ps_ring_fini(struct ps_ring *r)
 		free(r->fl[i].pend);
 	}
 	free(r->fl);
+	free(r->sending);
 	r->fl = NULL;
+	r->sending = NULL;
 }
 
 /* Bring f's entry in the readiness set to what is posted for it now. A
- * send in flight is watched for room in the socket: the kernel retries it
- * then, in deferred work that waits for our next enter. */
+ * send still in flight after the enter that submitted it is waiting for
+ * room in the socket, and is watched for that: the kernel retries it then,
+ * in deferred work that waits for our next enter. (Sends that go out at
+ * once, nearly all, cost no epoll_ctl.) */
 static void watch(struct ps_ring *r, struct ps_flow *f)
 {
 	struct ps_ring_flow *rf = ps_ring_flow(r, f);
 	uint32_t want = (rf->armed ? EPOLLIN | EPOLLRDHUP : rf->hup_watch ? EPOLLRDHUP : 0) |
-			(rf->sending ? EPOLLOUT : 0);
+			(rf->sending && rf->await_room ? EPOLLOUT : 0);
 
 	if (want == rf->watched)
 		return;
@@ -238,9 +243,25 @@ static int post_send(struct ps_ring *r, struct ps_flow *f)
 	io_uring_prep_send(sqe, ps_flow_fd(f), rf->out + rf->out_off, rf->out_len - rf->out_off,
 			   MSG_NOSIGNAL | MSG_WAITALL);
 	io_uring_sqe_set_data64(sqe, ps_flow_id(f) | UD_SEND);
+	if (!rf->sending) {
+		rf->sending_at = r->nsending;
+		r->sending[r->nsending++] = ps_flow_id(f);
+	}
 	rf->sending = true;
-	watch(r, f);
 	return 0;
+}
+
+/* f's send ended and nothing follows it. */
+static void send_over(struct ps_ring *r, struct ps_flow *f)
+{
+	struct ps_ring_flow *rf = ps_ring_flow(r, f);
+	uint64_t last = r->sending[--r->nsending];
+	struct ps_flow *lf = ps_be_flow(r->ps, last);
+
+	r->sending[rf->sending_at] = last;
+	if (lf)
+		ps_ring_flow(r, lf)->sending_at = rf->sending_at;
+	rf->sending = rf->await_room = false;
 }
 
 /* The queued bytes become the send in flight. */
@@ -280,7 +301,7 @@ static void send_done(struct ps_ring *r, struct ps_flow *f, int res)
 {
 	struct ps_ring_flow *rf = ps_ring_flow(r, f);
 
-	rf->sending = false;
+	send_over(r, f); /* a send that follows lists it again */
 	if (rf->cancelling) {
 		/* Detach: what was queued behind a send that went out whole
 		 * gets one try, cancelled at once if the peer has no room. */
@@ -310,6 +331,20 @@ static void send_done(struct ps_ring *r, struct ps_flow *f, int res)
 		rf->send_err = ret;
 		send_drop(rf);
 	}
+}
+
+/* Whether f's send has its completion in the ring already (went out at
+ * once), without reaping it. */
+static bool send_completed(struct ps_ring *r, struct ps_flow *f)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head;
+
+	io_uring_for_each_cqe(&r->ring, head, cqe) {
+		if (io_uring_cqe_get_data64(cqe) == (ps_flow_id(f) | UD_SEND))
+			return true;
+	}
+	return false;
 }
 
 int ps_ring_send(struct ps_ring *r, struct ps_flow *f, const struct iovec *iov, unsigned iovcnt,
@@ -354,6 +389,10 @@ int ps_ring_send(struct ps_ring *r, struct ps_flow *f, const struct iovec *iov, 
 		ret = io_uring_submit(&r->ring);
 		if (ret < 0 && ret != -EAGAIN && ret != -EBUSY)
 			return ret;
+		if (rf->sending && !rf->await_room && !send_completed(r, f)) {
+			rf->await_room = true; /* it waits for room: see watch() */
+			watch(r, f);
+		}
 	}
 	return (int)len;
 }
@@ -406,16 +445,29 @@ int ps_ring_poll(struct ps_ring *r, bool wait)
 	 * leaves the fd readable. */
 	if (read(r->evfd, &ignored, sizeof(ignored)) < 0 && errno != EAGAIN)
 		return -errno;
-	ret = wait && !io_uring_cq_ready(&r->ring) ? io_uring_submit_and_wait(&r->ring, 1)
-						    : io_uring_submit(&r->ring);
-	/* Deferred completions run only when we enter the kernel. */
-	if (!wait && r->deferred)
-		io_uring_get_events(&r->ring);
+	/* Deferred completions run only when we enter the kernel: one enter
+	 * submits what waits (sends under PKTSTORE_SEND_MORE) and runs them. */
+	if (wait && !io_uring_cq_ready(&r->ring))
+		ret = io_uring_submit_and_wait(&r->ring, 1);
+	else if (!wait && r->deferred)
+		ret = io_uring_submit_and_get_events(&r->ring);
+	else
+		ret = io_uring_submit(&r->ring);
 	if (ret == -EINTR)
 		return ret; /* like recv(2): a signal ends the wait */
 	if (ret < 0 && ret != -EAGAIN && ret != -EBUSY)
 		return ret;
-	return (int)ps_ring_reap(r);
+	ret = (int)ps_ring_reap(r);
+	/* Sends still in flight wait for room: watch for it. */
+	for (uint32_t i = 0; i < r->nsending; i++) {
+		struct ps_flow *f = ps_be_flow(r->ps, r->sending[i]);
+
+		if (f && !ps_ring_flow(r, f)->await_room) {
+			ps_ring_flow(r, f)->await_room = true;
+			watch(r, f);
+		}
+	}
+	return ret;
 }
 
 void ps_ring_cancel(struct ps_ring *r, struct ps_flow *f)
@@ -443,7 +495,9 @@ void ps_ring_cancel(struct ps_ring *r, struct ps_flow *f)
 			ps_ring_reap(r);
 		}
 	}
-	rf->armed = rf->hup_watch = rf->sending = rf->cancelling = false;
+	if (rf->sending)
+		send_over(r, f); /* the wait above gave up */
+	rf->armed = rf->hup_watch = rf->cancelling = false;
 	send_drop(rf);
 	rf->send_err = 0;
 	watch(r, f);

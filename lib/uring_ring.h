@@ -23,6 +23,7 @@ struct ps_ring_flow {
 	bool armed;      /* a multishot receive */
 	bool hup_watch;  /* a POLLRDHUP poll, while starved */
 	bool sending;    /* a send of `out` (pktstore_send) */
+	bool await_room; /* ... that outlived the enter that submitted it */
 	bool cancelling; /* detach waits for all to end: post nothing new */
 	uint32_t watched; /* the events the readiness set watches (uring_ring.c) */
 	/* pktstore_send(): the bytes of the send in flight, from out_off, and
@@ -30,6 +31,7 @@ struct ps_ring_flow {
 	char *out, *pend;
 	uint32_t out_len, out_off, out_cap, pend_len, pend_cap;
 	int send_err; /* an earlier send failed: the next pktstore_send says so */
+	uint32_t sending_at; /* its place in the ring's list of sending flows */
 };
 
 struct ps_ring {
@@ -41,6 +43,8 @@ struct ps_ring {
 	int evfd;       /* the ring's eventfd, in epfd */
 	struct ps_ring_flow *fl;
 	uint32_t nfl;
+	uint64_t *sending;  /* ids of the flows with a send in flight */
+	uint32_t nsending;
 	struct pktstore *ps;
 
 	/* The backend's: prepare f's multishot receive in sqe. */
