@@ -274,7 +274,7 @@ static int uring_send(struct pktstore *ps, struct ps_flow *f, const struct iovec
 
 static int uring_fd(struct pktstore *ps)
 {
-	return state(ps)->r.epfd;
+	return ps_ring_fd(&state(ps)->r);
 }
 
 static void uring_fini(struct pktstore *ps)

@@ -262,7 +262,7 @@ static int zcrx_send(struct pktstore *ps, struct ps_flow *f, const struct iovec 
 
 static int zcrx_fd(struct pktstore *ps)
 {
-	return state(ps)->r.epfd;
+	return ps_ring_fd(&state(ps)->r);
 }
 
 static void zcrx_fini(struct pktstore *ps)

@@ -94,6 +94,12 @@ int ps_ring_ready(struct ps_ring *r)
 	return epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->evfd, &ev) ? -errno : 0;
 }
 
+int ps_ring_fd(struct ps_ring *r)
+{
+	r->fd_given = true;
+	return r->epfd;
+}
+
 void ps_ring_fini(struct ps_ring *r)
 {
 	if (r->live)
@@ -442,8 +448,10 @@ int ps_ring_poll(struct ps_ring *r, bool wait)
 	if (ret)
 		return ret;
 	/* Clear the hint before reaping, so a completion arriving meanwhile
-	 * leaves the fd readable. */
-	if (read(r->evfd, &ignored, sizeof(ignored)) < 0 && errno != EAGAIN)
+	 * leaves the fd readable; nobody waits on it unless pktstore_fd()
+	 * was asked for, and a server driving the store by its own calls
+	 * saves the read. */
+	if (r->fd_given && read(r->evfd, &ignored, sizeof(ignored)) < 0 && errno != EAGAIN)
 		return -errno;
 	/* Deferred completions run only when we enter the kernel: one enter
 	 * submits what waits (sends under PKTSTORE_SEND_MORE) and runs them. */

@@ -41,6 +41,7 @@ struct ps_ring {
 	bool enabled;
 	int epfd;       /* pktstore_fd() */
 	int evfd;       /* the ring's eventfd, in epfd */
+	bool fd_given;  /* pktstore_fd() was asked for: keep the eventfd clear */
 	struct ps_ring_flow *fl;
 	uint32_t nfl;
 	uint64_t *sending;  /* ids of the flows with a send in flight */
@@ -77,6 +78,8 @@ static inline struct ps_ring_flow *ps_ring_flow(struct ps_ring *r, const struct 
 	return &r->fl[ps_flow_slot(f)];
 }
 
+/* pktstore_fd(): the readiness set. */
+int ps_ring_fd(struct ps_ring *r);
 /* Post f's multishot receive. */
 int ps_ring_arm(struct ps_ring *r, struct ps_flow *f);
 /* f starves: mark it, and post a poll for its peer's hang-up. */

@@ -86,19 +86,32 @@ static void *send_during(void *arg)
 	return NULL;
 }
 
-static void waits_see_data(enum pktstore_recv_path rp, bool from_thread)
+/* With `late`, the store is first driven by its own blocking calls, and
+ * pktstore_fd() asked for only then (the io_uring paths leave the eventfd
+ * alone until it is). */
+static void waits_see_data_as(enum pktstore_recv_path rp, bool from_thread, bool late)
 {
 	struct run r = { 0 };
-	int server;
+	int server, fd = -1;
 
 	arena_path(MEDIUM_TMPFS, "fdwait", path, sizeof(path));
 	r.ps = store_open(path, 16 << 20, rp);
-
-	int fd = pktstore_fd(r.ps);
-
-	cr_assert_geq(fd, 0, "%s", pktstore_strerror(fd));
+	if (!late) {
+		fd = pktstore_fd(r.ps);
+		cr_assert_geq(fd, 0, "%s", pktstore_strerror(fd));
+	}
 	tcp_pair(&r.client, &server);
 	cr_assert_eq(pktstore_attach(r.ps, server, 0, &r.flow), 0);
+	for (int i = 0; late && i < 5; i++) {
+		send_stream(r.client, 0, r.sent, CHUNK);
+		r.sent += CHUNK;
+		recv_expect(r.ps, r.flow, 0, r.received, CHUNK);
+		r.received += CHUNK;
+	}
+	if (late) {
+		fd = pktstore_fd(r.ps);
+		cr_assert_geq(fd, 0, "%s", pktstore_strerror(fd));
+	}
 	drain(&r);
 
 	struct during d = { .r = &r, .rounds = ROUNDS };
@@ -157,6 +170,11 @@ static void waits_see_data(enum pktstore_recv_path rp, bool from_thread)
 	unlink(path);
 }
 
+static void waits_see_data(enum pktstore_recv_path rp, bool from_thread)
+{
+	waits_see_data_as(rp, from_thread, false);
+}
+
 Test(fdwait, uring_inc_sent_before_wait)
 {
 	waits_see_data(PKTSTORE_PATH_URING_INC, false);
@@ -191,4 +209,15 @@ Test(fdwait, recv_sent_during_wait)
 Test(fdwait, chosen_path)
 {
 	waits_see_data(PKTSTORE_PATH_AUTO, true);
+}
+
+/* pktstore_fd() asked for after the store has been receiving. */
+Test(fdwait, uring_inc_fd_asked_late)
+{
+	waits_see_data_as(PKTSTORE_PATH_URING_INC, true, true);
+}
+
+Test(fdwait, uring_fixed_fd_asked_late)
+{
+	waits_see_data_as(PKTSTORE_PATH_URING_FIXED, true, true);
 }
