@@ -12,14 +12,17 @@
  *   cleaner.c     move records out of sparse segments (PKTSTORE_MOVABLE)
  *   recovery.c    rebuild DRAM state from the descriptor log at open
  *   index.c       per-flow and global record order; get and range
- *   receive.c     recv_persist: backend landings -> records -> delivery
+ *   receive.c     recv_persist: backend landings -> records -> delivery;
+ *                 attach, detach, pktstore_send (sendmsg(2) where the
+ *                 backend has no send of its own)
  *   backend.c     the list of receive backends; the services backend.h
  *                 offers them, and the starved flows
  *   recv_uring.c  io_uring multishot recv into an arena buffer ring
  *   recv_socket.c plain recv(2) into the arena
  *   recv_zcrx.c   io_uring zero-copy receive: the NIC writes into the arena
  *   uring_ring.c  what both io_uring backends share: the ring, arming,
- *                 polling, reaping, cancelling, hang-up polls, pktstore_fd()
+ *                 polling, reaping, cancelling, hang-up polls, sends,
+ *                 pktstore_fd()
  *   store.c       open/close, stats, strerror: the public glue
  *
  *   backend.h       the backend contract: the only header backends include
