@@ -152,6 +152,54 @@ static void prep_recv(struct ps_ring *r, struct io_uring_sqe *sqe, int fd)
 	sqe->file_index = z->zcrx_id; /* the uapi's zcrx_ifq_idx shares this word */
 }
 
+/* Copy a completion's bytes into bump space and land them: -ENOSPC when
+ * there is none. */
+static int copy_in(struct pktstore *ps, struct zcrx_state *z, struct ps_flow *f, uint64_t off,
+		   uint32_t len)
+{
+	uint64_t dst;
+	uint32_t avail;
+
+	if (!ps_be_can_record(ps) || ps_be_bump_reserve(ps, len, &dst, &avail))
+		return -ENOSPC;
+	memcpy(z->ar.base + dst, z->area + off, len);
+	ps_be_bump_commit(ps, len);
+	ps_land(ps, f, dst, len, 1);
+	ps_zcrx_give_back(z, off, len);
+	return 0;
+}
+
+static bool flow_waits(const struct zcrx_state *z, const struct ps_flow *f)
+{
+	for (size_t i = 0; i < z->nwaits; i++)
+		if (z->waits[i].flow == ps_flow_id(f))
+			return true;
+	return false;
+}
+
+static void wait_for_space(struct pktstore *ps, struct zcrx_state *z, struct ps_flow *f,
+			   uint64_t off, uint32_t len, int status)
+{
+	if (z->nwaits == z->waits_cap) {
+		size_t cap = z->waits_cap ? z->waits_cap * 2 : 64;
+		struct zcrx_wait *w = realloc(z->waits, cap * sizeof(*w));
+
+		if (!w) {
+			/* Out of memory: the bytes are lost, but not the buffer. */
+			z->bad_completions++;
+			if (status > 0)
+				ps_zcrx_give_back(z, off, len);
+			return;
+		}
+		z->waits = w;
+		z->waits_cap = cap;
+	}
+	z->waits[z->nwaits++] = (struct zcrx_wait){ .flow = ps_flow_id(f), .off = off,
+						    .len = len, .status = status };
+	if (status > 0)
+		ps_flow_starve(ps, f, true);
+}
+
 void ps_zcrx_complete(struct pktstore *ps, struct zcrx_state *z, struct ps_flow *f, int res,
 		      uint32_t cqe_flags, uint64_t zc_off)
 {
@@ -172,26 +220,59 @@ void ps_zcrx_complete(struct pktstore *ps, struct zcrx_state *z, struct ps_flow 
 			ps_land(ps, f, z->area_arena_off + off, (uint32_t)res, 1);
 			return; /* its buffer goes back when its record is released */
 		}
-		uint64_t dst;
-		uint32_t avail;
-
-		/* The one copy of copy mode. A full arena keeps the buffer
-		 * until space returns, and the receive stops. */
-		if (ps_be_bump_reserve(ps, (uint32_t)res, &dst, &avail)) {
-			ps_flow_starve(ps, f, true);
-			return;
-		}
-		memcpy(z->ar.base + dst, z->area + off, (size_t)res);
-		ps_be_bump_commit(ps, (uint32_t)res);
-		ps_land(ps, f, dst, (uint32_t)res, 1);
-		ps_zcrx_give_back(z, off, (uint32_t)res);
+		/* The one copy of copy mode. A full arena keeps the bytes in
+		 * their buffer until space returns (the NIC runs out of
+		 * buffers meanwhile and TCP holds the rest back). */
+		if (z->nwaits || copy_in(ps, z, f, off, (uint32_t)res))
+			wait_for_space(ps, z, f, off, (uint32_t)res, 1);
 	} else if (res == -ENOSPC) {
 		/* The multishot receive ran out of room and ended: re-arm once
 		 * buffers come back. */
 		ps_flow_starve(ps, f, true);
 	} else if (res != -ECANCELED && ps_flow_receiving(f)) {
-		ps_land(ps, f, 0, 0, res);
+		if (flow_waits(z, f))
+			wait_for_space(ps, z, f, 0, 0, res); /* after its bytes */
+		else
+			ps_land(ps, f, 0, 0, res);
 	}
+}
+
+void ps_zcrx_flush_waits(struct pktstore *ps, struct zcrx_state *z)
+{
+	size_t i = 0;
+
+	if (!z->nwaits)
+		return;
+	for (; i < z->nwaits; i++) {
+		const struct zcrx_wait *w = &z->waits[i];
+		struct ps_flow *f = ps_be_flow(ps, w->flow);
+
+		if (!f) {
+			if (w->status > 0)
+				ps_zcrx_give_back(z, w->off, w->len); /* cannot happen: detach drops */
+			continue;
+		}
+		if (w->status <= 0)
+			ps_land(ps, f, 0, 0, w->status);
+		else if (copy_in(ps, z, f, w->off, w->len))
+			break;
+	}
+	memmove(z->waits, z->waits + i, (z->nwaits - i) * sizeof(*z->waits));
+	z->nwaits -= i;
+}
+
+/* Detach: f's waiting bytes cannot land any more; their buffers go back. */
+static void drop_waits(struct zcrx_state *z, const struct ps_flow *f)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < z->nwaits; i++) {
+		if (z->waits[i].flow != ps_flow_id(f))
+			z->waits[k++] = z->waits[i];
+		else if (z->waits[i].status > 0)
+			ps_zcrx_give_back(z, z->waits[i].off, z->waits[i].len);
+	}
+	z->nwaits = k;
 }
 
 static struct zcrx_state *state(struct pktstore *ps)
@@ -226,12 +307,15 @@ static int zcrx_resume(struct pktstore *ps, struct ps_flow *f)
 {
 	struct zcrx_state *z = state(ps);
 
+	if (flow_waits(z, f))
+		return -ENOSPC; /* its bytes still wait to be copied */
 	return ps_ring_flow(&z->r, f)->armed ? 0 : ps_ring_arm(&z->r, f);
 }
 
 static void zcrx_space_freed(struct pktstore *ps)
 {
 	ps_zcrx_flush_backlog(state(ps));
+	ps_zcrx_flush_waits(ps, state(ps));
 	ps_resume_starved(ps);
 }
 
@@ -241,6 +325,7 @@ static int zcrx_poll(struct pktstore *ps, struct ps_flow *only, bool wait)
 
 	(void)only;
 	ps_zcrx_flush_backlog(z);
+	ps_zcrx_flush_waits(ps, z);
 	return ps_ring_poll(&z->r, wait);
 }
 
@@ -252,6 +337,8 @@ static int zcrx_attach(struct pktstore *ps, struct ps_flow *f)
 static void zcrx_detach(struct pktstore *ps, struct ps_flow *f)
 {
 	ps_ring_cancel(&state(ps)->r, f);
+	ps_zcrx_flush_waits(ps, state(ps)); /* what space allows still lands */
+	drop_waits(state(ps), f);
 }
 
 static int zcrx_send(struct pktstore *ps, struct ps_flow *f, const struct iovec *iov,
@@ -279,6 +366,7 @@ static void zcrx_fini(struct pktstore *ps)
 	if (z->area && z->in_place && !z->zcrx_live)
 		ps_be_seg_give_run(ps, z->seg_first, z->nsegs); /* setup failed: nothing landed */
 	free(z->backlog);
+	free(z->waits);
 	free(z);
 	ps_be_set_state(ps, NULL);
 }

@@ -40,6 +40,16 @@ struct zcrx_state {
 	size_t nbacklog, backlog_cap;
 
 	uint64_t bad_completions; /* offsets outside the area: dropped */
+
+	/* Copy mode with no bump space: completions waiting in their area
+	 * buffers, in arrival order, for space to be copied; a flow's end of
+	 * stream (len 0, its status) waits behind its bytes. */
+	struct zcrx_wait {
+		uint64_t flow, off;
+		uint32_t len;
+		int status;
+	} *waits;
+	size_t nwaits, waits_cap;
 };
 
 int ps_zcrx_parse(const char *spec, char *ifname, unsigned *rxq);
@@ -55,5 +65,7 @@ void ps_zcrx_complete(struct pktstore *ps, struct zcrx_state *z, struct ps_flow 
 /* Give the buffer at area offset `off` back to the kernel. */
 void ps_zcrx_give_back(struct zcrx_state *z, uint64_t off, uint32_t len);
 void ps_zcrx_flush_backlog(struct zcrx_state *z);
+/* Copy what waits for space (copy mode), as far as space allows. */
+void ps_zcrx_flush_waits(struct pktstore *ps, struct zcrx_state *z);
 
 #endif
