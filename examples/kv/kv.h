@@ -273,6 +273,7 @@ void replay_vals_before(struct kv_server *s, uint64_t pos);
 
 /* server.c */
 int server_run(struct kv_server *s);
+const char *addr_check(const char *addr);
 void conn_close(struct kv_server *s, struct conn *c);
 
 uint64_t now_ns(void);

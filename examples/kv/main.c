@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "kv.h"
+#include "size.h"
 
 static const char usage[] =
 	"usage: pktstore-kv --arena PATH [options]\n"
@@ -27,7 +28,8 @@ static const char usage[] =
 	"                      queue (falls back to the buffer ring; see pktstore(7))\n"
 	"  --repair            start on a damaged arena: cut each damaged stream at its\n"
 	"                      damage and say what was dropped (default: refuse)\n"
-	"  --help              this text\n";
+	"  --version           print the version\n"
+	"  -h, --help          this text\n";
 
 uint64_t now_ns(void)
 {
@@ -65,31 +67,6 @@ void kv_log_limited(struct kv_ratelimit *rl, const char *fmt, ...)
 	rl->next_ns = now + 10000000000ull;
 }
 
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	if (!*s || *s == '-')
-		return -1;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	unsigned shift = 0;
-	switch (*end) {
-	case 0: break;
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	default: return -1;
-	}
-	if (*end == 'i' || *end == 'B')
-		end += *end == 'i' && end[1] == 'B' ? 2 : 1;
-	if (*end || (shift && v > (UINT64_MAX >> shift)))
-		return -1;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
 /*
  * Segment size for a new arena: at least 16 segments, because the cleaner
  * and receiving keep a few free (compact.c), but at most 1 MiB, the
@@ -123,38 +100,49 @@ int main(int argc, char **argv)
 		{ "zcrx", required_argument, NULL, 'z' },
 		{ "repair", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	static struct kv_server srv;
 	struct kv_server *s = &srv;
 	uint64_t v, max_value = 0;
+	int rc;
 	s->cfg.resp_addr = "127.0.0.1:7379";
 	s->cfg.http_addr = "127.0.0.1:7380";
 	s->cfg.max_clients = 512;
 	int o;
 	opterr = 0;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (o) {
 		case 'a': s->cfg.arena = optarg; break;
 		case 's':
-			if (parse_size(optarg, &s->cfg.size) || s->cfg.size < (1u << 20))
-				return bad("--size: '%s' is not a size of at least 1M", optarg);
+			if ((rc = parse_size(optarg, UINT64_MAX, &s->cfg.size)) < 0) {
+				size_error("pktstore-kv", "--size", optarg, rc, UINT64_MAX);
+				return 2;
+			}
+			if (s->cfg.size < (1u << 20))
+				return bad("--size '%s' is too small: at least 1M", optarg);
 			break;
 		case 'r': s->cfg.resp_addr = optarg; break;
 		case 'w': s->cfg.http_addr = optarg; break;
 		case 'v':
-			if (parse_size(optarg, &max_value) || max_value == 0 || max_value > (1u << 30))
-				return bad("--max-value: '%s' is not a size between 1 and 1G", optarg);
+			if ((rc = parse_size(optarg, 1u << 30, &max_value)) < 0) {
+				size_error("pktstore-kv", "--max-value", optarg, rc, 1u << 30);
+				return 2;
+			}
+			if (!max_value)
+				return bad("--max-value '%s' is too small: at least 1", optarg);
 			break;
 		case 'c':
-			if (parse_size(optarg, &v) || v == 0 || v > 1000000)
-				return bad("--max-clients: '%s' is not a number between 1 and 1000000",
+			if (parse_size(optarg, 1000000, &v) < 0 || v == 0)
+				return bad("--max-clients '%s' is not a number between 1 and 1000000",
 					   optarg);
 			s->cfg.max_clients = (uint32_t)v;
 			break;
 		case 'z': s->cfg.zcrx = optarg; break;
 		case 'R': s->cfg.repair = 1; break;
 		case 'h': fputs(usage, stdout); return 0;
+		case 'V': print_version("pktstore-kv"); return 0;
 		default:
 			return bad("unknown or incomplete option '%s'", argv[optind - 1]);
 		}
@@ -163,17 +151,22 @@ int main(int argc, char **argv)
 		return bad("unexpected argument '%s'", argv[optind]);
 	if (!s->cfg.arena)
 		return bad("%s", "--arena PATH is required");
+	/* Checked before the arena is opened: a typo must not leave a new
+	 * arena file behind. */
 	for (int i = 0; i < 2; i++) {
 		const char *a = i ? s->cfg.http_addr : s->cfg.resp_addr;
-		const char *c = strrchr(a, ':');
-		if (!c || c == a || !c[1] || strspn(c + 1, "0123456789") != strlen(c + 1))
-			return bad("'%s' is not HOST:PORT", a);
+		const char *why = addr_check(a);
+		if (why) {
+			fprintf(stderr, "pktstore-kv: %s '%s': %s\nTry 'pktstore-kv --help'.\n",
+				i ? "--http" : "--resp", a, why);
+			return 2;
+		}
 	}
 
 	struct pktstore_opts po = { .flags = PKTSTORE_CREATE, .size = s->cfg.size,
 				    .segment_size = segment_for(s->cfg.size),
 				    .zcrx = s->cfg.zcrx };
-	int rc = pktstore_open(s->cfg.arena, &po, &s->ps);
+	rc = pktstore_open(s->cfg.arena, &po, &s->ps);
 	if (rc < 0) {
 		kv_log("cannot open arena %s: %s", s->cfg.arena, pktstore_strerror(rc));
 		return 1;

@@ -277,23 +277,25 @@ static void service_conns(struct kv_server *s)
 	}
 }
 
-static int listen_on(const char *addr, uint16_t *port_out)
+/* HOST:PORT with HOST an IPv4 or IPv6 address ([::1] too) or localhost;
+ * NULL when it parses, else what is wrong. */
+static const char *addr_parse(const char *addr, struct sockaddr_storage *ss, socklen_t *sl)
 {
 	char host[256];
 	const char *colon = strrchr(addr, ':');
-	if (!colon || (size_t)(colon - addr) >= sizeof(host))
-		return -EINVAL;
+	if (!colon || colon == addr)
+		return "not HOST:PORT";
+	if ((size_t)(colon - addr) >= sizeof(host))
+		return "the host is too long";
 	memcpy(host, addr, (size_t)(colon - addr));
 	host[colon - addr] = 0;
 	char *end;
 	unsigned long port = strtoul(colon + 1, &end, 10);
-	if (*end || port > 65535 || end == colon + 1)
-		return -EINVAL;
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	memset(&ss, 0, sizeof(ss));
-	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	if (*end || port > 65535 || end == colon + 1 || colon[1] < '0' || colon[1] > '9')
+		return "the port is not a number from 0 to 65535";
+	memset(ss, 0, sizeof(*ss));
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
 	char *h = host;
 	size_t hl = strlen(h);
 	if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
@@ -303,19 +305,38 @@ static int listen_on(const char *addr, uint16_t *port_out)
 	if (inet_pton(AF_INET, h, &in4->sin_addr) == 1) {
 		in4->sin_family = AF_INET;
 		in4->sin_port = htons((uint16_t)port);
-		sl = sizeof(*in4);
+		*sl = sizeof(*in4);
 	} else if (inet_pton(AF_INET6, h, &in6->sin6_addr) == 1) {
 		in6->sin6_family = AF_INET6;
 		in6->sin6_port = htons((uint16_t)port);
-		sl = sizeof(*in6);
+		*sl = sizeof(*in6);
 	} else if (!strcmp(h, "localhost")) {
 		in4->sin_family = AF_INET;
 		in4->sin_port = htons((uint16_t)port);
 		in4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		sl = sizeof(*in4);
+		*sl = sizeof(*in4);
 	} else {
-		return -EINVAL;
+		return "the host is not an IPv4 or IPv6 address nor localhost (names are not "
+		       "resolved)";
 	}
+	return NULL;
+}
+
+const char *addr_check(const char *addr)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	return addr_parse(addr, &ss, &sl);
+}
+
+static int listen_on(const char *addr, uint16_t *port_out)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	if (addr_parse(addr, &ss, &sl))
+		return -EINVAL;
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;

@@ -18,10 +18,10 @@ kills=0 recovery_kills=0 rounds=0 checked=0 acked=0 refused=0 passes=0
 # One round: the load runs until the server is killed.
 round() { # ARENA STATE SEED
 	start_server --arena "$1" --size 8M
-	timeout 60 "$LOAD" campaign "$RESP_PORT" 20 "$2" "$3" >"$WORK/load.out" 2>&1 &
+	tmo 60 "$LOAD" campaign "$RESP_PORT" 20 "$2" "$3" >"$WORK/load.out" 2>&1 &
 	local load=$! i
 	# Kill only once the check of the previous round's writes is done.
-	for ((i = 0; i < 200; i++)); do
+	for ((i = 0; i < 200 * TIME_SCALE; i++)); do
 		grep -q "keys checked" "$WORK/load.out" && break
 		kill -0 "$load" 2>/dev/null || break
 		sleep 0.05
@@ -64,12 +64,12 @@ campaign() { # DIR LABEL
 	done
 	# The last check, then a clean stop and a start over its summary.
 	start_server --arena "$arena" --size 8M
-	timeout 60 "$LOAD" campaign "$RESP_PORT" 0 "$state" 0 >"$WORK/load.out" 2>&1 ||
+	tmo 60 "$LOAD" campaign "$RESP_PORT" 0 "$state" 0 >"$WORK/load.out" 2>&1 ||
 		fail "$2: final check: $(cat "$WORK/load.out")"
 	checked=$((checked + $(sed -n 's/^campaign: \([0-9]*\) keys checked.*/\1/p' "$WORK/load.out")))
 	stop_server_clean
 	start_server --arena "$arena" --size 8M
-	timeout 60 "$LOAD" campaign "$RESP_PORT" 0 "$state" 0 >"$WORK/load.out" 2>&1 ||
+	tmo 60 "$LOAD" campaign "$RESP_PORT" 0 "$state" 0 >"$WORK/load.out" 2>&1 ||
 		fail "$2: check after a clean stop: $(cat "$WORK/load.out")"
 	checked=$((checked + $(sed -n 's/^campaign: \([0-9]*\) keys checked.*/\1/p' "$WORK/load.out")))
 	echo "$2: $n rounds"

@@ -17,9 +17,9 @@ CHECK="$(dirname "$KV")/../../tools/pktstore"
 # The arena: SET (1 B to 300 KiB), DEL and INCR for a while, the model
 # settled by a check, then a clean stop (so the closing summary is there).
 start_server --size "${KV_CORRUPT_SIZE:-8M}"
-timeout 60 "$LOAD" campaign "$RESP_PORT" 0.4 "$WORK/model" 7 >"$WORK/load.out" 2>&1 ||
+tmo 60 "$LOAD" campaign "$RESP_PORT" 0.4 "$WORK/model" 7 >"$WORK/load.out" 2>&1 ||
 	fail "load: $(cat "$WORK/load.out")"
-timeout 60 "$LOAD" campaign "$RESP_PORT" 0 "$WORK/model" 0 >"$WORK/load.out" 2>&1 ||
+tmo 60 "$LOAD" campaign "$RESP_PORT" 0 "$WORK/model" 0 >"$WORK/load.out" 2>&1 ||
 	fail "settling the model: $(cat "$WORK/load.out")"
 stop_server_clean
 cp "$WORK/arena" "$WORK/golden"
@@ -42,7 +42,7 @@ while read -r region off byte what; do
 	"$KV" --arena "$WORK/arena" --resp 127.0.0.1:0 --http 127.0.0.1:0 >>"$WORK/server.log" 2>&1 &
 	SERVER_PID=$!
 	up=
-	for _ in $(seq 500); do
+	for _ in $(seq $((500 * TIME_SCALE))); do
 		grep -q "RESP on" "$WORK/server.log" && { up=1; break; }
 		kill -0 "$SERVER_PID" 2>/dev/null || break
 		sleep 0.01
@@ -62,7 +62,7 @@ while read -r region off byte what; do
 	fi
 	RESP_PORT=$(sed -n 's/.*RESP on .*:\([0-9]*\), HTTP.*/\1/p' "$WORK/server.log")
 	cp "$WORK/model" "$WORK/model.try"
-	timeout 60 "$LOAD" campaign "$RESP_PORT" 0 "$WORK/model.try" 0 >"$WORK/load.out" 2>&1 ||
+	tmo 60 "$LOAD" campaign "$RESP_PORT" 0 "$WORK/model.try" 0 >"$WORK/load.out" 2>&1 ||
 		fail "$region $off ($what): the server started and serves a state that is not the last acknowledged one: $(cat "$WORK/load.out")"
 	served=$((served + 1))
 	stop_server

@@ -12,11 +12,11 @@ ARENA_PY="$(dirname "$0")/arena.py"
 # each (each waits for its reply): SET k new, DEL d, SET after 1.
 start_server --size 8M
 printf '*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\nold\r\n*3\r\n$3\r\nSET\r\n$1\r\nd\r\n$4\r\nhere\r\n*3\r\n$3\r\nSET\r\n$4\r\nkeep\r\n$1\r\n1\r\n' |
-	timeout 10 redis-cli -p "$RESP_PORT" --pipe >/dev/null || fail "pipe"
+	tmo 10 redis-cli -p "$RESP_PORT" --pipe >/dev/null || fail "pipe"
 exec 3<>"/dev/tcp/127.0.0.1/$RESP_PORT"
 for cmd in 'SET k new' 'DEL d' 'SET after 1'; do
 	printf '%s\r\n' "$cmd" >&3
-	IFS= read -r -t 5 line <&3 || fail "no reply to $cmd"
+	IFS= read -r -t "$(ts 5)" line <&3 || fail "no reply to $cmd"
 done
 exec 3<&-
 expect_eq before "$(rcli mget k d keep after | tr '\n' ' ')" "new  1 1 "
@@ -35,7 +35,7 @@ damaged() {
 	cp "$WORK/clean" "$WORK/arena"
 	python3 "$ARENA_PY" flip "$WORK/arena" "$2"
 	: >"$WORK/server.log"
-	timeout 5 "$KV" --arena "$WORK/arena" --resp 127.0.0.1:0 --http 127.0.0.1:0 \
+	tmo 5 "$KV" --arena "$WORK/arena" --resp 127.0.0.1:0 --http 127.0.0.1:0 \
 		>>"$WORK/server.log" 2>&1
 	local rc=$?
 	[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "$1: the server started (status $rc) on a damaged arena"

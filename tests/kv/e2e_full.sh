@@ -15,7 +15,7 @@ head -c 500000 /dev/urandom | base64 -w0 | head -c 500000 >"$WORK/v500k"
 fill() {
 	local i out
 	for ((i = 1; i <= $2; i++)); do
-		out=$(timeout 10 redis-cli -p "$RESP_PORT" -x set "$1:$i" <"$WORK/v500k") ||
+		out=$(tmo 10 redis-cli -p "$RESP_PORT" -x set "$1:$i" <"$WORK/v500k") ||
 			fail "SET $1:$i: no reply within 10 s (the server is wedged)"
 		[ "$out" = OK ] && continue
 		[ "$out" = "$OOM" ] || fail "SET $1:$i: '$out'"
@@ -39,7 +39,7 @@ echo "64 MiB arena: $n values of 500 KB accepted, then OOM"
 expect_eq ping "$(rcli ping)" PONG
 expect_eq get "$(rcli get big:1 | tr -d '\n' | wc -c)" 500000
 expect_eq oom-again "$(rcli -x set more <"$WORK/v500k")" "$OOM"
-expect_eq http-full "$(timeout 10 curl -s -o /dev/null -w '%{http_code}' -X PUT \
+expect_eq http-full "$(tmo 10 curl -s -o /dev/null -w '%{http_code}' -X PUT \
 	--data-binary @"$WORK/v500k" "http://127.0.0.1:$HTTP_PORT/kv/web")" 507
 expect_eq overwrite-smaller "$(rcli set big:2 small)" OK
 expect_eq del "$(rcli del big:1 big:3)" 2
@@ -78,7 +78,7 @@ rm -f "$WORK/arena"
 start_server --size 4M
 k=0
 for ((i = 1; i <= 100; i++)); do
-	out=$(head -c 100000 "$WORK/v500k" | timeout 10 redis-cli -p "$RESP_PORT" -x set "s:$i") ||
+	out=$(head -c 100000 "$WORK/v500k" | tmo 10 redis-cli -p "$RESP_PORT" -x set "s:$i") ||
 		fail "4 MiB arena: SET s:$i wedged"
 	[ "$out" = OK ] || break
 	k=$i
@@ -105,12 +105,12 @@ for run in 16:1000 16:60000 4:60000; do
 	if [ $m -le $((seg / 8)) ]; then charge=$((m + m / 7 + 1)); else charge=$((2 * m)); fi
 	keys=$((max * 9 / 10 / charge))
 	echo "${mib} MiB arena, maxmemory $max: $keys keys of $vsize bytes"
-	timeout 60 "$LOAD" overwrite "$RESP_PORT" "$keys" "$vsize" $((10 * mib << 20)) 50 ||
+	tmo 60 "$LOAD" overwrite "$RESP_PORT" "$keys" "$vsize" $((10 * mib << 20)) 50 ||
 		fail "$keys keys of $vsize bytes (90% of maxmemory $max): a write was refused or failed"
 	rcli info | grep -E "used_memory|cleaning_passes"
 	stop_server
 	start_server
-	timeout 30 "$LOAD" check "$RESP_PORT" "$keys" "$vsize" || fail "values wrong after restart"
+	tmo 30 "$LOAD" check "$RESP_PORT" "$keys" "$vsize" || fail "values wrong after restart"
 	stop_server_clean
 done
 
@@ -119,7 +119,7 @@ done
 rm -f "$WORK/arena"
 start_server --size 256M
 for run in 1 2; do
-	out=$(timeout 120 redis-benchmark -p "$RESP_PORT" -t set -n 100000 -d 1024 -r 100000 -c 50 -q 2>&1) ||
+	out=$(tmo 120 redis-benchmark -p "$RESP_PORT" -t set -n 100000 -d 1024 -r 100000 -c 50 -q 2>&1) ||
 		fail "redis-benchmark run $run did not finish: $(echo "$out" | tr '\r' '\n' | tail -n 2)"
 	echo "$out" | tr '\r' '\n' | grep -E '^SET:.*requests per second' | sed "s/^/  run $run: /"
 	echo "$out" | grep -q "requests per second" || fail "redis-benchmark run $run: $out"

@@ -13,7 +13,7 @@ start_server --size 32M --max-value 4096 --max-clients 6
 raw() { # port bytes
 	exec 3<>"/dev/tcp/127.0.0.1/$1" || fail "connect"
 	printf '%b' "$2" >&3
-	timeout 5 cat <&3 | tr -d '\r'
+	tmo 5 cat <&3 | tr -d '\r'
 	exec 3<&-
 }
 
@@ -36,14 +36,14 @@ expect_eq http-header-flood "$(raw "$HTTP_PORT" "GET /kv/k HTTP/1.1\r\nX: $long\
 alive
 
 # Half-closed client: its complete commands are answered, then it is closed.
-expect_eq half-closed "$(timeout 10 "$LOAD" halfclose "$RESP_PORT" | tr -d '\r' | tr '\n' ' ')" '+PONG $-1 '
+expect_eq half-closed "$(tmo 10 "$LOAD" halfclose "$RESP_PORT" | tr -d '\r' | tr '\n' ' ')" '+PONG $-1 '
 
 # A slow client holding half a command does not block others.
 exec 4<>"/dev/tcp/127.0.0.1/$RESP_PORT"
 printf '*3\r\n$3\r\nSET\r\n$4\r\nslow\r\n$5\r\nva' >&4
 expect_eq others-served "$(rcli ping)" PONG
 printf 'lue\r\n' >&4
-IFS= read -r -t 5 line <&4
+IFS= read -r -t "$(ts 5)" line <&4
 expect_eq slow-done "$line" $'+OK\r'
 expect_eq slow-value "$(rcli get slow)" value
 
@@ -52,9 +52,9 @@ for fd in 5 6 7 8 9; do
 	eval "exec $fd<>/dev/tcp/127.0.0.1/$RESP_PORT"
 done
 # The server accepts them in its own time (slowly under a sanitizer): ask
-# until the limit answers, for at most 5 s.
-for try in $(seq 50); do
-	got=$(timeout 5 redis-cli -p "$RESP_PORT" ping)
+# until the limit answers, for at most 5 s (scaled).
+for try in $(seq $((50 * TIME_SCALE))); do
+	got=$(tmo 5 redis-cli -p "$RESP_PORT" ping)
 	[ "$got" = "ERR max number of clients reached" ] && break
 	sleep 0.1
 done
@@ -62,15 +62,15 @@ expect_eq max-clients "$got" "ERR max number of clients reached"
 for fd in 4 5 6 7 8 9; do
 	eval "exec $fd<&-"
 done
-sleep 0.3
+sleep "$(ts 0.3)"
 expect_eq after-max-clients "$(rcli ping)" PONG
 
 # A client that never reads its replies is cut off; memory stays bounded.
 rcli set big "$(head -c 4000 /dev/zero | tr '\0' b)" >/dev/null
 yes $'*2\r\n$3\r\nGET\r\n$3\r\nbig\r' | head -n 40000 >"$WORK/gets"
 exec 5<>"/dev/tcp/127.0.0.1/$RESP_PORT"
-timeout 20 cat "$WORK/gets" >&5
-sleep 2
+tmo 20 cat "$WORK/gets" >&5
+sleep "$(ts 2)"
 exec 5<&-
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
 echo "server RSS after a non-reading client: ${rss} kB"

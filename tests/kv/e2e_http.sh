@@ -6,7 +6,7 @@ need curl wrk timeout
 
 start_server --size 64M
 base="http://127.0.0.1:$HTTP_PORT"
-c() { timeout 10 curl -s "$@"; }
+c() { tmo 10 curl -s "$@"; }
 
 expect_eq put "$(c -X PUT --data-binary 'hello world' -o /dev/null -w '%{http_code}' "$base/kv/greet")" 200
 expect_eq get "$(c "$base/kv/greet")" "hello world"
@@ -36,13 +36,13 @@ wrk.method = "POST"
 wrk.body = string.rep("L", 512)
 wrk.headers["Content-Type"] = "application/octet-stream"
 LUA
-out=$(timeout 30 wrk -t 2 -c 8 -d 2s -s "$WORK/post.lua" "$base/log" 2>&1) || fail "wrk: $out"
+out=$(tmo 30 wrk -t 2 -c 8 -d 2s -s "$WORK/post.lua" "$base/log" 2>&1) || fail "wrk: $out"
 echo "$out" | grep -E "Requests/sec|requests in"
 echo "$out" | grep -q "Non-2xx" && fail "wrk saw non-2xx replies: $out"
 echo "$out" | grep -q "Socket errors" && fail "wrk saw socket errors: $out"
 reqs=$(echo "$out" | sed -n 's/^ *\([0-9]*\) requests in.*/\1/p')
 [ "${reqs:-0}" -gt 100 ] || fail "wrk completed only ${reqs:-0} requests"
-out=$(timeout 30 wrk -t 1 -c 4 -d 1s "$base/kv/big" 2>&1) || fail "wrk GET: $out"
+out=$(tmo 30 wrk -t 1 -c 4 -d 1s "$base/kv/big" 2>&1) || fail "wrk GET: $out"
 echo "$out" | grep -q "Non-2xx" && fail "wrk GET saw non-2xx replies: $out"
 alive
 

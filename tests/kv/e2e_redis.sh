@@ -31,7 +31,7 @@ expect_eq errors "$out" "$(printf '%s\n' "ERR unknown command 'NOSUCHCMD'" \
 expect_eq quit "$(rcli quit)" OK
 
 for p in 1 16; do
-	out=$(timeout 60 redis-benchmark -p "$RESP_PORT" -t set,get -d 1024 -n 3000 -c 10 -P $p -q 2>&1) ||
+	out=$(tmo 60 redis-benchmark -p "$RESP_PORT" -t set,get -d 1024 -n 3000 -c 10 -P $p -q 2>&1) ||
 		fail "redis-benchmark -P $p: $out"
 	echo "$out" | tr '\r' '\n' | grep -E '^(SET|GET):.*requests per second' | sed "s/^/  -P $p /"
 	[ "$(echo "$out" | tr '\r' '\n' | grep -cE '^(SET|GET):.*requests per second')" = 2 ] ||
@@ -46,15 +46,15 @@ alive
 # result (kept in the server's flow) where the INCR was, not after the SET.
 exec 4<>"/dev/tcp/127.0.0.1/$RESP_PORT"
 printf '*2\r\n$4\r\nINCR\r\n$2\r\npc\r\n*3\r\n$3\r\nSET\r\n$2\r\npc\r\n$1\r\n5\r\n' >&4
-IFS= read -r -t 5 line <&4 && IFS= read -r -t 5 line2 <&4
+IFS= read -r -t "$(ts 5)" line <&4 && IFS= read -r -t "$(ts 5)" line2 <&4
 expect_eq incr-then-set "$line $line2" $':1\r +OK\r'
 exec 4<&-
 exec 3<>"/dev/tcp/127.0.0.1/$RESP_PORT"
 printf '*3\r\n$3\r\nSET\r\n$4\r\ndone\r\n$3\r\nyes\r\n' >&3
-IFS= read -r -t 5 line <&3
+IFS= read -r -t "$(ts 5)" line <&3
 expect_eq acked-before-partial "$line" $'+OK\r'
 printf '*3\r\n$3\r\nSET\r\n$7\r\npartial\r\n$5\r\nab' >&3
-sleep 0.3
+sleep "$(ts 0.3)"
 stop_server
 exec 3<&-
 start_server

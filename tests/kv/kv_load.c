@@ -50,6 +50,20 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* PKTSTORE_TEST_TIME_SCALE (tests/kv/lib.sh): every time limit is
+ * multiplied by it, for runs on slow emulated machines. */
+static long time_scale(void)
+{
+	const char *e = getenv("PKTSTORE_TEST_TIME_SCALE");
+	char *end;
+	long v = e && *e ? strtol(e, &end, 10) : 1;
+	if (e && *e && (*end || v < 1 || v > 1000)) {
+		fprintf(stderr, "PKTSTORE_TEST_TIME_SCALE='%s' is not an integer from 1 to 1000\n", e);
+		exit(2);
+	}
+	return v;
+}
+
 static int dial(int port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -61,7 +75,7 @@ static int dial(int port)
 	}
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	struct timeval tv = { .tv_sec = 10 };
+	struct timeval tv = { .tv_sec = 10 * time_scale() };
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	return fd;
 }

@@ -1,0 +1,30 @@
+#!/bin/bash
+# The command line: --version and --help like the other programs, and a
+# bad listener address refused before any arena file is created.
+. "$(dirname "$0")/lib.sh" "$@"
+
+version=$(sed -nE 's/^#define PKTSTORE_VERSION_(MAJOR|MINOR|PATCH) ([0-9]+)/\2/p' \
+	"$(dirname "$0")/../../include/pktstore.h" | paste -sd.)
+expect_eq version "$("$KV" --version)" "pktstore-kv (libpktstore) $version"
+for h in --help -h; do
+	"$KV" "$h" | grep -q -- '--arena PATH' || fail "$h does not print the usage"
+done
+
+for opt in --resp --http; do
+	out=$("$KV" --arena "$WORK/typo.arena" "$opt" nohost:7379 2>&1)
+	rc=$?
+	expect_eq "$opt nohost exit" "$rc" 2
+	grep -q -e "$opt 'nohost:7379': the host is not" <<<"$out" || fail "$opt nohost said: $out"
+	[ ! -e "$WORK/typo.arena" ] || fail "$opt nohost created the arena"
+	out=$("$KV" --arena "$WORK/typo.arena" "$opt" 127.0.0.1:http 2>&1)
+	grep -q "the port is not a number" <<<"$out" || fail "$opt bad port said: $out"
+	[ ! -e "$WORK/typo.arena" ] || fail "$opt bad port created the arena"
+done
+
+# Sizes are the shared parser's: decimal digits and K/M/G, no octal, no hex.
+out=$("$KV" --arena "$WORK/typo.arena" --size 0x10M 2>&1)
+grep -q "is not a size" <<<"$out" || fail "--size 0x10M said: $out"
+out=$("$KV" --arena "$WORK/typo.arena" --max-value 2G 2>&1)
+grep -q "too large: at most 1073741824 (1G)" <<<"$out" || fail "--max-value 2G said: $out"
+[ ! -e "$WORK/typo.arena" ] || fail "a bad size created the arena"
+echo PASS
