@@ -67,6 +67,10 @@ enum {
 				      sparse segments: a record's data pointer
 				      stays valid only until the next receive
 				      or append call (see pktstore_open(3)) */
+	PKTSTORE_VERIFY = 1 << 4,  /* scrub at open: hash every record's bytes,
+				      not only those a crash may have torn, so
+				      damage anywhere is reported before open
+				      returns (see pktstore_open(3)) */
 };
 
 /* Receive paths; PKTSTORE_PATH_AUTO picks the best one the kernel offers. */

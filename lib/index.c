@@ -124,8 +124,10 @@ int pktstore_get(struct pktstore *ps, uint64_t id, struct pktstore_rec *rec, uns
 	    !ps_desc_extent_ok(ps, d))
 		return -EBADMSG;
 	if (!(flags & PKTSTORE_NO_VERIFY) &&
-	    ps_crc32c(ps_ptr(ps, d->data_off), d->len) != d->data_crc)
+	    ps_crc32c(ps_ptr(ps, d->data_off), d->len) != d->data_crc) {
+		ps_note_damage(ps, id);
 		return -EBADMSG;
+	}
 	ps_rec_fill(ps, d, rec);
 	return 0;
 }
@@ -282,6 +284,7 @@ static int stream_walk(struct pktstore *ps, uint64_t flow, uint64_t seq, size_t 
 			break; /* a gap */
 		if (!ps_desc_extent_ok(ps, d) ||
 		    (verify && ps_crc32c(ps_ptr(ps, d->data_off), d->len) != d->data_crc)) {
+			ps_note_damage(ps, id);
 			if (!done)
 				return -EBADMSG;
 			break;

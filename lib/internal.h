@@ -320,6 +320,12 @@ struct pktstore {
 	bool space_pending;      /* segments or descriptors freed since the
 				    backend last refilled */
 	bool movable;            /* PKTSTORE_MOVABLE: the cleaner may run */
+	bool verify_all;         /* PKTSTORE_VERIFY: recovery hashes every record */
+	/* Below this id no record is known damaged (a failed check at open or
+	 * on a read): the superblock's verified_id never passes it, so the
+	 * next open checks such a record again and keeps reporting it. */
+	uint64_t damage_floor;
+	uint64_t verified_synced; /* verified_id as last written on purpose */
 	bool clean_hint;         /* bytes were freed since the cleaner last
 				    found nothing to do */
 
@@ -337,6 +343,16 @@ static inline struct ps_desc *ps_desc_slot(const struct pktstore *ps, uint64_t i
 static inline void *ps_ptr(const struct pktstore *ps, uint64_t off)
 {
 	return ps->a.base + off;
+}
+
+/* A read found record id's bytes damaged: the superblock's verified_id is
+ * held below it, so the next open checks that record again. */
+static inline void ps_note_damage(struct pktstore *ps, uint64_t id)
+{
+	if (id < ps->damage_floor)
+		ps->damage_floor = id;
+	if (id < ps->a.sb.verified_id)
+		ps->a.sb.verified_id = id;
 }
 
 #endif

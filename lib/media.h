@@ -53,6 +53,10 @@ struct ps_superblock {
 				   raised ahead of allocation, so a deleted
 				   flow's id never names a new flow, even after
 				   a crash */
+	uint64_t verified_id; /* every record with a lower id was whole (its
+				 bytes durable, or checked) when this copy was
+				 written: open hashes only the records at or
+				 above it (0: hash all) */
 	uint32_t crc;        /* CRC32C of every byte above */
 };
 

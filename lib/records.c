@@ -118,6 +118,25 @@ int ps_record_make(struct pktstore *ps, struct ps_flow *f, uint64_t data_off, ui
 	return 0;
 }
 
+/*
+ * After a commit's drain every record made so far is durable, so the
+ * superblock may say "whole below next_id" (never past a record known to
+ * be damaged). The new value rides along with any superblock rewrite; it is
+ * written on purpose only once a sixteenth of the log has gone by, so that
+ * a dirty open hashes at most that tail while the commits pay nothing.
+ */
+static int note_durable(struct pktstore *ps)
+{
+	uint64_t v = ps->next_id < ps->damage_floor ? ps->next_id : ps->damage_floor;
+	uint64_t step = ps->ndesc / 16 > 64 ? ps->ndesc / 16 : 64;
+
+	ps->a.sb.verified_id = v;
+	if (v - ps->verified_synced < step)
+		return 0;
+	ps->verified_synced = v;
+	return ps_arena_sync(ps);
+}
+
 int ps_commit(struct pktstore *ps)
 {
 	if (!ps->uncommitted)
@@ -135,7 +154,9 @@ int ps_commit(struct pktstore *ps)
 #ifdef PKTSTORE_PROFILE
 	ps->prof.commits++;
 #endif
-	return ret ? ret : r;
+	if (ret || r)
+		return ret ? ret : r;
+	return note_durable(ps);
 }
 
 /* The record's bytes lie inside one data segment. Checked at open and

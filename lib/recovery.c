@@ -82,6 +82,8 @@ static void mark_damaged(struct pktstore *ps, uint64_t slot, const struct ps_des
 
 	if (f)
 		f->damaged++;
+	if (d->id < ps->damage_floor)
+		ps->damage_floor = d->id;
 	ps->desc_state[slot] = PS_D_DAMAGED;
 	ps->desc_free--;
 	ps->st.damaged_records++;
@@ -183,6 +185,16 @@ static int trimmed_add(struct trimmed *t, uint64_t id)
 int ps_recover(struct pktstore *ps)
 {
 	struct trimmed trimmed = { 0 };
+	/* Records below the superblock's verified_id were whole when it was
+	 * written (durable before it, or checked at an open): their bytes are
+	 * not hashed again unless asked (PKTSTORE_VERIFY). After a clean close
+	 * that is every record; after a crash, all but the last stretch. Rot
+	 * since then is still caught where bytes are served (get, read) and by
+	 * a scrub. A crafted value only skips hashing: extents are checked
+	 * regardless, so nothing is read outside the arena. */
+	uint64_t whole_below = ps->verify_all ? 0 : ps->a.sb.verified_id;
+
+	ps->damage_floor = UINT64_MAX;
 
 	/* Map the descriptor log in one call instead of a page fault per few
 	 * pages (Linux 5.14+; older kernels fault as usual). */
@@ -225,7 +237,8 @@ int ps_recover(struct pktstore *ps)
 			}
 			continue;
 		}
-		if (!f || (!trim && ps_crc32c(ps_ptr(ps, d->data_off), d->len) != d->data_crc)) {
+		if (!f || (!trim && d->id >= whole_below &&
+			   ps_crc32c(ps_ptr(ps, d->data_off), d->len) != d->data_crc)) {
 			mark_damaged(ps, slot, d);
 		} else {
 			if (ps_index_push(&f->idx, d->id, d->seq, d->ts_ns) ||
@@ -254,6 +267,10 @@ int ps_recover(struct pktstore *ps)
 	if (ret)
 		return ret;
 	ps->st.recovered_records = ps->st.records;
+	/* Everything below next_id is now checked or known whole, but for the
+	 * damaged records; the open's superblock rewrite makes it durable. */
+	ps->a.sb.verified_id = ps->next_id < ps->damage_floor ? ps->next_id : ps->damage_floor;
+	ps->verified_synced = ps->a.sb.verified_id;
 	ps_segments_build_free(&ps->seg);
 	/* Closed network flows without records are reclaimed now. */
 	for (uint32_t s = 0; s < ps->max_flows; s++)

@@ -128,7 +128,9 @@ int pktstore_open_ex(const char *path, const struct pktstore_opts *user_opts, si
 	const char *env = getenv("PKTSTORE_RECV_PATH");
 	unsigned flags = opts ? opts->flags : 0;
 
-	if (!path || !out || flags & ~(PKTSTORE_CREATE | PKTSTORE_EXCL | PKTSTORE_RDONLY | PKTSTORE_MOVABLE) ||
+	if (!path || !out ||
+	    flags & ~(PKTSTORE_CREATE | PKTSTORE_EXCL | PKTSTORE_RDONLY | PKTSTORE_MOVABLE |
+		      PKTSTORE_VERIFY) ||
 	    (flags & PKTSTORE_RDONLY && flags & PKTSTORE_CREATE))
 		return -EINVAL;
 	if (want == PKTSTORE_PATH_AUTO && env && *env && parse_path(env, &want))
@@ -168,6 +170,7 @@ int pktstore_open_ex(const char *path, const struct pktstore_opts *user_opts, si
 	ret = ps_segments_init(&ps->seg, sb->nsegs, sb->seg_size);
 	if (!ret)
 		ret = ps_flows_load(ps);
+	ps->verify_all = flags & PKTSTORE_VERIFY;
 	if (!ret)
 		ret = ps_recover(ps);
 	if (ret)

@@ -387,9 +387,12 @@ static void progress_clear(void)
 
 /* ------------------------------------------------------------- open */
 
+/* Every command inspects: it hashes every record's bytes (PKTSTORE_VERIFY)
+ * so that damage is reported wherever it is, not only in the stretch a
+ * crash may have torn. */
 static struct pktstore *open_ro(const char *path)
 {
-	struct pktstore_opts o = { .flags = PKTSTORE_RDONLY };
+	struct pktstore_opts o = { .flags = PKTSTORE_RDONLY | PKTSTORE_VERIFY };
 	struct pktstore *ps;
 	int ret = pktstore_open(path, &o, &ps);
 

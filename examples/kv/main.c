@@ -163,7 +163,10 @@ int main(int argc, char **argv)
 		}
 	}
 
-	struct pktstore_opts po = { .flags = PKTSTORE_CREATE, .size = s->cfg.size,
+	/* PKTSTORE_VERIFY: replay must know of every damaged record before
+	 * it applies anything (damage.c refuses to start on one), not only of
+	 * those in the stretch a crash may have torn. */
+	struct pktstore_opts po = { .flags = PKTSTORE_CREATE | PKTSTORE_VERIFY, .size = s->cfg.size,
 				    .segment_size = segment_for(s->cfg.size),
 				    .zcrx = s->cfg.zcrx };
 	rc = pktstore_open(s->cfg.arena, &po, &s->ps);
