@@ -345,6 +345,13 @@ static inline void *ps_ptr(const struct pktstore *ps, uint64_t off)
 	return ps->a.base + off;
 }
 
+/* What the superblock's verified_id may say once everything made so far is
+ * durable or checked: whole below next_id, but never past known damage. */
+static inline uint64_t ps_verified_now(const struct pktstore *ps)
+{
+	return ps->next_id < ps->damage_floor ? ps->next_id : ps->damage_floor;
+}
+
 /* A read found record id's bytes damaged: the superblock's verified_id is
  * held below it, so the next open checks that record again. */
 static inline void ps_note_damage(struct pktstore *ps, uint64_t id)

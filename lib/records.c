@@ -25,6 +25,14 @@ uint64_t ps_now_ns(void)
 
 /* Record ids only grow; id % ndesc names the descriptor slot, so the next id
  * is the next one whose slot is free (slots of live old records are skipped). */
+/* How far ahead the superblock's id limit is raised, and how far its
+ * verified_id may lag: a sixteenth of the log, so each costs one superblock
+ * rewrite per that many records. */
+static uint64_t sb_step(const struct pktstore *ps)
+{
+	return ps->ndesc / 16 > 64 ? ps->ndesc / 16 : 64;
+}
+
 static uint64_t next_free_id(struct pktstore *ps)
 {
 	uint64_t id = ps->next_id;
@@ -51,9 +59,7 @@ int ps_record_make(struct pktstore *ps, struct ps_flow *f, uint64_t data_off, ui
 	uint64_t limit = ps->a.sb.id_limit;
 
 	if (id >= limit && limit <= ps->ndesc) {
-		uint64_t step = ps->ndesc / 16 > 64 ? ps->ndesc / 16 : 64;
-
-		ps->a.sb.id_limit = id + step;
+		ps->a.sb.id_limit = id + sb_step(ps);
 		int ret = ps_arena_sync(ps);
 
 		if (ret) {
@@ -127,11 +133,10 @@ int ps_record_make(struct pktstore *ps, struct ps_flow *f, uint64_t data_off, ui
  */
 static int note_durable(struct pktstore *ps)
 {
-	uint64_t v = ps->next_id < ps->damage_floor ? ps->next_id : ps->damage_floor;
-	uint64_t step = ps->ndesc / 16 > 64 ? ps->ndesc / 16 : 64;
+	uint64_t v = ps_verified_now(ps);
 
 	ps->a.sb.verified_id = v;
-	if (v - ps->verified_synced < step)
+	if (v - ps->verified_synced < sb_step(ps))
 		return 0;
 	ps->verified_synced = v;
 	return ps_arena_sync(ps);

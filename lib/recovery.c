@@ -269,7 +269,7 @@ int ps_recover(struct pktstore *ps)
 	ps->st.recovered_records = ps->st.records;
 	/* Everything below next_id is now checked or known whole, but for the
 	 * damaged records; the open's superblock rewrite makes it durable. */
-	ps->a.sb.verified_id = ps->next_id < ps->damage_floor ? ps->next_id : ps->damage_floor;
+	ps->a.sb.verified_id = ps_verified_now(ps);
 	ps->verified_synced = ps->a.sb.verified_id;
 	ps_segments_build_free(&ps->seg);
 	/* Closed network flows without records are reclaimed now. */
