@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * backend.c - the core's side of backend.h: the list of receive backends,
- * and the services a backend calls, over the store's own state.
+ * backend.c - the core's side of backend.h: the services a backend calls,
+ * over the store's own state, and the flows starved of space.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -11,43 +11,12 @@
 
 #include "internal.h"
 
-extern const struct ps_backend_ops ps_backend_zcrx;
-extern const struct ps_backend_ops ps_backend_uring_inc;
-extern const struct ps_backend_ops ps_backend_uring_fixed;
-extern const struct ps_backend_ops ps_backend_socket;
-
-/* Best first. The automatic choice takes the first whose probe and init
- * succeed; names, the range of recv_path and the choice all come from here. */
-const struct ps_backend_ops *const ps_backends[] = {
-	&ps_backend_zcrx,
-	&ps_backend_uring_inc,
-	&ps_backend_uring_fixed,
-	&ps_backend_socket,
-};
-const unsigned ps_nbackends = sizeof(ps_backends) / sizeof(ps_backends[0]);
-
-const struct ps_backend_ops *ps_backend_by_path(enum pktstore_recv_path path)
-{
-	for (unsigned i = 0; i < ps_nbackends; i++)
-		if (ps_backends[i]->path == path)
-			return ps_backends[i];
-	return NULL;
-}
-
-const struct ps_backend_ops *ps_backend_by_name(const char *name)
-{
-	for (unsigned i = 0; i < ps_nbackends; i++)
-		if (!strcmp(ps_backends[i]->name, name))
-			return ps_backends[i];
-	return NULL;
-}
-
 /* ------------------------------------------------------ starved flows */
 
 int ps_starved_init(struct pktstore *ps)
 {
-	ps->starved = calloc(ps->max_flows ? ps->max_flows : 1, sizeof(*ps->starved));
-	ps->starved_at = calloc(ps->max_flows ? ps->max_flows : 1, sizeof(*ps->starved_at));
+	ps->starved = calloc(ps->a.sb.max_flows ? ps->a.sb.max_flows : 1, sizeof(*ps->starved));
+	ps->starved_at = calloc(ps->a.sb.max_flows ? ps->a.sb.max_flows : 1, sizeof(*ps->starved_at));
 	return ps->starved && ps->starved_at ? 0 : -ENOMEM;
 }
 
@@ -67,7 +36,7 @@ void ps_flow_starve(struct pktstore *ps, struct ps_flow *f, bool starved)
 	if (starved) {
 		ps->starved_at[f->slot] = (uint32_t)ps->nstarved;
 		ps->starved[ps->nstarved++] = f;
-		ps->st.enospc_events++;
+		ps->cnt.enospc_events++;
 		return;
 	}
 	/* The last one takes its place. */
@@ -138,7 +107,7 @@ void ps_be_arena(const struct pktstore *ps, struct ps_be_arena *out)
 		.data_off = ps->a.sb.data_off,
 		.nsegs = ps->seg.n,
 		.seg_size = ps->seg.size,
-		.max_flows = ps->max_flows,
+		.max_flows = ps->a.sb.max_flows,
 		.fd = ps->a.fd,
 	};
 }

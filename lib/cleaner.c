@@ -72,7 +72,7 @@ static size_t records_in(const struct pktstore *ps, uint64_t seg, uint64_t *slot
 			continue;
 		if (n == max)
 			return 0;
-		slots[n++] = id % ps->ndesc;
+		slots[n++] = id % ps->a.sb.ndesc;
 	}
 	return n == max ? n : 0;
 }
@@ -163,10 +163,10 @@ static int clean_segment(struct pktstore *ps, uint64_t seg)
 		uint32_t len = ps->a.descs_pm[slots[i]].len;
 
 		ps_seg_unref(ps, seg, len);
-		ps->st.moved_bytes += len;
+		ps->cnt.moved_bytes += len;
 	}
-	ps->st.moved_records += nrec;
-	ps->st.cleaned_segments++;
+	ps->cnt.moved_records += nrec;
+	ps->cnt.cleaned_segments++;
 	ps_seg_cleaned(ps, seg);
 	ret = 1;
 out:

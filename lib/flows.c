@@ -1,280 +1,96 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * flows.c - the persisted flow table.
- *
- * A flow id maps to its table slot by arithmetic, slot = (id - 1) % max_flows,
- * and ids only grow, so a stale id can never name a newer flow. An entry is
- * persisted (flushed and drained) before any record refers to it, so recovery
- * never meets a record whose flow was not yet durable.
+ * flows.c - the flow calls of the API: create, describe, list, label,
+ * trim and delete flows.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
 
 #include "internal.h"
 
-static int entry_persist(struct pktstore *ps, uint32_t slot, const struct ps_flow_entry *e)
+int pktstore_flow_create(struct pktstore *ps, uint64_t tag, uint64_t *flow)
 {
-	memcpy(&ps->a.flows_pm[slot], e, sizeof(*e));
-	return ps_persist_range(&ps->pp, ps->a.sb.flow_off + (uint64_t)slot * sizeof(*e),
-				sizeof(*e));
+	struct ps_flow *f;
+
+	if (!ps || !flow)
+		return -EINVAL;
+	if (ps->a.rdonly)
+		return -EROFS;
+	if (ps->broken)
+		return PKTSTORE_EBROKEN;
+
+	int ret = ps_flow_new(ps, PS_FLOW_LOCAL, -1, tag, &f);
+
+	if (!ret)
+		*flow = f->id;
+	return ret;
 }
 
-static struct ps_flow *flow_alloc(uint64_t id, uint32_t slot, enum ps_flow_state kind)
+int pktstore_flow_info(struct pktstore *ps, uint64_t flow, struct pktstore_flow_info *info)
 {
-	struct ps_flow *f = calloc(1, sizeof(*f));
+	if (!ps || !info)
+		return -EINVAL;
+
+	struct ps_flow *f = ps_flow_get(ps, flow);
 
 	if (!f)
-		return NULL;
-	f->id = id;
-	f->slot = slot;
-	f->kind = kind;
-	f->fd = -1;
-	return f;
-}
-
-int ps_flows_load(struct pktstore *ps)
-{
-	uint32_t max = ps->max_flows;
-
-	ps->flows = calloc(max, sizeof(*ps->flows));
-	if (!ps->flows)
-		return -ENOMEM;
-	ps->next_flow_id = 1;
-	for (uint32_t slot = 0; slot < max; slot++) {
-		const struct ps_flow_entry *e = &ps->a.flows_pm[slot];
-
-		if (!e->id)
-			continue;
-		uint64_t trim;
-
-		if (e->crc != ps_flow_entry_crc(e) || e->id >= PS_ID_MAX || (e->id - 1) % max != slot ||
-		    (e->state != PS_FLOW_SOCKET && e->state != PS_FLOW_LOCAL) ||
-		    ps_trim_decode(e->id, e->trim_seq, &trim)) {
-			/* Torn or corrupt: its records become orphans and are
-			 * reported as damaged; the slot is reused. */
-			ps->st.invalid_flows++;
-			continue;
-		}
-		ps->flows[slot] = flow_alloc(e->id, slot, (enum ps_flow_state)e->state);
-		if (!ps->flows[slot])
-			return -ENOMEM;
-		ps->flows[slot]->trim_seq = trim;
-		ps->nflows++;
-		if (e->id >= ps->next_flow_id)
-			ps->next_flow_id = e->id + 1;
-	}
-	/* Past every id an earlier session may have handed out, deleted
-	 * flows' included. */
-	if (ps->next_flow_id < ps->a.sb.flow_id_limit)
-		ps->next_flow_id = ps->a.sb.flow_id_limit;
+		return -ENOENT;
+	ps_flow_fill_info(ps, f, info);
 	return 0;
 }
 
-struct ps_flow *ps_flow_get(struct pktstore *ps, uint64_t id)
+static int cmp_info(const void *a, const void *b)
 {
-	if (!id)
-		return NULL;
-	struct ps_flow *f = ps->flows[(id - 1) % ps->max_flows];
+	const struct pktstore_flow_info *x = a, *y = b;
 
-	return f && f->id == id ? f : NULL;
+	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static void fill_addrs(struct ps_flow_entry *e, int fd)
+int pktstore_flows(struct pktstore *ps, uint64_t after, struct pktstore_flow_info *out,
+		   unsigned max)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
+	if (!ps || (!out && max) || max > INT32_MAX)
+		return -EINVAL;
 
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-		e->family = ss.ss_family;
-		if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+	/* Keep the `max` smallest ids above `after`: fill, then replace the
+	 * largest kept one whenever a smaller id shows up. */
+	unsigned n = 0, worst = 0;
 
-			memcpy(e->local_addr, &in->sin_addr, 4);
-			e->local_port = ntohs(in->sin_port);
-		} else if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	for (uint32_t i = 0; i < ps->a.sb.max_flows && max; i++) {
+		struct ps_flow *f = ps->flows[i];
 
-			memcpy(e->local_addr, &in6->sin6_addr, 16);
-			e->local_port = ntohs(in6->sin6_port);
+		if (!f || f->id <= after)
+			continue;
+		if (n < max) {
+			ps_flow_fill_info(ps, f, &out[n]);
+			if (out[n].id > out[worst].id)
+				worst = n;
+			n++;
+			continue;
 		}
+		if (f->id >= out[worst].id)
+			continue;
+		ps_flow_fill_info(ps, f, &out[worst]);
+		for (unsigned j = 0; j < n; j++)
+			if (out[j].id > out[worst].id)
+				worst = j;
 	}
-	sl = sizeof(ss);
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
-		if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-
-			memcpy(e->peer_addr, &in->sin_addr, 4);
-			e->peer_port = ntohs(in->sin_port);
-		} else if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-
-			memcpy(e->peer_addr, &in6->sin6_addr, 16);
-			e->peer_port = ntohs(in6->sin6_port);
-		}
-	}
+	if (n)
+		qsort(out, n, sizeof(*out), cmp_info);
+	return (int)n;
 }
 
-int ps_flow_new(struct pktstore *ps, enum ps_flow_state kind, int fd, uint64_t tag,
-		struct ps_flow **out)
+int pktstore_flow_set_user(struct pktstore *ps, uint64_t flow, void *user)
 {
-	uint32_t max = ps->max_flows;
-	uint32_t start = (uint32_t)((ps->next_flow_id - 1) % max);
-	uint32_t slot = max;
+	if (!ps)
+		return -EINVAL;
 
-	for (uint32_t i = 0; i < max; i++) {
-		uint32_t s = (start + i) % max;
-
-		if (!ps->flows[s]) {
-			slot = s;
-			break;
-		}
-	}
-	if (slot == max)
-		return PKTSTORE_EFLOWS;
-
-	uint64_t base = ps->next_flow_id;
-	uint64_t id = base + (slot + max - (uint32_t)((base - 1) % max)) % max;
-	struct ps_flow_entry e = {
-		.id = id,
-		.tag = tag,
-		.open_ns = ps_now_ns(),
-		.state = kind,
-	};
-
-	if (fd >= 0)
-		fill_addrs(&e, fd);
-	e.crc = ps_flow_entry_crc(&e);
-	/* Ids stay below PS_ID_MAX: the io_uring backends tag user data with
-	 * the bits above (UD_HUP, UD_CANCEL). */
-	if (id >= PS_ID_MAX)
-		return -EOVERFLOW;
-
-	/* The superblock's flow id limit stays ahead of the ids handed out,
-	 * a table's worth at a time, so the next session starts above them. */
-	uint64_t limit = ps->a.sb.flow_id_limit;
-
-	if (id >= limit) {
-		ps->a.sb.flow_id_limit = PS_ID_MAX - id > max ? id + max : PS_ID_MAX;
-		int ret = ps_arena_sync(ps);
-
-		if (ret) {
-			ps->a.sb.flow_id_limit = limit;
-			return ret;
-		}
-	}
-
-	struct ps_flow *f = flow_alloc(id, slot, kind);
+	struct ps_flow *f = ps_flow_get(ps, flow);
 
 	if (!f)
-		return -ENOMEM;
-	int ret = entry_persist(ps, slot, &e);
-
-	if (ret) {
-		free(f);
-		return ret;
-	}
-	f->fd = fd;
-	ps->flows[slot] = f;
-	ps->nflows++;
-	ps->next_flow_id = id + 1;
-	*out = f;
+		return -ENOENT;
+	f->user = user;
 	return 0;
-}
-
-/* Durably write one aligned word of an entry: atomic under power loss. */
-static int word_persist(struct pktstore *ps, uint64_t *word, uint64_t value)
-{
-	__atomic_store_n(word, value, __ATOMIC_RELEASE);
-	return ps_persist_range(&ps->pp, (uint64_t)((char *)word - ps->a.base), sizeof(*word));
-}
-
-/* Record the close time. The entry stays while the flow has records. */
-int ps_flow_close_entry(struct pktstore *ps, struct ps_flow *f)
-{
-	return word_persist(ps, &ps->a.flows_pm[f->slot].close_ns, ps_now_ns());
-}
-
-/* ------------------------------------------------------------ ready list */
-
-void ps_ready_push(struct pktstore *ps, struct ps_flow *f)
-{
-	if (f->in_ready)
-		return;
-	f->in_ready = true;
-	f->ready_next = NULL;
-	f->ready_prev = ps->ready_tail;
-	if (ps->ready_tail)
-		ps->ready_tail->ready_next = f;
-	else
-		ps->ready_head = f;
-	ps->ready_tail = f;
-}
-
-void ps_ready_push_front(struct pktstore *ps, struct ps_flow *f)
-{
-	if (f->in_ready)
-		return;
-	f->in_ready = true;
-	f->ready_prev = NULL;
-	f->ready_next = ps->ready_head;
-	if (ps->ready_head)
-		ps->ready_head->ready_prev = f;
-	else
-		ps->ready_tail = f;
-	ps->ready_head = f;
-}
-
-static void ready_remove(struct pktstore *ps, struct ps_flow *f)
-{
-	if (!f->in_ready)
-		return;
-	if (f->ready_prev)
-		f->ready_prev->ready_next = f->ready_next;
-	else
-		ps->ready_head = f->ready_next;
-	if (f->ready_next)
-		f->ready_next->ready_prev = f->ready_prev;
-	else
-		ps->ready_tail = f->ready_prev;
-	f->ready_next = f->ready_prev = NULL;
-	f->in_ready = false;
-}
-
-struct ps_flow *ps_ready_pop(struct pktstore *ps)
-{
-	struct ps_flow *f = ps->ready_head;
-
-	if (f)
-		ready_remove(ps, f);
-	return f;
-}
-
-/* Forget a flow whose entry is durably free. */
-static void flow_drop(struct pktstore *ps, struct ps_flow *f)
-{
-	ready_remove(ps, f);
-	ps->flows[f->slot] = NULL;
-	ps->nflows--;
-	free(f->idx.e);
-	free(f);
-}
-
-/* A closed network flow with no records left is history nobody can read:
- * give its slot back. Local flows belong to the application and stay.
- * Whatever is still on the ready list for it is an end-of-stream nobody
- * will ask for (the application detached it). */
-void ps_flow_maybe_reclaim(struct pktstore *ps, struct ps_flow *f)
-{
-	if (f->kind != PS_FLOW_SOCKET || f->run != PS_RUN_NONE || f->live || f->damaged ||
-	    f->stalled || ps->a.rdonly)
-		return;
-	if (word_persist(ps, &ps->a.flows_pm[f->slot].id, 0))
-		return; /* keep it; the entry may still be valid on the media */
-	flow_drop(ps, f);
 }
 
 /* Release f's records, live and damaged, that end at or below `seq`, in
@@ -299,7 +115,7 @@ static int release_below(struct pktstore *ps, struct ps_flow *f, uint64_t seq)
 			break; /* seq order: the rest end later */
 		ids[n++] = id;
 	}
-	for (uint64_t slot = 0, left = f->damaged; left && slot < ps->ndesc; slot++) {
+	for (uint64_t slot = 0, left = f->damaged; left && slot < ps->a.sb.ndesc; slot++) {
 		const struct ps_desc *d = &ps->a.descs_pm[slot];
 
 		if (ps->desc_state[slot] != PS_D_DAMAGED || d->flow != f->id)
@@ -309,7 +125,7 @@ static int release_below(struct pktstore *ps, struct ps_flow *f, uint64_t seq)
 			ids[n++] = d->id;
 	}
 	for (size_t i = 0; i < n && !ret; i += 256)
-		ret = pktstore_release_batch(ps, ids + i, n - i < 256 ? (unsigned)(n - i) : 256);
+		ret = ps_release(ps, ids + i, n - i < 256 ? (unsigned)(n - i) : 256);
 	free(ids);
 	return ret;
 }
@@ -341,23 +157,10 @@ int pktstore_flow_delete(struct pktstore *ps, uint64_t flow)
 	 * record. */
 	if (ps_flow_get(ps, flow) != f)
 		return 0;
-	ret = word_persist(ps, &ps->a.flows_pm[f->slot].id, 0);
+	ret = ps_flow_word_persist(ps, &ps->a.flows_pm[f->slot].id, 0);
 	if (ret)
 		return ret;
-	flow_drop(ps, f);
-	return 0;
-}
-
-int pktstore_flow_set_user(struct pktstore *ps, uint64_t flow, void *user)
-{
-	if (!ps)
-		return -EINVAL;
-
-	struct ps_flow *f = ps_flow_get(ps, flow);
-
-	if (!f)
-		return -ENOENT;
-	f->user = user;
+	ps_flow_drop(ps, f);
 	return 0;
 }
 
@@ -387,7 +190,7 @@ int pktstore_trim(struct pktstore *ps, uint64_t flow, uint64_t seq)
 	if (seq > PS_TRIM_SEQ_MAX)
 		return -EOVERFLOW; /* 64 PiB into one stream */
 
-	int ret = word_persist(ps, &ps->a.flows_pm[f->slot].trim_seq, ps_trim_encode(f->id, seq));
+	int ret = ps_flow_word_persist(ps, &ps->a.flows_pm[f->slot].trim_seq, ps_trim_encode(f->id, seq));
 
 	if (ret) {
 		ps->broken = ret;
@@ -398,56 +201,3 @@ int pktstore_trim(struct pktstore *ps, uint64_t flow, uint64_t seq)
 		f->delivered_seq = seq;
 	return release_below(ps, f, seq);
 }
-
-void ps_flow_fill_info(struct pktstore *ps, struct ps_flow *f, struct pktstore_flow_info *fi)
-{
-	const struct ps_flow_entry *e = &ps->a.flows_pm[f->slot];
-
-	memset(fi, 0, sizeof(*fi));
-	fi->id = f->id;
-	fi->tag = e->tag;
-	fi->open_ns = e->open_ns;
-	fi->close_ns = e->close_ns;
-	fi->next_seq = f->next_seq;
-	fi->records = f->live;
-	fi->user = f->user;
-	/* The first byte still held: the trim point, or the first live
-	 * record's start when records below it were released. */
-	fi->first_seq = f->next_seq;
-	for (size_t i = 0; i < f->idx.n; i++) {
-		if (ps_record_live(ps, f->idx.e[i].id)) {
-			fi->first_seq = f->idx.e[i].seq;
-			break;
-		}
-	}
-	if (fi->first_seq < f->trim_seq)
-		fi->first_seq = f->trim_seq;
-	fi->family = e->family;
-	fi->local_port = e->local_port;
-	fi->peer_port = e->peer_port;
-	memcpy(fi->local_addr, e->local_addr, 16);
-	memcpy(fi->peer_addr, e->peer_addr, 16);
-	if (f->kind == PS_FLOW_LOCAL)
-		fi->state = PKTSTORE_FLOW_LOCAL;
-	else if (f->run == PS_RUN_ACTIVE)
-		fi->state = PKTSTORE_FLOW_ATTACHED;
-	else if (f->run == PS_RUN_ENDED)
-		fi->state = PKTSTORE_FLOW_EOF;
-	else
-		fi->state = PKTSTORE_FLOW_CLOSED;
-}
-
-void ps_flows_free(struct pktstore *ps)
-{
-	if (!ps->flows)
-		return;
-	for (uint32_t i = 0; i < ps->max_flows; i++) {
-		if (ps->flows[i]) {
-			free(ps->flows[i]->idx.e);
-			free(ps->flows[i]);
-		}
-	}
-	free(ps->flows);
-	ps->flows = NULL;
-}
-

@@ -2,31 +2,46 @@
 /*
  * internal.h - the store's DRAM state and the contracts between lib/ files.
  *
- *   codec.c       checksums and validity of the on-media structures
- *   arena.c       map the file with libpmem2, create/validate the layout
- *   persist.c     flush/drain, chosen by the mapping's granularity
+ * The files in layers; a file calls only into layers above it in this list
+ * (backends are reached downward only through their ops table), as
+ * docs/ARCHITECTURE.md draws it:
+ *
+ * the medium
  *   crc.c         CRC32C
+ *   codec.c       encode, decode and checksum the on-media structures
+ *   persist.c     flush/drain, chosen by the mapping's granularity
+ *   arena.c       map the file with libpmem2, create/validate the layout,
+ *                 the superblocks
+ * the store's state
  *   segments.c    who owns each data segment (free, kernel, bump, sealed)
- *   flows.c       the persisted flow table
- *   records.c     make, commit and release pkt-records
- *   cleaner.c     move records out of sparse segments (PKTSTORE_MOVABLE)
+ *   flowtab.c     the persisted flow table; the ready list
+ *   index.c       per-flow and global record order in DRAM
+ *   desclog.c     the descriptor log: make, commit and release records;
+ *                 every change of a slot's state
  *   recovery.c    rebuild DRAM state from the descriptor log at open
- *   index.c       per-flow and global record order; get and range
- *   receive.c     recv_persist: backend landings -> records -> delivery;
- *                 attach, detach, pktstore_send (sendmsg(2) where the
- *                 backend has no send of its own)
- *   backend.c     the list of receive backends; the services backend.h
- *                 offers them, and the starved flows
- *   recv_uring.c  io_uring multishot recv into an arena buffer ring
- *   recv_socket.c plain recv(2) into the arena
- *   recv_zcrx.c   io_uring zero-copy receive: the NIC writes into the arena
+ *   cleaner.c     move records out of sparse segments (PKTSTORE_MOVABLE)
+ * receiving
+ *   backend.c     the services backend.h offers backends; starved flows
+ *   ingest.c      backend landings -> records -> commit -> delivery
  *   uring_ring.c  what both io_uring backends share: the ring, arming,
  *                 polling, reaping, cancelling, hang-up polls, sends,
  *                 pktstore_fd()
- *   store.c       open/close, stats, strerror: the public glue
+ *   recv_uring.c  io_uring multishot recv into an arena buffer ring
+ *   recv_zcrx.c   io_uring zero-copy receive: the NIC writes into the arena
+ *   recv_socket.c plain recv(2) into the arena
+ *   backends.c    the list of backends, best first
+ * the API, by noun
+ *   flows.c       flow create, info, list, user pointer, trim, delete
+ *   receive.c     attach, detach, recv_persist(_any), fd, send
+ *   records.c     append, get, release
+ *   query.c       range, read, readv
+ *   store.c       open, close, stats, strerror, version
  *
+ * headers
+ *   clock.h         the wall and monotonic clocks
  *   backend.h       the backend contract: the only header backends include
  *   uring_ring.h    ... and uring_ring.c's, for the io_uring backends
+ *   recv_zcrx.h     the zcrx backend's state, for its unit test
  *   media.h         the on-media format
  *   compat_uring.h  io_uring ABI newer than liburing 2.3's headers
  *   profile.h       per-stage cycle counters of the benchmark build
@@ -40,6 +55,7 @@
 
 #include "pktstore.h"
 #include "backend.h"
+#include "clock.h"
 #include "media.h"
 #include "profile.h"
 
@@ -225,11 +241,16 @@ struct ps_flow {
 	uint32_t stalled;      /* landings in the stall queue: they point here */
 };
 
+/* ----------------------------------------------------------- flowtab.c */
 int ps_flows_load(struct pktstore *ps);
 struct ps_flow *ps_flow_get(struct pktstore *ps, uint64_t id);
 int ps_flow_new(struct pktstore *ps, enum ps_flow_state kind, int fd, uint64_t tag,
 		struct ps_flow **out);
 int ps_flow_close_entry(struct pktstore *ps, struct ps_flow *f);
+/* Durably write one aligned word of an entry: atomic under power loss. */
+int ps_flow_word_persist(struct pktstore *ps, uint64_t *word, uint64_t value);
+/* Forget a flow whose entry is durably free. */
+void ps_flow_drop(struct pktstore *ps, struct ps_flow *f);
 void ps_flow_maybe_reclaim(struct pktstore *ps, struct ps_flow *f);
 void ps_flow_fill_info(struct pktstore *ps, struct ps_flow *f, struct pktstore_flow_info *fi);
 void ps_flows_free(struct pktstore *ps);
@@ -238,21 +259,28 @@ void ps_ready_push(struct pktstore *ps, struct ps_flow *f);
 void ps_ready_push_front(struct pktstore *ps, struct ps_flow *f);
 struct ps_flow *ps_ready_pop(struct pktstore *ps);
 
+/* ------------------------------------------------------------- index.c */
 int ps_index_reserve(struct ps_index *ix, size_t n);
 int ps_index_push(struct ps_index *ix, uint64_t id, uint64_t seq, uint64_t ts);
 void ps_index_squeeze(struct pktstore *ps, struct ps_index *ix);
-bool ps_record_live(const struct pktstore *ps, uint64_t id);
-void ps_rec_fill(const struct pktstore *ps, const struct ps_desc *d, struct pktstore_rec *r);
+/* First entry whose field (offsetof seq, id or ts in struct ps_ent: all
+ * grow along the array) is >= key. */
+size_t ps_index_lower(const struct ps_index *ix, size_t field, uint64_t key);
 size_t ps_index_lower_seq(const struct ps_index *ix, uint64_t seq);
 
-/* ------------------------------------------------------------ records.c */
+/* ------------------------------------------------------------ desclog.c */
 enum ps_desc_state { PS_D_FREE = 0, PS_D_LIVE = 1, PS_D_DAMAGED = 2 };
 
+void ps_slot_set(struct pktstore *ps, uint64_t slot, const struct ps_desc *d, struct ps_flow *f,
+		 enum ps_desc_state to);
 int ps_record_make(struct pktstore *ps, struct ps_flow *f, uint64_t data_off, uint32_t len,
 		   uint32_t flags, uint64_t *id);
 int ps_commit(struct pktstore *ps);
 bool ps_desc_extent_ok(const struct pktstore *ps, const struct ps_desc *d);
-uint64_t ps_now_ns(void);
+void ps_rec_fill(const struct pktstore *ps, const struct ps_desc *d, struct pktstore_rec *r);
+/* Release records (ids checked by the caller): their marks durable with
+ * one drain, then their slots and space free. */
+int ps_release(struct pktstore *ps, const uint64_t *ids, unsigned n);
 
 /* ------------------------------------------------------------ cleaner.c */
 /* PKTSTORE_MOVABLE and free segments short: worth a cleaning pass. */
@@ -280,21 +308,47 @@ struct ps_landing {
 int ps_starved_init(struct pktstore *ps);
 void ps_starved_fini(struct pktstore *ps);
 
+/* ------------------------------------------------------------- ingest.c */
+/* Short of free segments in a movable store: free a sparse one. */
+int ps_make_room(struct pktstore *ps);
+/* Make records from whatever waits, then make them durable; may_move lets
+ * the cleaner run first. */
+int ps_settle(struct pktstore *ps, bool may_move);
+/* Hand out f's durable, undelivered records. */
+unsigned ps_deliver(struct pktstore *ps, struct ps_flow *f, struct pktstore_rec *out,
+		    unsigned max);
+bool ps_has_pending(const struct ps_flow *f);
+/* Receiving cannot progress until the caller releases something (for f,
+ * or for any flow when f is NULL). */
+bool ps_out_of_space(const struct pktstore *ps, const struct ps_flow *f);
+
 /* ------------------------------------------------------------ the store */
+
+/* What the store counts as it runs; pktstore_stats() reports these beside
+ * what it reads off the layout and the rest of the state. */
+struct ps_counters {
+	uint64_t records, record_bytes; /* live: kept by ps_slot_set() */
+	uint64_t damaged_records;       /* ... likewise */
+	uint64_t records_persisted, bytes_persisted, batches;
+	uint64_t recovered_records, invalid_descriptors, invalid_flows;
+	uint64_t recovery_ns;
+	uint64_t enospc_events;
+	uint64_t cleaned_segments, moved_records, moved_bytes;
+};
+
 struct pktstore {
 	struct ps_arena a;
 	struct ps_persist pp;
 	struct ps_segments seg;
 	struct ps_flush_set fs;
 
-	uint64_t ndesc, desc_free;
+	uint64_t desc_free;       /* of sb.ndesc descriptor slots */
 	uint8_t *desc_state;     /* enum ps_desc_state per descriptor slot */
 	uint64_t next_id;
 	uint64_t last_ts;
 	struct ps_index all;     /* every record in id order */
 
-	uint32_t max_flows;
-	struct ps_flow **flows;  /* by slot */
+	struct ps_flow **flows;  /* by slot, sb.max_flows of them */
 	uint64_t nflows;
 	uint64_t next_flow_id;
 
@@ -314,7 +368,6 @@ struct pktstore {
 	const struct ps_backend_ops *be;
 	void *be_state;
 	const struct pktstore_opts *opening; /* during open: ps_be_opts() */
-	enum pktstore_recv_path path;
 	char fallback[128];
 	bool uncommitted;        /* records made since the last drain */
 	bool space_pending;      /* segments or descriptors freed since the
@@ -329,7 +382,7 @@ struct pktstore {
 	bool clean_hint;         /* bytes were freed since the cleaner last
 				    found nothing to do */
 
-	struct pktstore_stats st;
+	struct ps_counters cnt;
 #ifdef PKTSTORE_PROFILE
 	struct pktstore_profile prof;
 #endif
@@ -337,7 +390,14 @@ struct pktstore {
 
 static inline struct ps_desc *ps_desc_slot(const struct pktstore *ps, uint64_t id)
 {
-	return &ps->a.descs_pm[id % ps->ndesc];
+	return &ps->a.descs_pm[id % ps->a.sb.ndesc];
+}
+
+/* id names a live record (not released, not damaged, not a stale id of
+ * its slot). */
+static inline bool ps_record_live(const struct pktstore *ps, uint64_t id)
+{
+	return ps->desc_state[id % ps->a.sb.ndesc] == PS_D_LIVE && ps_desc_slot(ps, id)->id == id;
 }
 
 static inline void *ps_ptr(const struct pktstore *ps, uint64_t off)

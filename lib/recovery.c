@@ -78,15 +78,9 @@ static void hold_extent(struct pktstore *ps, const struct ps_desc *d)
  * from under it. */
 static void mark_damaged(struct pktstore *ps, uint64_t slot, const struct ps_desc *d)
 {
-	struct ps_flow *f = ps_flow_get(ps, d->flow);
-
-	if (f)
-		f->damaged++;
 	if (d->id < ps->damage_floor)
 		ps->damage_floor = d->id;
-	ps->desc_state[slot] = PS_D_DAMAGED;
-	ps->desc_free--;
-	ps->st.damaged_records++;
+	ps_slot_set(ps, slot, d, ps_flow_get(ps, d->flow), PS_D_DAMAGED);
 	hold_extent(ps, d);
 }
 
@@ -100,17 +94,14 @@ static void finish_flow(struct pktstore *ps, struct ps_flow *f)
 
 	sort_entries(ix->e, ix->n, cmp_seq);
 	for (size_t i = 0; i < ix->n; i++) {
-		uint64_t slot = ix->e[i].id % ps->ndesc;
+		uint64_t slot = ix->e[i].id % ps->a.sb.ndesc;
 		const struct ps_desc *d = &ps->a.descs_pm[slot];
 
 		if (j && d->seq < end) {
-			f->live--;
-			ps->st.records--;
-			ps->st.record_bytes -= d->len;
-			ps->desc_state[slot] = PS_D_FREE;
-			ps->desc_free++;
-			ps_seg_unref(ps, ps_seg_of(ps, d->data_off), d->len);
-			mark_damaged(ps, slot, d);
+			/* Its extent stays held, now by a damaged record. */
+			if (d->id < ps->damage_floor)
+				ps->damage_floor = d->id;
+			ps_slot_set(ps, slot, d, f, PS_D_DAMAGED);
 			continue;
 		}
 		end = d->seq + d->len;
@@ -129,14 +120,14 @@ static uint64_t slots_to_scan(const struct pktstore *ps)
 {
 	uint64_t limit = ps->a.sb.id_limit;
 
-	return limit && limit <= ps->ndesc ? limit : ps->ndesc;
+	return limit && limit <= ps->a.sb.ndesc ? limit : ps->a.sb.ndesc;
 }
 
 /* Size every index once from a quick count, so the scan appends without
  * reallocating; the count is only a hint, the scan still validates. */
 static int presize(struct pktstore *ps)
 {
-	uint64_t *per_slot = calloc(ps->max_flows, sizeof(*per_slot));
+	uint64_t *per_slot = calloc(ps->a.sb.max_flows, sizeof(*per_slot));
 	uint64_t total = 0;
 
 	if (!per_slot)
@@ -145,13 +136,13 @@ static int presize(struct pktstore *ps)
 		uint64_t flow = ps->a.descs_pm[slot].flow;
 
 		if (ps->a.descs_pm[slot].id && flow) {
-			per_slot[(flow - 1) % ps->max_flows]++;
+			per_slot[(flow - 1) % ps->a.sb.max_flows]++;
 			total++;
 		}
 	}
 	int ret = ps_index_reserve(&ps->all, total);
 
-	for (uint32_t s = 0; s < ps->max_flows && !ret; s++)
+	for (uint32_t s = 0; s < ps->a.sb.max_flows && !ret; s++)
 		if (ps->flows[s] && per_slot[s])
 			ret = ps_index_reserve(&ps->flows[s]->idx, per_slot[s]);
 	free(per_slot);
@@ -207,7 +198,7 @@ int ps_recover(struct pktstore *ps)
 		return ret;
 	for (uint64_t slot = 0, n = slots_to_scan(ps); slot < n; slot++) {
 		const struct ps_desc *d = &ps->a.descs_pm[slot];
-		enum ps_desc_kind kind = ps_desc_decode(d, slot, ps->ndesc);
+		enum ps_desc_kind kind = ps_desc_decode(d, slot, ps->a.sb.ndesc);
 
 		if (kind == PS_DK_EMPTY)
 			continue;
@@ -219,7 +210,7 @@ int ps_recover(struct pktstore *ps)
 			continue;
 		}
 		if (kind == PS_DK_INVALID || !ps_desc_extent_ok(ps, d)) {
-			ps->st.invalid_descriptors++;
+			ps->cnt.invalid_descriptors++;
 			continue;
 		}
 		struct ps_flow *f = ps_flow_get(ps, d->flow);
@@ -244,36 +235,32 @@ int ps_recover(struct pktstore *ps)
 			if (ps_index_push(&f->idx, d->id, d->seq, d->ts_ns) ||
 			    ps_index_push(&ps->all, d->id, d->seq, d->ts_ns))
 				return -ENOMEM;
-			ps->desc_state[slot] = PS_D_LIVE;
-			ps->desc_free--;
+			ps_slot_set(ps, slot, d, f, PS_D_LIVE);
 			hold_extent(ps, d);
-			f->live++;
-			ps->st.records++;
-			ps->st.record_bytes += d->len;
 		}
 		if (d->id >= ps->next_id)
 			ps->next_id = d->id + 1;
 		if (d->ts_ns > ps->last_ts)
 			ps->last_ts = d->ts_ns;
 	}
-	for (uint32_t s = 0; s < ps->max_flows; s++)
+	for (uint32_t s = 0; s < ps->a.sb.max_flows; s++)
 		if (ps->flows[s])
 			finish_flow(ps, ps->flows[s]);
 	/* finish_flow may have dropped entries that `all` still lists; the
 	 * liveness check on every read hides them, squeeze drops them. */
 	sort_entries(ps->all.e, ps->all.n, cmp_id);
-	ret = trimmed.n ? pktstore_release_batch(ps, trimmed.ids, (unsigned)trimmed.n) : 0;
+	ret = trimmed.n ? ps_release(ps, trimmed.ids, (unsigned)trimmed.n) : 0;
 	free(trimmed.ids);
 	if (ret)
 		return ret;
-	ps->st.recovered_records = ps->st.records;
+	ps->cnt.recovered_records = ps->cnt.records;
 	/* Everything below next_id is now checked or known whole, but for the
 	 * damaged records; the open's superblock rewrite makes it durable. */
 	ps->a.sb.verified_id = ps_verified_now(ps);
 	ps->verified_synced = ps->a.sb.verified_id;
 	ps_segments_build_free(&ps->seg);
 	/* Closed network flows without records are reclaimed now. */
-	for (uint32_t s = 0; s < ps->max_flows; s++)
+	for (uint32_t s = 0; s < ps->a.sb.max_flows; s++)
 		if (ps->flows[s])
 			ps_flow_maybe_reclaim(ps, ps->flows[s]);
 	return 0;

@@ -7,20 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the arena format is little-endian");
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* PKTSTORE_RECV_PATH: "auto" or a backend's name. */
 static int parse_path(const char *s, enum pktstore_recv_path *out)
@@ -59,7 +50,6 @@ static int pick_backend(struct pktstore *ps, enum pktstore_recv_path want)
 		ret = be->init(ps);
 		if (!ret) {
 			ps->be = be;
-			ps->path = be->path;
 			memcpy(ps->fallback, why, sizeof(why));
 			return 0;
 		}
@@ -156,11 +146,9 @@ int pktstore_open_ex(const char *path, const struct pktstore_opts *user_opts, si
 		goto fail;
 
 	const struct ps_superblock *sb = &ps->a.sb;
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = ps_mono_ns();
 
-	ps->ndesc = sb->ndesc;
 	ps->desc_free = sb->ndesc;
-	ps->max_flows = sb->max_flows;
 	ps->next_id = 1;
 	ps->desc_state = calloc(sb->ndesc, 1);
 	if (!ps->desc_state) {
@@ -175,10 +163,7 @@ int pktstore_open_ex(const char *path, const struct pktstore_opts *user_opts, si
 		ret = ps_recover(ps);
 	if (ret)
 		goto fail;
-	ps->st.recovery_ns = mono_ns() - t0;
-	ps->st.dirty_shutdown = ps->a.dirty_shutdown;
-	ps->st.unsafe_shutdown = ps->a.unsafe_shutdown;
-	ps->st.superblock_repairs = ps->a.sb_repaired;
+	ps->cnt.recovery_ns = ps_mono_ns() - t0;
 
 	if (ps->a.rdonly) {
 		ps->opening = NULL;
@@ -215,7 +200,7 @@ int pktstore_close(struct pktstore *ps)
 		store_free(ps);
 		return 0;
 	}
-	for (uint32_t i = 0; i < ps->max_flows; i++) {
+	for (uint32_t i = 0; i < ps->a.sb.max_flows; i++) {
 		struct ps_flow *f = ps->flows[i];
 
 		if (f && f->kind == PS_FLOW_SOCKET && f->run != PS_RUN_NONE)
@@ -236,20 +221,37 @@ int pktstore_stats_ex(struct pktstore *ps, struct pktstore_stats *out, size_t si
 		return -EINVAL;
 
 	const struct ps_superblock *sb = &ps->a.sb;
-	struct pktstore_stats full, *st = &full;
+	const struct ps_counters *c = &ps->cnt;
+	struct pktstore_stats full = { 0 }, *st = &full;
 
-	*st = ps->st;
+	st->records = c->records;
+	st->record_bytes = c->record_bytes;
+	st->records_persisted = c->records_persisted;
+	st->bytes_persisted = c->bytes_persisted;
+	st->batches = c->batches;
+	st->recovered_records = c->recovered_records;
+	st->damaged_records = c->damaged_records;
+	st->invalid_descriptors = c->invalid_descriptors;
+	st->invalid_flows = c->invalid_flows;
+	st->recovery_ns = c->recovery_ns;
+	st->enospc_events = c->enospc_events;
+	st->cleaned_segments = c->cleaned_segments;
+	st->moved_records = c->moved_records;
+	st->moved_bytes = c->moved_bytes;
+	st->superblock_repairs = ps->a.sb_repaired;
+	st->dirty_shutdown = ps->a.dirty_shutdown;
+	st->unsafe_shutdown = ps->a.unsafe_shutdown;
 	st->arena_size = sb->arena_size;
 	st->segment_size = sb->seg_size;
 	st->segments = sb->nsegs;
 	st->data_bytes = sb->nsegs * sb->seg_size;
 	st->segments_free = ps->seg.nfree;
-	st->descriptors = ps->ndesc;
+	st->descriptors = ps->a.sb.ndesc;
 	st->descriptors_free = ps->desc_free;
-	st->flows_max = ps->max_flows;
+	st->flows_max = ps->a.sb.max_flows;
 	st->flows = ps->nflows;
 	st->granularity = ps->pp.gran;
-	st->recv_path = ps->path;
+	st->recv_path = ps->be ? ps->be->path : PKTSTORE_PATH_AUTO;
 	snprintf(st->recv_path_name, sizeof(st->recv_path_name), "%s",
 		 ps->be ? ps->be->name : "none");
 	snprintf(st->fallback_reason, sizeof(st->fallback_reason), "%s", ps->fallback);
@@ -262,60 +264,6 @@ int pktstore_stats_ex(struct pktstore *ps, struct pktstore_stats *out, size_t si
 	}
 	memcpy(out, &full, size);
 	return 0;
-}
-
-int pktstore_flow_info(struct pktstore *ps, uint64_t flow, struct pktstore_flow_info *info)
-{
-	if (!ps || !info)
-		return -EINVAL;
-
-	struct ps_flow *f = ps_flow_get(ps, flow);
-
-	if (!f)
-		return -ENOENT;
-	ps_flow_fill_info(ps, f, info);
-	return 0;
-}
-
-static int cmp_info(const void *a, const void *b)
-{
-	const struct pktstore_flow_info *x = a, *y = b;
-
-	return x->id < y->id ? -1 : x->id > y->id;
-}
-
-int pktstore_flows(struct pktstore *ps, uint64_t after, struct pktstore_flow_info *out,
-		   unsigned max)
-{
-	if (!ps || (!out && max) || max > INT32_MAX)
-		return -EINVAL;
-
-	/* Keep the `max` smallest ids above `after`: fill, then replace the
-	 * largest kept one whenever a smaller id shows up. */
-	unsigned n = 0, worst = 0;
-
-	for (uint32_t i = 0; i < ps->max_flows && max; i++) {
-		struct ps_flow *f = ps->flows[i];
-
-		if (!f || f->id <= after)
-			continue;
-		if (n < max) {
-			ps_flow_fill_info(ps, f, &out[n]);
-			if (out[n].id > out[worst].id)
-				worst = n;
-			n++;
-			continue;
-		}
-		if (f->id >= out[worst].id)
-			continue;
-		ps_flow_fill_info(ps, f, &out[worst]);
-		for (unsigned j = 0; j < n; j++)
-			if (out[j].id > out[worst].id)
-				worst = j;
-	}
-	if (n)
-		qsort(out, n, sizeof(*out), cmp_info);
-	return (int)n;
 }
 
 /*

@@ -127,7 +127,7 @@ static void rig_up(struct rig *r, bool in_place)
 	cr_assert(r->f);
 	/* The ring's per-flow state: the receive counts as posted, so a
 	 * resume does not submit anything. */
-	r->z.r.fl = calloc(r->ps->max_flows, sizeof(*r->z.r.fl));
+	r->z.r.fl = calloc(r->ps->a.sb.max_flows, sizeof(*r->z.r.fl));
 	cr_assert(r->z.r.fl);
 	ps_ring_flow(&r->z.r, r->f)->armed = true;
 }
