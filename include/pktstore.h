@@ -325,11 +325,17 @@ PKTSTORE_API int pktstore_readv(struct pktstore *ps, uint64_t flow, uint64_t seq
 				struct iovec *iov, int iovcnt, unsigned flags);
 PKTSTORE_API int pktstore_range(struct pktstore *ps, const struct pktstore_query *q,
 				struct pktstore_rec *out, unsigned max);
-/* Free a record's space; durable when it returns. */
+/* Free a record: readers no longer see it at once; the release is durable,
+ * and its space free, once the store next commits (see pktstore_sync()):
+ * until then a crash may bring the record back. */
 PKTSTORE_API int pktstore_release(struct pktstore *ps, uint64_t id);
-/* Release n records with one drain; all or nothing: if any id names no
- * record, nothing is released (-ENOENT). */
+/* Release n records; all or nothing: if any id names no record, nothing is
+ * released (-ENOENT). */
 PKTSTORE_API int pktstore_release_batch(struct pktstore *ps, const uint64_t *ids, unsigned n);
+/* Commit now: every release made so far is durable and its space free when
+ * this returns 0. The calls that receive or append records, and trim,
+ * flow_delete, detach and close, commit on their way too. */
+PKTSTORE_API int pktstore_sync(struct pktstore *ps);
 
 /* Fill the first st_size bytes of *st (the size the caller was compiled
  * with; pktstore_stats() passes it): a struct that grows stays compatible. */

@@ -11,6 +11,7 @@
  * record that was not fully durable is never served.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -18,39 +19,45 @@
 /*
  * Every change of a slot's state passes here, so that what follows from
  * the states (free slots, live records and their bytes, damaged records,
- * and each flow's share of them) is kept in one place and cannot drift.
- * f is d's flow, or NULL when it has none (a damaged orphan).
+ * releases waiting for their commit, and each flow's share of them) is kept
+ * in one place and cannot drift. f is d's flow, or NULL when it has none
+ * (a damaged orphan).
  */
+static void slot_count(struct pktstore *ps, enum ps_desc_state st, const struct ps_desc *d,
+		       struct ps_flow *f, int64_t k)
+{
+	struct ps_counters *c = &ps->cnt;
+
+	switch (st) {
+	case PS_D_FREE:
+		ps->desc_free += (uint64_t)k;
+		break;
+	case PS_D_LIVE:
+		c->records += (uint64_t)k;
+		c->record_bytes += (uint64_t)(k * d->len);
+		f->live += (uint64_t)k;
+		break;
+	case PS_D_DAMAGED:
+		c->damaged_records += (uint64_t)k;
+		if (f)
+			f->damaged += (uint64_t)k;
+		break;
+	case PS_D_RELEASED:
+		if (f)
+			f->releasing += (uint64_t)k;
+		break;
+	}
+}
+
 void ps_slot_set(struct pktstore *ps, uint64_t slot, const struct ps_desc *d, struct ps_flow *f,
 		 enum ps_desc_state to)
 {
 	enum ps_desc_state from = ps->desc_state[slot];
-	struct ps_counters *c = &ps->cnt;
 
 	if (from == to)
 		return;
-	if (from == PS_D_LIVE) {
-		c->records--;
-		c->record_bytes -= d->len;
-		f->live--;
-	} else if (from == PS_D_DAMAGED) {
-		c->damaged_records--;
-		if (f)
-			f->damaged--;
-	} else {
-		ps->desc_free--;
-	}
-	if (to == PS_D_LIVE) {
-		c->records++;
-		c->record_bytes += d->len;
-		f->live++;
-	} else if (to == PS_D_DAMAGED) {
-		c->damaged_records++;
-		if (f)
-			f->damaged++;
-	} else {
-		ps->desc_free++;
-	}
+	slot_count(ps, from, d, f, -1);
+	slot_count(ps, to, d, f, 1);
 	ps->desc_state[slot] = (uint8_t)to;
 }
 
@@ -180,12 +187,20 @@ static int note_durable(struct pktstore *ps)
 	return ps_arena_sync(ps);
 }
 
+static void forget_released(struct pktstore *ps);
+
+/*
+ * One flush pass and one drain make durable every record made and every
+ * release marked since the last commit; then the released slots and their
+ * space are free.
+ */
 int ps_commit(struct pktstore *ps)
 {
-	if (!ps->uncommitted)
+	bool records = ps->uncommitted;
+
+	if (!records && !ps->rel_n)
 		return 0;
 	ps->uncommitted = false;
-	ps->cnt.batches++;
 
 	PS_PROF_START();
 	int ret = ps_flush_set_flush(&ps->pp, &ps->fs);
@@ -194,11 +209,15 @@ int ps_commit(struct pktstore *ps)
 	int r = ps_drain(&ps->pp);
 
 	PS_PROF_LAP(ps, drain);
+	if (ret || r)
+		return ret ? ret : r;
+	forget_released(ps);
+	if (!records)
+		return 0;
+	ps->cnt.batches++;
 #ifdef PKTSTORE_PROFILE
 	ps->prof.commits++;
 #endif
-	if (ret || r)
-		return ret ? ret : r;
 	return note_durable(ps);
 }
 
@@ -239,61 +258,75 @@ void ps_rec_fill(const struct pktstore *ps, const struct ps_desc *d, struct pkts
 static void forget(struct pktstore *ps, uint64_t slot)
 {
 	const struct ps_desc *d = &ps->a.descs_pm[slot];
-	bool live = ps->desc_state[slot] == PS_D_LIVE;
 	struct ps_flow *f = ps_flow_get(ps, d->flow);
 
-	if (live) {
-		f->idx.dead++;
-		ps->all.dead++;
-	}
 	ps_slot_set(ps, slot, d, f, PS_D_FREE);
 	ps->space_pending = true;
 	if (ps->be && ps->be->released)
 		ps->be->released(ps, d->data_off, d->len);
 	ps_seg_unref(ps, ps_seg_of(ps, d->data_off), d->len);
 	if (f) {
-		if (live)
-			ps_index_squeeze(ps, &f->idx);
+		ps_index_squeeze(ps, &f->idx);
 		ps_flow_maybe_reclaim(ps, f);
 	}
 }
 
+static void forget_released(struct pktstore *ps)
+{
+	if (!ps->rel_n)
+		return;
+	for (size_t i = 0; i < ps->rel_n; i++)
+		forget(ps, ps->rel[i]);
+	ps->rel_n = 0;
+	ps_index_squeeze(ps, &ps->all);
+}
+
+/*
+ * A released descriptor gets its release mark at once, and the mark joins
+ * the next commit's flush set: the commit's one drain makes it durable with
+ * the records made meanwhile, and only then are the slot and the bytes
+ * free again, so recovery never pairs a descriptor with someone else's
+ * bytes. Only the last word changes (media.h): one aligned store, which
+ * power loss leaves either done or not. Until that commit a crash may bring
+ * the record back; readers of this session no longer see it.
+ */
 int ps_release(struct pktstore *ps, const uint64_t *ids, unsigned n)
 {
-	/* Descriptors are marked released durably before their bytes can be
-	 * reused, so recovery never pairs one with someone else's bytes. Only
-	 * the last word changes (media.h): one aligned store, which power loss
-	 * leaves either done or not. One drain covers the batch. */
-	struct ps_flush_set fs;
+	if (ps->rel_n + n > ps->rel_cap) {
+		size_t cap = ps->rel_cap ? ps->rel_cap : 64;
 
-	fs.n = 0; /* ranges past n are never read: skip clearing 1 KiB per call */
-	fs.err = 0;
+		while (cap < ps->rel_n + n)
+			cap *= 2;
+		uint64_t *rel = realloc(ps->rel, cap * sizeof(*rel));
 
+		if (!rel)
+			return -ENOMEM;
+		ps->rel = rel;
+		ps->rel_cap = cap;
+	}
 	for (unsigned i = 0; i < n; i++) {
-		struct ps_desc *d = ps_desc_slot(ps, ids[i]);
+		uint64_t slot = ids[i] % ps->a.sb.ndesc;
+		enum ps_desc_state st = ps->desc_state[slot];
+
+		if (st == PS_D_FREE || st == PS_D_RELEASED)
+			continue; /* a repeated id counts once */
+		struct ps_desc *d = &ps->a.descs_pm[slot];
 		uint64_t *last = (uint64_t *)(void *)&d->mark;
+		struct ps_flow *f = ps_flow_get(ps, d->flow);
 
 		__atomic_store_n(last, ps_desc_release_word(d), __ATOMIC_RELEASE);
-		ps_flush_set_add(&ps->pp, &fs, (uint64_t)((char *)last - ps->a.base),
+		ps_flush_set_add(&ps->pp, &ps->fs, (uint64_t)((char *)last - ps->a.base),
 				 sizeof(*last));
+		if (st == PS_D_LIVE) {
+			f->idx.dead++;
+			ps->all.dead++;
+		}
+		ps_slot_set(ps, slot, d, f, PS_D_RELEASED);
+		ps->rel[ps->rel_n++] = slot;
 	}
-	int ret = ps_flush_set_flush(&ps->pp, &fs);
-
-	if (!ret)
-		ret = ps_drain(&ps->pp);
-	if (ret) {
-		/* Cleared in memory, maybe not on the media: only a reopen
-		 * can tell again. */
-		ps->broken = ret;
-		return ret;
-	}
-	for (unsigned i = 0; i < n; i++)
-		if (ps->desc_state[ids[i] % ps->a.sb.ndesc] != PS_D_FREE) /* repeated ids count once */
-			forget(ps, ids[i] % ps->a.sb.ndesc);
-	ps_index_squeeze(ps, &ps->all);
-	if (ps->space_pending && ps->be && ps->be->space_freed) {
-		ps->space_pending = false;
-		ps->be->space_freed(ps);
-	}
+	/* A long run of releases with nothing received in between commits
+	 * on its own, so the space comes back and the list stays short. */
+	if (ps->rel_n >= PS_RELEASE_BATCH_MAX)
+		return ps_commit(ps);
 	return 0;
 }

@@ -93,9 +93,9 @@ int pktstore_flow_set_user(struct pktstore *ps, uint64_t flow, void *user)
 	return 0;
 }
 
-/* Release f's records, live and damaged, that end at or below `seq`, in
- * batches of one drain each. The ids are copied out first: releasing
- * squeezes the index. Damaged records are in no index (their bytes are
+/* Release f's records, live and damaged, that end at or below `seq` (their
+ * marks become durable with the next commit). The ids are copied out first:
+ * a commit squeezes the index. Damaged records are in no index (their bytes are
  * not the stream's); they are rare, so a flow that has any pays one scan
  * of the descriptor states. */
 static int release_below(struct pktstore *ps, struct ps_flow *f, uint64_t seq)
@@ -127,6 +127,8 @@ static int release_below(struct pktstore *ps, struct ps_flow *f, uint64_t seq)
 	for (size_t i = 0; i < n && !ret; i += 256)
 		ret = ps_release(ps, ids + i, n - i < 256 ? (unsigned)(n - i) : 256);
 	free(ids);
+	if (ret && ret != -ENOMEM)
+		ps->broken = ret; /* a commit failed */
 	return ret;
 }
 
@@ -151,8 +153,13 @@ int pktstore_flow_delete(struct pktstore *ps, uint64_t flow)
 	 * damaged). */
 	int ret = release_below(ps, f, UINT64_MAX);
 
-	if (ret)
+	if (!ret)
+		ret = ps_commit(ps);
+	if (ret) {
+		if (ret != -ENOMEM)
+			ps->broken = ret;
 		return ret;
+	}
 	/* A closed network flow is reclaimed by the release of its last
 	 * record. */
 	if (ps_flow_get(ps, flow) != f)

@@ -271,7 +271,7 @@ void ps_flow_drop(struct pktstore *ps, struct ps_flow *f)
 void ps_flow_maybe_reclaim(struct pktstore *ps, struct ps_flow *f)
 {
 	if (f->kind != PS_FLOW_SOCKET || f->run != PS_RUN_NONE || f->live || f->damaged ||
-	    f->stalled || ps->a.rdonly)
+	    f->releasing || f->stalled || ps->a.rdonly)
 		return;
 	if (ps_flow_word_persist(ps, &ps->a.flows_pm[f->slot].id, 0))
 		return; /* keep it; the entry may still be valid on the media */

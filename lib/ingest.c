@@ -126,9 +126,31 @@ int ps_make_room(struct pktstore *ps)
 	return ret;
 }
 
-/* Make records from whatever waits, then make them durable. Only calls
- * that may invalidate data pointers (receive, append: pktstore_open(3))
- * let the cleaner move records first. */
+static void space_freed(struct pktstore *ps)
+{
+	if (ps->space_pending && ps->be && ps->be->space_freed) {
+		ps->space_pending = false;
+		ps->be->space_freed(ps);
+	}
+}
+
+static int commit(struct pktstore *ps)
+{
+	int ret = ps_commit(ps);
+
+	if (ret && !ps->broken)
+		ps->broken = ret;
+	return ret; /* this call saw it fail; later ones get EBROKEN */
+}
+
+/*
+ * Make records from whatever waits, then make them durable, with the
+ * releases made since the last commit, in one drain. Releases go first on
+ * their own only when what they free is needed now: landings waiting for a
+ * descriptor, flows starved of buffers. Only calls that may invalidate data
+ * pointers (receive, append: pktstore_open(3)) let the cleaner move records
+ * first.
+ */
 int ps_settle(struct pktstore *ps, bool may_move)
 {
 	if (ps->broken)
@@ -136,17 +158,14 @@ int ps_settle(struct pktstore *ps, bool may_move)
 	int ret = may_move ? ps_make_room(ps) : 0;
 
 	if (ret)
-		return ret; /* this call saw it fail; later ones get EBROKEN */
-	if (ps->space_pending && ps->be && ps->be->space_freed) {
-		ps->space_pending = false;
-		ps->be->space_freed(ps);
-	}
+		return ret;
+	if (ps->rel_n && (ps->stall_n || ps->nstarved || !ps->desc_free) && (ret = commit(ps)))
+		return ret;
+	space_freed(ps);
 	stall_drain(ps);
-	ret = ps_commit(ps);
-	if (ret && !ps->broken) {
-		ps->broken = ret;
-		return ret; /* this call saw it fail; later ones get EBROKEN */
-	}
+	if ((ret = commit(ps)))
+		return ret;
+	space_freed(ps); /* what this commit's releases freed */
 	return ps->broken ? PKTSTORE_EBROKEN : 0;
 }
 

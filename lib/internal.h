@@ -234,6 +234,8 @@ struct ps_flow {
 	uint64_t delivered_seq;
 	uint64_t live;
 	uint64_t damaged;      /* records kept as damaged: the flow stays for them */
+	uint64_t releasing;    /* released, the release not yet durable: the
+				  flow's entry must stay until it is */
 	uint64_t trim_seq;     /* the stream below is gone (pktstore_trim) */
 	void *user;            /* pktstore_flow_set_user() */
 	struct ps_index idx;   /* records in seq order */
@@ -269,7 +271,15 @@ size_t ps_index_lower(const struct ps_index *ix, size_t field, uint64_t key);
 size_t ps_index_lower_seq(const struct ps_index *ix, uint64_t seq);
 
 /* ------------------------------------------------------------ desclog.c */
-enum ps_desc_state { PS_D_FREE = 0, PS_D_LIVE = 1, PS_D_DAMAGED = 2 };
+enum ps_desc_state {
+	PS_D_FREE = 0,
+	PS_D_LIVE = 1,
+	PS_D_DAMAGED = 2,
+	PS_D_RELEASED = 3, /* marked released; the slot is free once the next
+			      commit has made the mark durable */
+};
+/* Releases waiting for a commit, at most: more commit at once. */
+#define PS_RELEASE_BATCH_MAX 4096
 
 void ps_slot_set(struct pktstore *ps, uint64_t slot, const struct ps_desc *d, struct ps_flow *f,
 		 enum ps_desc_state to);
@@ -278,8 +288,8 @@ int ps_record_make(struct pktstore *ps, struct ps_flow *f, uint64_t data_off, ui
 int ps_commit(struct pktstore *ps);
 bool ps_desc_extent_ok(const struct pktstore *ps, const struct ps_desc *d);
 void ps_rec_fill(const struct pktstore *ps, const struct ps_desc *d, struct pktstore_rec *r);
-/* Release records (ids checked by the caller): their marks durable with
- * one drain, then their slots and space free. */
+/* Release records (ids checked by the caller): marked now, durable and
+ * their slots and space free at the next ps_commit(). */
 int ps_release(struct pktstore *ps, const uint64_t *ids, unsigned n);
 
 /* ------------------------------------------------------------ cleaner.c */
@@ -370,6 +380,8 @@ struct pktstore {
 	const struct pktstore_opts *opening; /* during open: ps_be_opts() */
 	char fallback[128];
 	bool uncommitted;        /* records made since the last drain */
+	uint64_t *rel;           /* slots released since the last drain */
+	size_t rel_n, rel_cap;
 	bool space_pending;      /* segments or descriptors freed since the
 				    backend last refilled */
 	bool movable;            /* PKTSTORE_MOVABLE: the cleaner may run */

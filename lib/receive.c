@@ -29,6 +29,10 @@ int pktstore_recv_persist(struct pktstore *ps, uint64_t flow, struct pktstore_re
 
 		if (ret)
 			return ret;
+		/* A detached flow whose last releases that commit made durable
+		 * is gone: nothing more comes from it. */
+		if (ps_flow_get(ps, flow) != f)
+			return 0;
 		unsigned n = ps_deliver(ps, f, recs, max);
 
 		if (n)
@@ -224,10 +228,13 @@ int pktstore_detach(struct pktstore *ps, uint64_t flow)
 		ps->active_flows--;
 	f->run = PS_RUN_NONE;
 	f->fd = -1;
-	int ret = ps_settle(ps, false);
+	/* The close time first: the commit below may free the flow (its
+	 * last records' releases becoming durable). */
 	int r = ps_flow_close_entry(ps, f);
 
 	ps_flow_maybe_reclaim(ps, f);
+	int ret = ps_settle(ps, false);
+
 	return ret ? ret : r;
 }
 

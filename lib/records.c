@@ -8,6 +8,32 @@
 
 #include "internal.h"
 
+/* Room for len bytes and a descriptor. When there is none, what the
+ * releases since the last commit free, and the cleaner then, may make
+ * some: once. */
+static int take_space(struct pktstore *ps, uint32_t len, uint64_t *off)
+{
+	uint32_t avail;
+
+	for (int tries = 0;; tries++) {
+		int ret = ps_make_room(ps);
+
+		if (!ret)
+			ret = ps_bump_reserve(ps, PS_BUMP_HOT, len, off, &avail);
+		if (!ret && ps->desc_free)
+			return 0;
+		if (ret && ret != -ENOSPC)
+			return ret;
+		if (tries || !ps->rel_n)
+			return -ENOSPC;
+		ret = ps_commit(ps);
+		if (ret) {
+			ps->broken = ret;
+			return ret;
+		}
+	}
+}
+
 int pktstore_append(struct pktstore *ps, uint64_t flow, const void *data, uint32_t len,
 		    struct pktstore_rec *rec)
 {
@@ -26,16 +52,10 @@ int pktstore_append(struct pktstore *ps, uint64_t flow, const void *data, uint32
 		return -EINVAL;
 
 	uint64_t off, id;
-	uint32_t avail;
-	int ret = ps_make_room(ps);
+	int ret = take_space(ps, len, &off);
 
 	if (ret)
 		return ret;
-	ret = ps_bump_reserve(ps, PS_BUMP_HOT, len, &off, &avail);
-	if (ret)
-		return ret;
-	if (!ps->desc_free)
-		return -ENOSPC;
 	memcpy(ps_ptr(ps, off), data, len);
 	ps_bump_commit(ps, PS_BUMP_HOT, len);
 	ps_seg_ref(ps, ps_seg_of(ps, off), len);
@@ -64,7 +84,7 @@ int pktstore_get(struct pktstore *ps, uint64_t id, struct pktstore_rec *rec, uns
 	const struct ps_desc *d = ps_desc_slot(ps, id);
 	uint8_t state = ps->desc_state[id % ps->a.sb.ndesc];
 
-	if (state == PS_D_FREE || d->id != id)
+	if (state == PS_D_FREE || state == PS_D_RELEASED || d->id != id)
 		return -ENOENT;
 	if (state == PS_D_DAMAGED)
 		return -EBADMSG;
@@ -91,16 +111,30 @@ int pktstore_release_batch(struct pktstore *ps, const uint64_t *ids, unsigned n)
 		return PKTSTORE_EBROKEN;
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t slot = ids[i] % ps->a.sb.ndesc;
+		uint8_t state = ps->desc_state[slot];
 
-		if (!ids[i] || ps->desc_state[slot] == PS_D_FREE ||
+		if (!ids[i] || state == PS_D_FREE || state == PS_D_RELEASED ||
 		    ps->a.descs_pm[slot].id != ids[i])
 			return ids[i] ? -ENOENT : -EINVAL; /* nothing released */
 	}
 
-	return ps_release(ps, ids, n);
+	int ret = ps_release(ps, ids, n);
+
+	if (ret && ret != -ENOMEM)
+		ps->broken = ret; /* the commit of a long run of releases failed */
+	return ret;
 }
 
 int pktstore_release(struct pktstore *ps, uint64_t id)
 {
 	return pktstore_release_batch(ps, &id, 1);
+}
+
+int pktstore_sync(struct pktstore *ps)
+{
+	if (!ps)
+		return -EINVAL;
+	if (ps->a.rdonly)
+		return -EROFS;
+	return ps_settle(ps, false);
 }

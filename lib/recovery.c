@@ -250,6 +250,8 @@ int ps_recover(struct pktstore *ps)
 	 * liveness check on every read hides them, squeeze drops them. */
 	sort_entries(ps->all.e, ps->all.n, cmp_id);
 	ret = trimmed.n ? ps_release(ps, trimmed.ids, (unsigned)trimmed.n) : 0;
+	if (!ret)
+		ret = ps_commit(ps);
 	free(trimmed.ids);
 	if (ret)
 		return ret;

@@ -70,6 +70,7 @@ static void store_free(struct pktstore *ps)
 	free(ps->desc_state);
 	free(ps->all.e);
 	free(ps->stall);
+	free(ps->rel);
 	ps_starved_fini(ps);
 	ps_arena_close(&ps->a);
 	free(ps);

@@ -136,8 +136,12 @@ done
 "$prefix/bin/pktstore" --version >/dev/null || { echo "installed pktstore does not run"; exit 1; }
 "$prefix/bin/pktstore-demo" --version >/dev/null || { echo "installed pktstore-demo does not run"; exit 1; }
 "$prefix/bin/pktstore-kv" --help >/dev/null || { echo "installed pktstore-kv does not run"; exit 1; }
-for m in man1/pktstore.1 man3/pktstore_open.3 man3/pktstore_adapters.3 man3/pktstore_release_batch.3 man7/pktstore.7; do
+for m in man1/pktstore.1 man3/pktstore_adapters.3 man7/pktstore.7; do
   [ -f "$prefix/share/man/$m" ] || { echo "missing man page $m"; exit 1; }
+done
+# Every call the library exports has its man page.
+for sym in $(sed -n 's/^[[:space:]]*\(pktstore_[a-z0-9_]*\);/\1/p' "$top/lib/pktstore.map"); do
+  [ -f "$prefix/share/man/man3/$sym.3" ] || { echo "missing man page man3/$sym.3"; exit 1; }
 done
 [ -f "$prefix/include/pktstore/adapters/libuv.h" ] || { echo "adapters not installed"; exit 1; }
 # The libevent and libuv adapters, as installed, build with their loop

@@ -140,7 +140,12 @@ Test(query, release_frees_and_hides)
 	cr_assert_eq(pktstore_get(ps, recs[1].id, &r, 0), 0);
 	cr_assert_eq(pktstore_stats(ps, &after), 0);
 	cr_assert_eq(after.records, before.records - (uint64_t)(nrecs + 1) / 2);
+	/* The slots free with the commit that makes the releases durable. */
+	cr_assert_eq(after.descriptors_free, before.descriptors_free);
+	cr_assert_eq(pktstore_sync(ps), 0);
+	cr_assert_eq(pktstore_stats(ps, &after), 0);
 	cr_assert_eq(after.descriptors_free, before.descriptors_free + (uint64_t)(nrecs + 1) / 2);
+	cr_assert_eq(pktstore_release(ps, recs[0].id), -ENOENT);
 
 	struct pktstore_query q = { .kind = PKTSTORE_BY_SEQ, .flow = flow, .hi = UINT64_MAX };
 	int n = pktstore_range(ps, &q, out, 512);
@@ -160,6 +165,7 @@ Test(query, release_frees_and_hides)
 		cr_assert_eq(pktstore_release(ps, recs[i].id), 0);
 	struct pktstore_flow_info fi;
 
+	cr_assert_eq(pktstore_sync(ps), 0);
 	cr_assert_eq(pktstore_flow_info(ps, flow, &fi), -ENOENT);
 	cr_assert_eq(pktstore_stats(ps, &after), 0);
 	cr_assert_eq(after.records, 0);
@@ -227,6 +233,8 @@ Test(query, damaged_records_keep_their_flow)
 	cr_assert_eq(pktstore_range(ps, &q, &d, 1), 1);
 	cr_assert_eq(d.flow, flow);
 	cr_assert_eq(pktstore_release(ps, recs[7].id), 0);
+	cr_assert_eq(pktstore_flow_info(ps, flow, &fi), 0, "gone before its release is durable");
+	cr_assert_eq(pktstore_sync(ps), 0);
 	cr_assert_eq(pktstore_flow_info(ps, flow, &fi), -ENOENT);
 }
 
@@ -273,6 +281,8 @@ Test(query, release_batch_is_all_or_nothing)
 	cr_assert_eq(pktstore_get(ps, recs[0].id, &r, 0), 0, "nothing released");
 	ids[2] = recs[1].id; /* a repeated id counts once */
 	cr_assert_eq(pktstore_release_batch(ps, ids, 4), 0);
+	cr_assert_eq(pktstore_release_batch(ps, ids, 1), -ENOENT, "released twice");
+	cr_assert_eq(pktstore_sync(ps), 0);
 	cr_assert_eq(pktstore_stats(ps, &after), 0);
 	cr_assert_eq(after.records, before.records - 3);
 	cr_assert_eq(after.descriptors_free, before.descriptors_free + 3);

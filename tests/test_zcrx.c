@@ -182,8 +182,11 @@ Test(zcrx, completion_becomes_a_record_in_place)
 	cr_assert_eq(rec[0].crc32c, pktstore_crc32c(0, rec[0].data, 1000));
 	cr_assert_eq(*rq_tail(&r), 0, "nothing handed back while the records live");
 
-	/* Release hands the buffer back through the refill ring. */
+	/* Release hands the buffer back through the refill ring, once the
+	 * release is durable: the kernel may overwrite it then. */
 	cr_assert_eq(pktstore_release(r.ps, rec[1].id), 0);
+	cr_assert_eq(*rq_tail(&r), 0, "handed back before the release is durable");
+	cr_assert_eq(pktstore_sync(r.ps), 0);
 	cr_assert_eq(*rq_tail(&r), 1);
 	struct ps_zcrx_rqe *e = &r.z.rqes[0];
 
@@ -206,6 +209,7 @@ Test(zcrx, refill_ring_full_keeps_order)
 	for (int i = 0; i < 12; i++)
 		ids[i] = rec[i].id;
 	cr_assert_eq(pktstore_release_batch(r.ps, ids, 12), 0);
+	cr_assert_eq(pktstore_sync(r.ps), 0);
 	/* 8 fit the ring; 4 wait in order. */
 	cr_assert_eq(*rq_tail(&r), 8);
 	cr_assert_eq(r.z.nbacklog, 4);

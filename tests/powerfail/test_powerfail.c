@@ -2,8 +2,8 @@
 /*
  * Power loss at thousands of points. A child process runs a workload on the
  * PKTSTORE_POWERFAIL build of the library and logs everything the API
- * returned as durable: records, releases, trims, flow deletions, opens and
- * closes. At a chosen event (a flush, a drain, or the first store to a
+ * returned as durable: records, releases (durable once a later call that
+ * commits returns), trims, flow deletions, opens and closes. At a chosen event (a flush, a drain, or the first store to a
  * metadata page between them: emulator.h) the emulator loses power and
  * writes the image a real machine could have been left with. The parent
  * opens that image with the same library and checks the durability
@@ -12,8 +12,8 @@
  *     byte-identical;
  *   - every record presented holds the bytes sent at its seq (nothing
  *     garbage, nothing torn is served);
- *   - a flow's records never overlap; a released record, a trimmed stretch
- *     or a deleted flow never comes back;
+ *   - a flow's records never overlap; a released record (once a later call
+ *     committed), a trimmed stretch or a deleted flow never comes back;
  *   - stats, id order and per-flow order agree; a crash while open is
  *     reported as a dirty shutdown;
  *   - each superblock copy that was not being written is enough alone.
@@ -103,6 +103,8 @@ static const struct workload workloads[] = {
 
 struct log_entry {
 	char type; /* 'R' returned record, 'P'/'X' release called/returned,
+		      'K' a call that commits returned (the releases before
+		      it are durable),
 		      't'/'T' trim called/returned (seq), 'd'/'D' flow delete
 		      called/returned, 'o'/'O' open called/returned,
 		      'C'/'c' close called/returned,
@@ -174,9 +176,17 @@ static void forget_at(unsigned i)
 	c.live[i] = c.live[--c.nlive];
 }
 
+/* A call that commits (pktstore_release(3)) returned: the releases before
+ * it must stay gone. */
+static void committed(void)
+{
+	log_write('K', 0, 0, 0, 0);
+}
+
 static void release_at(unsigned i)
 {
-	/* A release cut short by the power loss may or may not be durable. */
+	/* A release is durable only once a later call commits; one cut short by
+	 * the power loss may or may not be. */
 	log_rec('P', &c.live[i]);
 	if (pktstore_release(c.ps, c.live[i].id))
 		_exit(91);
@@ -274,6 +284,7 @@ static void close_store(void)
 	if (pktstore_close(c.ps))
 		_exit(95);
 	log_write('c', 0, 0, 0, 0);
+	committed();
 	c.ps = NULL;
 }
 
@@ -318,6 +329,7 @@ static void op_append(void)
 			(unsigned long)st.record_bytes);
 		_exit(96);
 	}
+	committed();
 	if (small) {
 		/* The cleaner's work: small records that stay for good, one
 		 * in each segment the bulk passes through. */
@@ -370,6 +382,8 @@ static bool receive_round(bool hold)
 			_exit(98); /* wedged */
 		int n = pktstore_recv_persist_any(c.ps, r, 64, PKTSTORE_NONBLOCK);
 
+		if (n >= 0 || n == -EAGAIN || n == -ENOSPC)
+			committed();
 		if (n == -EAGAIN) {
 			struct pollfd p = { .fd = pktstore_fd(c.ps), .events = POLLIN };
 
@@ -401,6 +415,11 @@ static void op_release(void)
 		release_at(rnd(c.nlive));
 	else
 		release_some();
+	if (rnd(4))
+		return;
+	if (pktstore_sync(c.ps))
+		_exit(91);
+	committed();
 }
 
 /* Trim a flow at a random byte of what it holds. */
@@ -438,6 +457,7 @@ static void op_churn(void)
 		release_flow(s->flow);
 		if (pktstore_detach(c.ps, s->flow))
 			_exit(100);
+		committed();
 		sock_close(s);
 		sock_attach(s);
 	} else {
@@ -448,6 +468,7 @@ static void op_churn(void)
 		if (pktstore_flow_delete(c.ps, flow))
 			_exit(101);
 		log_write('D', 0, flow, 0, 0);
+		committed();
 		for (unsigned k = 0; k < c.nlive;)
 			if (c.live[k].flow == flow)
 				forget_at(k);
@@ -540,7 +561,8 @@ static void workload(const struct workload *w, const char *path, unsigned seed, 
 struct expect {
 	uint64_t id, flow, seq;
 	uint32_t len;
-	int released; /* 1: release called, 2: release returned */
+	int released; /* 1: release called, 2: release returned, 3: and a
+			 call that commits returned after it */
 	uint64_t ts;
 };
 
@@ -582,6 +604,11 @@ static void read_log(const char *p, struct history *h)
 				if (h->ex[i].id == e.id && h->ex[i].flow == e.flow &&
 				    h->ex[i].seq == e.seq)
 					h->ex[i].released = e.type == 'P' ? 1 : 2;
+			break;
+		case 'K':
+			for (size_t i = 0; i < h->n; i++)
+				if (h->ex[i].released == 2)
+					h->ex[i].released = 3;
 			break;
 		case 't':
 		case 'T':
@@ -723,7 +750,7 @@ static void check_image(const char *image, const struct history *h, uint64_t poi
 					 * reuse of its slot): the same flow, seq
 					 * and timestamp. */
 					for (size_t e = 0; e < h->n; e++)
-						cr_assert(!(h->ex[e].released == 2 &&
+						cr_assert(!(h->ex[e].released == 3 &&
 							    (h->ex[e].id == o[i].id ||
 							     (h->ex[e].flow == o[i].flow &&
 							      h->ex[e].seq == o[i].seq &&
@@ -777,7 +804,7 @@ static void check_image(const char *image, const struct history *h, uint64_t poi
 				  (unsigned long)point, (unsigned long)dmg[i].id,
 				  (unsigned long)dmg[i].flow, (unsigned long)dmg[i].seq);
 			for (size_t e = 0; e < h->n; e++)
-				cr_assert(!(h->ex[e].released == 2 && h->ex[e].id == dmg[i].id),
+				cr_assert(!(h->ex[e].released == 3 && h->ex[e].id == dmg[i].id),
 					  "point %lu: released record %lu back as damaged",
 					  (unsigned long)point, (unsigned long)dmg[i].id);
 		}
@@ -929,11 +956,14 @@ static void start_log(const char *logp, const struct present *pr, const struct h
 		struct log_entry r = { 'R', x->id, x->flow, x->seq, x->len, x->ts };
 		struct log_entry rel = { 'X', x->id, x->flow, x->seq, x->len, x->ts };
 
-		if (x->released != 2)
+		if (x->released != 3)
 			continue;
 		cr_assert_eq(write(fd, &r, sizeof(r)), (ssize_t)sizeof(r));
 		cr_assert_eq(write(fd, &rel, sizeof(rel)), (ssize_t)sizeof(rel));
 	}
+	struct log_entry k = { .type = 'K' };
+
+	cr_assert_eq(write(fd, &k, sizeof(k)), (ssize_t)sizeof(k));
 	for (size_t i = 0; i < h->nops; i++)
 		if (h->ops[i].type == 'T' || h->ops[i].type == 'D')
 			cr_assert_eq(write(fd, &h->ops[i], sizeof(h->ops[i])),
