@@ -142,6 +142,10 @@ enum {
 					   in the socket (status -ENOBUFS); detach
 					   to drop them, or release records and the
 					   flow goes on to its end */
+	PKTSTORE_REC_READABLE = 1 << 3, /* event: a fd given to pktstore_watch()
+					   is readable (status 0), or waiting for
+					   it failed (status -errno); user is the
+					   watch's pointer */
 };
 
 /* Flow description. */
@@ -292,10 +296,19 @@ PKTSTORE_API int pktstore_recv_persist(struct pktstore *ps, uint64_t flow,
 /* Receive from every attached flow; records of one flow come in seq order.
  * A flow whose stream ended is reported once, after its last record, as an
  * event: a record with id 0, len 0, data NULL and status 0 (EOF) or -errno.
- * Returns 0 when no flow is still receiving and nothing is pending; a wait
+ * Watched fds come as events too (pktstore_watch). Returns 0 when no flow
+ * is still receiving, no fd is watched and nothing is pending; a wait
  * interrupted by a signal returns -EINTR. */
 PKTSTORE_API int pktstore_recv_persist_any(struct pktstore *ps, struct pktstore_rec *recs,
 					   unsigned max, unsigned flags);
+/* Also wait for fd (a listening socket, a timerfd, an eventfd...) to be
+ * readable: while it is, pktstore_recv_persist_any() hands out an event
+ * record (PKTSTORE_REC_READABLE, rec.user = user), once per call, and a
+ * blocking call waits for it with the flows. A server that drives the store
+ * itself so waits for everything in one system call. */
+PKTSTORE_API int pktstore_watch(struct pktstore *ps, int fd, void *user);
+/* Stop watching fd; no event for it follows. */
+PKTSTORE_API int pktstore_unwatch(struct pktstore *ps, int fd);
 /* A file descriptor that becomes readable when pktstore_recv_persist_any()
  * may have work. It must only be treated as a hint to call in. */
 PKTSTORE_API int pktstore_fd(struct pktstore *ps);

@@ -60,6 +60,11 @@ struct ps_backend_ops {
 	 * core sends with sendmsg(2) for a backend without it. */
 	int (*send)(struct pktstore *ps, struct ps_flow *f, const struct iovec *iov,
 		    unsigned iovcnt, size_t len, unsigned flags);
+	/* pktstore_watch(3): with `on`, wait (once) for fd, the core's watch
+	 * number i, to be readable, with the flows, and report it with
+	 * ps_watch_fired(); the core asks again after each report. Without
+	 * `on`, stop: no report for i may follow the return. */
+	int (*watch)(struct pktstore *ps, unsigned i, int fd, bool on);
 };
 
 /* Every backend, best first: the automatic choice takes the first that
@@ -74,6 +79,11 @@ const struct ps_backend_ops *ps_backend_by_name(const char *name);
 /* Bytes landed in the arena at off for f (status 1), or the end of f's
  * stream (0: EOF, <0: -errno). */
 void ps_land(struct pktstore *ps, struct ps_flow *f, uint64_t off, uint32_t len, int status);
+/* How many fds pktstore_watch() takes: watch numbers are below it. */
+#define PS_WATCH_MAX 64
+/* Watch number i's fd is readable (status 0), or its wait failed
+ * (-errno): the next receive call reports it. */
+void ps_watch_fired(struct pktstore *ps, unsigned i, int status);
 /* A starved flow's peer hung up with bytes still unread in the socket: tell
  * the application (once), which may then detach it. */
 void ps_hangup_notice(struct pktstore *ps, struct ps_flow *f);

@@ -204,3 +204,37 @@ bool ps_out_of_space(const struct pktstore *ps, const struct ps_flow *f)
 
 	return no_room && (f ? f->starved : ps->nstarved > 0);
 }
+
+/* Records of the ready flows in turn, and each flow's end or hang-up
+ * event after its last record, up to max. */
+unsigned ps_deliver_any(struct pktstore *ps, struct pktstore_rec *recs, unsigned max)
+{
+	unsigned n = 0;
+	struct ps_flow *f;
+
+	while (n < max && (f = ps_ready_pop(ps))) {
+		n += ps_deliver(ps, f, recs + n, max - n);
+		bool end = f->run == PS_RUN_ENDED && !f->end_reported;
+		bool hup = !end && f->run == PS_RUN_ACTIVE && f->hup_noticed && !f->hup_reported;
+
+		if (ps_has_pending(f) || ((end || hup) && n == max)) {
+			ps_ready_push_front(ps, f); /* out[] is full */
+			break;
+		}
+		if (end) {
+			f->end_reported = true;
+			recs[n++] = (struct pktstore_rec){ .status = f->end_status,
+							   .flow = f->id,
+							   .flags = PKTSTORE_REC_END,
+							   .user = f->user };
+		} else if (hup) {
+			f->hup_reported = true;
+			recs[n++] = (struct pktstore_rec){ .status = -ENOBUFS,
+							   .flow = f->id,
+							   .flags = PKTSTORE_REC_HANGUP,
+							   .user = f->user };
+		}
+		ps_flow_maybe_reclaim(ps, f);
+	}
+	return n;
+}

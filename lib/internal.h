@@ -22,6 +22,7 @@
  *   cleaner.c     move records out of sparse segments (PKTSTORE_MOVABLE)
  * receiving
  *   backend.c     the services backend.h offers backends; starved flows
+ *   watch.c       other fds a receive call waits for (pktstore_watch)
  *   ingest.c      backend landings -> records -> commit -> delivery
  *   uring_ring.c  what both io_uring backends share: the ring, arming,
  *                 polling, reaping, cancelling, hang-up polls, sends,
@@ -318,6 +319,23 @@ struct ps_landing {
 int ps_starved_init(struct pktstore *ps);
 void ps_starved_fini(struct pktstore *ps);
 
+/* -------------------------------------------------------------- watch.c */
+/* pktstore_watch(3): fds a receive call also waits for (PS_WATCH_MAX of
+ * them: backend.h). */
+struct ps_watch {
+	int fd;
+	int status;   /* of the report waiting: 0 readable, or -errno */
+	void *user;
+	bool armed;   /* the backend waits for it */
+	bool fired;   /* reported by the backend, not handed out yet */
+};
+
+int ps_watch_add(struct pktstore *ps, int fd, void *user);
+int ps_watch_remove(struct pktstore *ps, int fd);
+/* Event records for the watches that fired, at most max; each is waited
+ * for again once handed out. */
+unsigned ps_watch_deliver(struct pktstore *ps, struct pktstore_rec *out, unsigned max);
+
 /* ------------------------------------------------------------- ingest.c */
 /* Short of free segments in a movable store: free a sparse one. */
 int ps_make_room(struct pktstore *ps);
@@ -328,6 +346,8 @@ int ps_settle(struct pktstore *ps, bool may_move);
 unsigned ps_deliver(struct pktstore *ps, struct ps_flow *f, struct pktstore_rec *out,
 		    unsigned max);
 bool ps_has_pending(const struct ps_flow *f);
+/* Records of the ready flows, with their end and hang-up events. */
+unsigned ps_deliver_any(struct pktstore *ps, struct pktstore_rec *recs, unsigned max);
 /* Receiving cannot progress until the caller releases something (for f,
  * or for any flow when f is NULL). */
 bool ps_out_of_space(const struct pktstore *ps, const struct ps_flow *f);
@@ -368,6 +388,8 @@ struct pktstore {
 
 	struct ps_flow *ready_head, *ready_tail;
 	uint64_t active_flows;   /* attached and not detached */
+	struct ps_watch *watch;  /* PS_WATCH_MAX of them, nwatch in use */
+	unsigned nwatch, nfired;
 	/* Flows waiting for space to receive, in no order; starved_at[slot]
 	 * is a flow's place (backend.c). */
 	struct ps_flow **starved;

@@ -69,62 +69,51 @@ int pktstore_recv_persist_any(struct pktstore *ps, struct pktstore_rec *recs, un
 
 		if (ret)
 			return ret;
+		unsigned n = ps_deliver_any(ps, recs, max);
 
-		unsigned n = 0;
-		struct ps_flow *f;
-
-		while (n < max && (f = ps_ready_pop(ps))) {
-			n += ps_deliver(ps, f, recs + n, max - n);
-			if (ps_has_pending(f)) {
-				ps_ready_push_front(ps, f); /* out[] is full */
-				break;
-			}
-			if (f->run == PS_RUN_ENDED && !f->end_reported) {
-				if (n == max) {
-					ps_ready_push_front(ps, f);
-					break;
-				}
-				f->end_reported = true;
-				recs[n++] = (struct pktstore_rec){ .status = f->end_status,
-								   .flow = f->id,
-								   .flags = PKTSTORE_REC_END,
-								   .user = f->user };
-			} else if (f->run == PS_RUN_ACTIVE && f->hup_noticed && !f->hup_reported) {
-				if (n == max) {
-					ps_ready_push_front(ps, f);
-					break;
-				}
-				f->hup_reported = true;
-				recs[n++] = (struct pktstore_rec){ .status = -ENOBUFS,
-								   .flow = f->id,
-								   .flags = PKTSTORE_REC_HANGUP,
-								   .user = f->user };
-			}
-			ps_flow_maybe_reclaim(ps, f);
-		}
+		n += ps_watch_deliver(ps, recs + n, max - n);
 		if (n)
 			return (int)n;
-		if (!ps->active_flows && polled)
+		/* With no flow receiving and no fd watched nothing can
+		 * arrive, but the backend must still reap what did and clear
+		 * its fd, or an event loop waiting on pktstore_fd() would
+		 * spin: one look without waiting. */
+		bool idle = !ps->active_flows && !ps->nwatch;
+
+		if (polled && idle)
 			return 0;
-		if (!ps->active_flows) {
-			/* Nothing can arrive, but the backend must still reap
-			 * what did and clear its fd, or an event loop waiting
-			 * on pktstore_fd() would spin. */
-			ret = ps->be->poll(ps, NULL, false);
-			if (ret < 0)
-				return ret;
-			polled = true;
-			continue;
-		}
-		if (ps_out_of_space(ps, NULL) && polled)
+		if (polled && ps_out_of_space(ps, NULL))
 			return -ENOSPC;
 		if (polled && flags & PKTSTORE_NONBLOCK)
 			return -EAGAIN;
-		ret = ps->be->poll(ps, NULL, !(flags & PKTSTORE_NONBLOCK) && !ps_out_of_space(ps, NULL));
+		ret = ps->be->poll(ps, NULL,
+				   !(flags & PKTSTORE_NONBLOCK) && !idle && !ps_out_of_space(ps, NULL));
 		if (ret < 0)
 			return ret;
 		polled = true;
 	}
+}
+
+int pktstore_watch(struct pktstore *ps, int fd, void *user)
+{
+	if (!ps || fd < 0)
+		return -EINVAL;
+	if (ps->a.rdonly)
+		return -EROFS;
+	if (ps->broken)
+		return PKTSTORE_EBROKEN;
+	if (!ps->be->watch)
+		return -EOPNOTSUPP;
+	return ps_watch_add(ps, fd, user);
+}
+
+int pktstore_unwatch(struct pktstore *ps, int fd)
+{
+	if (!ps || fd < 0)
+		return -EINVAL;
+	if (ps->a.rdonly)
+		return -EROFS;
+	return ps_watch_remove(ps, fd);
 }
 
 int pktstore_fd(struct pktstore *ps)

@@ -24,6 +24,9 @@
 #define RECV_MAX (256u * 1024)   /* bytes asked for in one recv(2) */
 #define RECV_MIN 4096u           /* smaller tails of a segment are skipped */
 #define RECVS_PER_FLOW 16        /* fairness between ready flows */
+/* An epoll entry of a watched fd (pktstore_watch) carries its number with
+ * this bit, above every flow id. */
+#define WATCH_BIT (1ull << 63)
 
 struct socket_state {
 	int epfd;
@@ -188,6 +191,11 @@ static int socket_poll(struct pktstore *ps, struct ps_flow *only, bool wait)
 	if (n < 0)
 		return -errno;
 	for (int i = 0; i < n; i++) {
+		if (ev[i].data.u64 & WATCH_BIT) {
+			ps_watch_fired(ps, (unsigned)(ev[i].data.u64 & ~WATCH_BIT), 0);
+			landed++;
+			continue;
+		}
 		struct ps_flow *f = ps_be_flow(ps, ev[i].data.u64);
 
 		if (!f || !ps_flow_receiving(f))
@@ -221,6 +229,20 @@ static int socket_resume(struct pktstore *ps, struct ps_flow *f)
 	return 0;
 }
 
+/* One report per wait: EPOLLONESHOT disables the entry once it fires, and
+ * the next wait re-enables it. */
+static int socket_watch(struct pktstore *ps, unsigned i, int fd, bool on)
+{
+	struct socket_state *s = ps_be_state(ps);
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.u64 = WATCH_BIT | i };
+
+	if (!on)
+		return epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL) ? -errno : 0;
+	if (!epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev))
+		return 0;
+	return errno == ENOENT && !epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) ? 0 : -errno;
+}
+
 static int socket_fd(struct pktstore *ps)
 {
 	return ((struct socket_state *)ps_be_state(ps))->epfd;
@@ -237,4 +259,5 @@ const struct ps_backend_ops ps_backend_socket = {
 	.space_freed = socket_space_freed,
 	.resume = socket_resume,
 	.fd = socket_fd,
+	.watch = socket_watch,
 };

@@ -272,6 +272,11 @@ static int uring_send(struct pktstore *ps, struct ps_flow *f, const struct iovec
 	return ps_ring_send(&state(ps)->r, f, iov, iovcnt, len, flags);
 }
 
+static int uring_watch(struct pktstore *ps, unsigned i, int fd, bool on)
+{
+	return ps_ring_watch(&state(ps)->r, i, fd, on);
+}
+
 static int uring_fd(struct pktstore *ps)
 {
 	return ps_ring_fd(&state(ps)->r);
@@ -428,6 +433,7 @@ const struct ps_backend_ops ps_backend_uring_inc = {
 	.resume = uring_resume,
 	.fd = uring_fd,
 	.send = uring_send,
+	.watch = uring_watch,
 };
 
 const struct ps_backend_ops ps_backend_uring_fixed = {
@@ -442,4 +448,5 @@ const struct ps_backend_ops ps_backend_uring_fixed = {
 	.resume = uring_resume,
 	.fd = uring_fd,
 	.send = uring_send,
+	.watch = uring_watch,
 };

@@ -347,6 +347,11 @@ static int zcrx_send(struct pktstore *ps, struct ps_flow *f, const struct iovec 
 	return ps_ring_send(&state(ps)->r, f, iov, iovcnt, len, flags);
 }
 
+static int zcrx_watch(struct pktstore *ps, unsigned i, int fd, bool on)
+{
+	return ps_ring_watch(&state(ps)->r, i, fd, on);
+}
+
 static int zcrx_fd(struct pktstore *ps)
 {
 	return ps_ring_fd(&state(ps)->r);
@@ -505,5 +510,6 @@ const struct ps_backend_ops ps_backend_zcrx = {
 	.resume = zcrx_resume,
 	.fd = zcrx_fd,
 	.send = zcrx_send,
+	.watch = zcrx_watch,
 	.released = zcrx_released,
 };

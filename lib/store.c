@@ -71,6 +71,7 @@ static void store_free(struct pktstore *ps)
 	free(ps->all.e);
 	free(ps->stall);
 	free(ps->rel);
+	free(ps->watch);
 	ps_starved_fini(ps);
 	ps_arena_close(&ps->a);
 	free(ps);

@@ -40,6 +40,8 @@ int ps_ring_init(struct ps_ring *r, struct pktstore *ps, const struct ps_ring_se
 
 	r->ps = ps;
 	r->epfd = r->evfd = -1;
+	for (unsigned i = 0; i < PS_WATCH_MAX; i++)
+		r->watch[i].fd = -1;
 	ps_be_arena(ps, &ar);
 	r->nfl = ar.max_flows ? ar.max_flows : 1;
 	r->fl = calloc(r->nfl, sizeof(*r->fl));
@@ -403,12 +405,72 @@ int ps_ring_send(struct ps_ring *r, struct ps_flow *f, const struct iovec *iov, 
 	return (int)len;
 }
 
+/*
+ * A watched fd waits in a one-shot poll: the completion is its report, and
+ * the core asks for the next. It is also in the readiness set while
+ * watched, so that a loop around pktstore_fd() hears of it even where the
+ * poll's completion waits for our next enter (deferred task running).
+ */
+int ps_ring_watch(struct ps_ring *r, unsigned i, int fd, bool on)
+{
+	int ret = ps_ring_enable(r);
+
+	if (ret)
+		return ret;
+	if (!on) {
+		if (r->watch[i].posted) {
+			struct io_uring_sqe *sqe;
+
+			while (!(sqe = io_uring_get_sqe(&r->ring)))
+				io_uring_submit_and_wait(&r->ring, 1);
+			io_uring_prep_cancel64(sqe, UD_WATCH | i, 0);
+			io_uring_sqe_set_data64(sqe, UD_CANCEL);
+			r->watch[i].posted = false;
+			r->watch[i].fd = -1; /* its completion, when it comes, is no report */
+			ret = io_uring_submit_and_wait(&r->ring, 1);
+			ps_ring_reap(r);
+		}
+		if (r->watch[i].in_set)
+			epoll_ctl(r->epfd, EPOLL_CTL_DEL, fd, NULL);
+		r->watch[i].in_set = false;
+		return 0;
+	}
+	struct io_uring_sqe *sqe = ps_ring_sqe(r);
+
+	if (!sqe)
+		return -EBUSY;
+	if (!r->watch[i].in_set || r->watch[i].fd != fd) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = UD_WATCH | i };
+
+		if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev))
+			return -errno; /* not a fd that can be polled */
+		r->watch[i].in_set = true;
+	}
+	io_uring_prep_poll_add(sqe, fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, UD_WATCH | i);
+	r->watch[i].fd = fd;
+	r->watch[i].posted = true;
+	return 0;
+}
+
+static void watch_done(struct ps_ring *r, unsigned i, int res)
+{
+	if (i >= PS_WATCH_MAX || !r->watch[i].posted)
+		return; /* cancelled by an unwatch */
+	r->watch[i].posted = false;
+	ps_watch_fired(r->ps, i, res < 0 ? res : 0);
+}
+
 static void handle_cqe(struct ps_ring *r, const struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
 
 	if (ud & UD_CANCEL)
 		return;
+	if (ud & UD_WATCH) {
+		watch_done(r, (unsigned)(ud & ~UD_WATCH), cqe->res);
+		return;
+	}
 
 	struct ps_flow *f = ps_be_flow(r->ps, ud & ~(UD_HUP | UD_SEND));
 

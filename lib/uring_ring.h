@@ -17,6 +17,7 @@
 #define UD_CANCEL (1ull << 63)
 #define UD_HUP (1ull << 62)
 #define UD_SEND (1ull << 61) /* ... and a send's (pktstore_send) this one */
+#define UD_WATCH (1ull << 60) /* a watched fd's poll: its watch number */
 
 /* What is posted for one flow, by flow slot. */
 struct ps_ring_flow {
@@ -46,6 +47,11 @@ struct ps_ring {
 	uint32_t nfl;
 	uint64_t *sending;  /* ids of the flows with a send in flight */
 	uint32_t nsending;
+	struct {
+		int fd;
+		bool posted;    /* its one-shot poll */
+		bool in_set;    /* in the readiness set */
+	} watch[PS_WATCH_MAX]; /* pktstore_watch(), by watch number */
 	struct pktstore *ps;
 
 	/* The backend's: prepare f's multishot receive in sqe. */
@@ -91,6 +97,8 @@ unsigned ps_ring_reap(struct ps_ring *r);
 /* pktstore_send(3) through the ring (a backend's send op). */
 int ps_ring_send(struct ps_ring *r, struct ps_flow *f, const struct iovec *iov, unsigned iovcnt,
 		 size_t len, unsigned flags);
+/* pktstore_watch(3) through the ring (a backend's watch op). */
+int ps_ring_watch(struct ps_ring *r, unsigned i, int fd, bool on);
 /* Cancel what is posted for f and reap until it has ended: the completions
  * queued for f carry bytes taken from its socket, and they land first. */
 void ps_ring_cancel(struct ps_ring *r, struct ps_flow *f);
