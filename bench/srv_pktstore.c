@@ -7,6 +7,13 @@
  * records covering its last byte came back, and a record is released once
  * every request it touches has been acked, so the arena never fills.
  *
+ * The server drives the store itself, with no event loop: the listening
+ * socket is watched by the store (pktstore_watch), acks go out through it
+ * (pktstore_send, PKTSTORE_SEND_MORE) and releases ride on its next commit,
+ * so on the io_uring paths one blocking pktstore_recv_persist_any() is the
+ * one system call of a request: it submits the acks and the buffer refills,
+ * waits, and reaps.
+ *
  * Built twice: against the release library, and against pktstore_prof
  * (PKTSTORE_PROFILE), which adds the per-stage cycle counters, the measured
  * TSC frequency and the cost of each release to the exit report.
@@ -20,7 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
+#include <sys/uio.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -137,11 +144,12 @@ static void conn_close(struct server *s, struct conn *c)
 {
 	if (c->dirty) {
 		struct conn **pp = &s->dirty;
+		struct iovec v = { c->out, c->out_len };
 
 		while (*pp != c)
 			pp = &(*pp)->next_dirty;
 		*pp = c->next_dirty;
-		send_all(c->fd, c->out, c->out_len);
+		pktstore_send(s->ps, c->flow, &v, 1, 0);
 	}
 	release_done(s, c, 1);
 	/* Bytes still waiting for a descriptor come back later without it. */
@@ -175,16 +183,24 @@ static int accept_all(struct server *s, int lfd)
 	return errno == EAGAIN ? 0 : -errno;
 }
 
-/* Take every durable record there is, parse, ack, release. */
-static int drain_records(struct server *s)
+/* Wait for durable records (and clients), parse, ack, release; one call
+ * of the store per round. */
+static int serve_round(struct server *s, int lfd)
 {
 	struct pktstore_rec r[MAX_RECS];
-	int n;
+	int n = pktstore_recv_persist_any(s->ps, r, MAX_RECS, 0);
 
-	while ((n = pktstore_recv_persist_any(s->ps, r, MAX_RECS, PKTSTORE_NONBLOCK)) > 0) {
+	if (n == -EINTR)
+		return 0;
+	if (n > 0) {
 		for (int i = 0; i < n; i++) {
 			struct conn *c = r[i].user;
 
+			if (r[i].flags & PKTSTORE_REC_READABLE) {
+				if (accept_all(s, lfd))
+					fprintf(stderr, "accept: %s\n", strerror(errno));
+				continue;
+			}
 			if (!c) {
 				/* A connection closed here: nobody wants its bytes. */
 				if (r[i].id && s->release)
@@ -210,8 +226,10 @@ static int drain_records(struct server *s)
 			}
 		}
 		for (struct conn *c = s->dirty, *next; c; c = next) {
+			struct iovec v = { c->out, c->out_len };
+
 			next = c->next_dirty;
-			if (send_all(c->fd, c->out, c->out_len))
+			if (pktstore_send(s->ps, c->flow, &v, 1, PKTSTORE_SEND_MORE) < 0)
 				shutdown(c->fd, SHUT_RDWR);
 			c->out_len = 0;
 			c->dirty = 0;
@@ -219,7 +237,7 @@ static int drain_records(struct server *s)
 		}
 		s->dirty = NULL;
 	}
-	return n == -EAGAIN ? 0 : n;
+	return n < 0 ? n : 0;
 }
 
 #ifdef PKTSTORE_PROFILE
@@ -311,25 +329,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int lfd = tcp_listen(listen_at);
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = lfd }, evs[8];
 
-	if (lfd < 0 || ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev)) {
-		fprintf(stderr, "listen %s failed\n", listen_at);
-		return 1;
-	}
-	ev.data.fd = pktstore_fd(s.ps);
-	if (epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev)) {
-		fprintf(stderr, "epoll pktstore_fd: %s\n", strerror(errno));
+	if (lfd < 0 || (ret = pktstore_watch(s.ps, lfd, NULL))) {
+		fprintf(stderr, "listen %s failed: %s\n", listen_at,
+			lfd < 0 ? strerror(-lfd) : pktstore_strerror(ret));
 		return 1;
 	}
 	while (!stop) {
-		int n = epoll_wait(ep, evs, 8, 100);
-
-		for (int i = 0; i < n; i++)
-			if (evs[i].data.fd == lfd && accept_all(&s, lfd))
-				fprintf(stderr, "accept: %s\n", strerror(errno));
-		ret = drain_records(&s);
+		ret = serve_round(&s, lfd);
 		if (ret) {
 			fprintf(stderr, "pktstore_recv_persist_any: %s\n", pktstore_strerror(ret));
 			break;

@@ -251,6 +251,7 @@ static int post_send(struct ps_ring *r, struct ps_flow *f)
 	io_uring_prep_send(sqe, ps_flow_fd(f), rf->out + rf->out_off, rf->out_len - rf->out_off,
 			   MSG_NOSIGNAL | MSG_WAITALL);
 	io_uring_sqe_set_data64(sqe, ps_flow_id(f) | UD_SEND);
+	r->fresh_sends++;
 	if (!rf->sending) {
 		rf->sending_at = r->nsending;
 		r->sending[r->nsending++] = ps_flow_id(f);
@@ -502,6 +503,28 @@ unsigned ps_ring_reap(struct ps_ring *r)
 	return n;
 }
 
+/*
+ * Submit and wait in one enter. A send to a socket with room completes as
+ * it is submitted, and its completion alone must not end the wait, or a
+ * request would cost two enters: the wait is for one completion more than
+ * the sends just posted. A send that has to wait for room (its peer does
+ * not read) would then hold the wait until one more event comes: the
+ * timeout bounds that to one short wait per such send, after which the
+ * caller waits again for anything.
+ */
+#define SEND_WAIT_NS (2 * 1000 * 1000)
+
+static int submit_and_wait(struct ps_ring *r)
+{
+	if (!r->fresh_sends)
+		return io_uring_submit_and_wait(&r->ring, 1);
+
+	struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = SEND_WAIT_NS };
+	struct io_uring_cqe *cqe;
+
+	return io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1 + r->fresh_sends, &ts, NULL);
+}
+
 int ps_ring_poll(struct ps_ring *r, bool wait)
 {
 	uint64_t ignored;
@@ -518,14 +541,15 @@ int ps_ring_poll(struct ps_ring *r, bool wait)
 	/* Deferred completions run only when we enter the kernel: one enter
 	 * submits what waits (sends under PKTSTORE_SEND_MORE) and runs them. */
 	if (wait && !io_uring_cq_ready(&r->ring))
-		ret = io_uring_submit_and_wait(&r->ring, 1);
+		ret = submit_and_wait(r);
 	else if (!wait && r->deferred)
 		ret = io_uring_submit_and_get_events(&r->ring);
 	else
 		ret = io_uring_submit(&r->ring);
+	r->fresh_sends = 0;
 	if (ret == -EINTR)
 		return ret; /* like recv(2): a signal ends the wait */
-	if (ret < 0 && ret != -EAGAIN && ret != -EBUSY)
+	if (ret < 0 && ret != -EAGAIN && ret != -EBUSY && ret != -ETIME)
 		return ret;
 	ret = (int)ps_ring_reap(r);
 	/* Sends still in flight wait for room: watch for it. */

@@ -47,6 +47,7 @@ struct ps_ring {
 	uint32_t nfl;
 	uint64_t *sending;  /* ids of the flows with a send in flight */
 	uint32_t nsending;
+	uint32_t fresh_sends; /* posted since the last enter */
 	struct {
 		int fd;
 		bool posted;    /* its one-shot poll */
