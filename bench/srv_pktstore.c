@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,13 +67,8 @@ struct server {
 	uint64_t requests, release_calls, release_cycles;
 };
 
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
+static int stop;
+static int sigfd = -1; /* SIGINT and SIGTERM, watched by the store too */
 
 static int held_push(struct conn *c, uint64_t id, uint64_t end)
 {
@@ -197,7 +193,9 @@ static int serve_round(struct server *s, int lfd)
 			struct conn *c = r[i].user;
 
 			if (r[i].flags & PKTSTORE_REC_READABLE) {
-				if (accept_all(s, lfd))
+				if (r[i].user == &sigfd)
+					stop = 1;
+				else if (accept_all(s, lfd))
 					fprintf(stderr, "accept: %s\n", strerror(errno));
 				continue;
 			}
@@ -313,10 +311,15 @@ int main(int argc, char **argv)
 	if (!path)
 		goto bad;
 
-	struct sigaction sa = { .sa_handler = on_signal };
+	/* The signals that stop the server arrive as a readable signalfd in
+	 * the store's own wait. */
+	sigset_t sigs;
 
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	sigfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	signal(SIGPIPE, SIG_IGN);
 #ifdef PKTSTORE_PROFILE
 	double hz = tsc_hz();
@@ -330,6 +333,10 @@ int main(int argc, char **argv)
 	}
 	int lfd = tcp_listen(listen_at);
 
+	if (sigfd < 0 || (ret = pktstore_watch(s.ps, sigfd, &sigfd))) {
+		fprintf(stderr, "signalfd: %s\n", sigfd < 0 ? strerror(errno) : pktstore_strerror(ret));
+		return 1;
+	}
 	if (lfd < 0 || (ret = pktstore_watch(s.ps, lfd, NULL))) {
 		fprintf(stderr, "listen %s failed: %s\n", listen_at,
 			lfd < 0 ? strerror(-lfd) : pktstore_strerror(ret));

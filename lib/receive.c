@@ -71,7 +71,8 @@ int pktstore_recv_persist_any(struct pktstore *ps, struct pktstore_rec *recs, un
 			return ret;
 		unsigned n = ps_deliver_any(ps, recs, max);
 
-		n += ps_watch_deliver(ps, recs + n, max - n);
+		if (ps->nfired)
+			n += ps_watch_deliver(ps, recs + n, max - n);
 		if (n)
 			return (int)n;
 		/* With no flow receiving and no fd watched nothing can
