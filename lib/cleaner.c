@@ -72,7 +72,7 @@ static size_t records_in(const struct pktstore *ps, uint64_t seg, uint64_t *slot
 			continue;
 		if (n == max)
 			return 0;
-		slots[n++] = id % ps->a.sb.ndesc;
+		slots[n++] = ps_slot_of(ps, id);
 	}
 	return n == max ? n : 0;
 }

@@ -107,7 +107,7 @@ static bool all_zero(const struct ps_desc *d)
 	return !memcmp(d, &zero, sizeof(zero));
 }
 
-enum ps_desc_kind ps_desc_decode(const struct ps_desc *d, uint64_t slot, uint64_t ndesc)
+enum ps_desc_kind ps_desc_decode(const struct ps_desc *d, uint64_t slot, const struct ps_div *slots)
 {
 	/* Copy first: another thread cannot write it, but the medium could be
 	 * read twice with different results. */
@@ -116,7 +116,7 @@ enum ps_desc_kind ps_desc_decode(const struct ps_desc *d, uint64_t slot, uint64_
 	memcpy(&c, d, sizeof(c));
 	if (!c.id)
 		return all_zero(&c) ? PS_DK_EMPTY : PS_DK_INVALID;
-	if (c.id > PS_ID_MAX || c.id % ndesc != slot)
+	if (c.id > PS_ID_MAX || ps_mod(slots, c.id) != slot)
 		return PS_DK_INVALID;
 	if (c.mark == PS_DESC_RELEASED)
 		return c.crc == released_crc(&c) ? PS_DK_RELEASED : PS_DK_INVALID;

@@ -80,7 +80,7 @@ static int next_id(struct pktstore *ps, uint64_t *out)
 {
 	uint64_t id = ps->next_id;
 
-	while (ps->desc_state[id % ps->a.sb.ndesc] != PS_D_FREE)
+	while (ps->desc_state[ps_slot_of(ps, id)] != PS_D_FREE)
 		id++;
 	if (id > PS_ID_MAX)
 		return -EOVERFLOW; /* 2^62 records: not in this universe */
@@ -154,7 +154,7 @@ int ps_record_make(struct pktstore *ps, struct ps_flow *f, uint64_t data_off, ui
 	desc_write(ps, &d);
 	PS_PROF_LAP(ps, desc);
 
-	ps_slot_set(ps, id % ps->a.sb.ndesc, &d, f, PS_D_LIVE);
+	ps_slot_set(ps, ps_slot_of(ps, id), &d, f, PS_D_LIVE);
 	ps->last_ts = now;
 	ps->next_id = id + 1;
 	f->next_seq += len;
@@ -305,7 +305,7 @@ int ps_release(struct pktstore *ps, const uint64_t *ids, unsigned n)
 		ps->rel_cap = cap;
 	}
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t slot = ids[i] % ps->a.sb.ndesc;
+		uint64_t slot = ps_slot_of(ps, ids[i]);
 		enum ps_desc_state st = ps->desc_state[slot];
 
 		if (st == PS_D_FREE || st == PS_D_RELEASED)

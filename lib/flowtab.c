@@ -79,7 +79,7 @@ struct ps_flow *ps_flow_get(struct pktstore *ps, uint64_t id)
 {
 	if (!id)
 		return NULL;
-	struct ps_flow *f = ps->flows[(id - 1) % ps->a.sb.max_flows];
+	struct ps_flow *f = ps->flows[ps_mod(&ps->flow_div, id - 1)];
 
 	return f && f->id == id ? f : NULL;
 }

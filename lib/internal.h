@@ -57,6 +57,7 @@
 #include "pktstore.h"
 #include "backend.h"
 #include "clock.h"
+#include "fastdiv.h"
 #include "media.h"
 #include "profile.h"
 
@@ -122,7 +123,8 @@ void ps_desc_encode(struct ps_desc *d);
 uint64_t ps_desc_release_word(const struct ps_desc *d);
 /* ... and the one that lets d's data_off change (cleaner.c). */
 uint64_t ps_desc_moved_word(const struct ps_desc *d);
-enum ps_desc_kind ps_desc_decode(const struct ps_desc *d, uint64_t slot, uint64_t ndesc);
+/* slots: division by the descriptor count (id -> slot). */
+enum ps_desc_kind ps_desc_decode(const struct ps_desc *d, uint64_t slot, const struct ps_div *slots);
 /* A flow entry's trim word (media.h): seq below 2^56, checked on decode. */
 #define PS_TRIM_SEQ_MAX ((1ull << 56) - 1)
 uint64_t ps_trim_encode(uint64_t flow_id, uint64_t seq);
@@ -166,6 +168,7 @@ enum ps_seg_state {
 struct ps_segments {
 	uint64_t n, nfree;
 	uint32_t size;
+	struct ps_div div;  /* by size */
 	uint8_t *state;
 	uint32_t *refs;     /* records (and landings not yet recorded) inside */
 	uint32_t *live;     /* ... and the bytes they hold */
@@ -200,7 +203,6 @@ int64_t ps_seg_take_tail(struct pktstore *ps, uint32_t min, enum ps_seg_state as
 int ps_bump_reserve(struct pktstore *ps, enum ps_bump_kind k, uint32_t min, uint64_t *off,
 		    uint32_t *avail);
 void ps_bump_commit(struct pktstore *ps, enum ps_bump_kind k, uint32_t used);
-uint64_t ps_seg_of(const struct pktstore *ps, uint64_t data_off);
 
 /* -------------------------------------------------------- index / flows */
 struct ps_ent {
@@ -373,6 +375,8 @@ struct pktstore {
 	struct ps_flush_set fs;
 
 	uint64_t desc_free;       /* of sb.ndesc descriptor slots */
+	struct ps_div slot_div;  /* by sb.ndesc: id -> slot */
+	struct ps_div flow_div;  /* by sb.max_flows: flow id -> table slot */
 	uint8_t *desc_state;     /* enum ps_desc_state per descriptor slot */
 	uint64_t next_id;
 	uint64_t last_ts;
@@ -422,16 +426,28 @@ struct pktstore {
 #endif
 };
 
+/* The descriptor slot of record id. */
+static inline uint64_t ps_slot_of(const struct pktstore *ps, uint64_t id)
+{
+	return ps_mod(&ps->slot_div, id);
+}
+
 static inline struct ps_desc *ps_desc_slot(const struct pktstore *ps, uint64_t id)
 {
-	return &ps->a.descs_pm[id % ps->a.sb.ndesc];
+	return &ps->a.descs_pm[ps_slot_of(ps, id)];
+}
+
+/* The data segment that holds arena offset data_off. */
+static inline uint64_t ps_seg_of(const struct pktstore *ps, uint64_t data_off)
+{
+	return ps_div(&ps->seg.div, data_off - ps->a.sb.data_off);
 }
 
 /* id names a live record (not released, not damaged, not a stale id of
  * its slot). */
 static inline bool ps_record_live(const struct pktstore *ps, uint64_t id)
 {
-	return ps->desc_state[id % ps->a.sb.ndesc] == PS_D_LIVE && ps_desc_slot(ps, id)->id == id;
+	return ps->desc_state[ps_slot_of(ps, id)] == PS_D_LIVE && ps_desc_slot(ps, id)->id == id;
 }
 
 static inline void *ps_ptr(const struct pktstore *ps, uint64_t off)

@@ -82,14 +82,14 @@ int pktstore_get(struct pktstore *ps, uint64_t id, struct pktstore_rec *rec, uns
 		return PKTSTORE_EBROKEN; /* the last batch may not be durable */
 
 	const struct ps_desc *d = ps_desc_slot(ps, id);
-	uint8_t state = ps->desc_state[id % ps->a.sb.ndesc];
+	uint8_t state = ps->desc_state[ps_slot_of(ps, id)];
 
 	if (state == PS_D_FREE || state == PS_D_RELEASED || d->id != id)
 		return -ENOENT;
 	if (state == PS_D_DAMAGED)
 		return -EBADMSG;
 	/* The media can rot after open: re-check what is about to be served. */
-	if (ps_desc_decode(d, id % ps->a.sb.ndesc, ps->a.sb.ndesc) != PS_DK_LIVE ||
+	if (ps_desc_decode(d, ps_slot_of(ps, id), &ps->slot_div) != PS_DK_LIVE ||
 	    !ps_desc_extent_ok(ps, d))
 		return -EBADMSG;
 	if (!(flags & PKTSTORE_NO_VERIFY) &&
@@ -110,7 +110,7 @@ int pktstore_release_batch(struct pktstore *ps, const uint64_t *ids, unsigned n)
 	if (ps->broken)
 		return PKTSTORE_EBROKEN;
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t slot = ids[i] % ps->a.sb.ndesc;
+		uint64_t slot = ps_slot_of(ps, ids[i]);
 		uint8_t state = ps->desc_state[slot];
 
 		if (!ids[i] || state == PS_D_FREE || state == PS_D_RELEASED ||

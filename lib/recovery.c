@@ -33,22 +33,25 @@ static int cmp_id(const void *a, const void *b)
 
 /*
  * Slots are scanned in order and slot = id % ndesc, so the entries arrive
- * sorted by id except for one wrap-around point: rotate instead of sorting.
- * Only a damaged or unusual log (ids more than ndesc apart) needs qsort.
+ * sorted by id (and each flow's by seq) except for one wrap-around point:
+ * rotate instead of sorting. Only a damaged or unusual log (ids more than
+ * ndesc apart) needs qsort. by_seq picks the key.
  */
-static void sort_entries(struct ps_ent *e, size_t n, int (*cmp)(const void *, const void *))
+static void sort_entries(struct ps_ent *e, size_t n, bool by_seq)
 {
 	size_t descents = 0, at = 0;
 
 	for (size_t i = 1; i < n; i++) {
-		if (cmp(&e[i - 1], &e[i]) > 0) {
+		if (by_seq ? e[i - 1].seq > e[i].seq : e[i - 1].id > e[i].id) {
 			descents++;
 			at = i;
 		}
 	}
 	if (!descents)
 		return;
-	if (descents == 1 && cmp(&e[n - 1], &e[0]) <= 0) {
+	bool wraps_once = descents == 1 && (by_seq ? e[n - 1].seq <= e[0].seq : e[n - 1].id <= e[0].id);
+
+	if (wraps_once) {
 		struct ps_ent *tmp = malloc(at * sizeof(*tmp));
 
 		if (tmp) {
@@ -59,7 +62,7 @@ static void sort_entries(struct ps_ent *e, size_t n, int (*cmp)(const void *, co
 			return;
 		}
 	}
-	qsort(e, n, sizeof(*e), cmp);
+	qsort(e, n, sizeof(*e), by_seq ? cmp_seq : cmp_id);
 }
 
 /* The segment holds this record's bytes: keep both its count and how far
@@ -92,9 +95,9 @@ static void finish_flow(struct pktstore *ps, struct ps_flow *f)
 	uint64_t end = 0;
 	size_t j = 0;
 
-	sort_entries(ix->e, ix->n, cmp_seq);
+	sort_entries(ix->e, ix->n, true);
 	for (size_t i = 0; i < ix->n; i++) {
-		uint64_t slot = ix->e[i].id % ps->a.sb.ndesc;
+		uint64_t slot = ps_slot_of(ps, ix->e[i].id);
 		const struct ps_desc *d = &ps->a.descs_pm[slot];
 
 		if (j && d->seq < end) {
@@ -123,30 +126,13 @@ static uint64_t slots_to_scan(const struct pktstore *ps)
 	return limit && limit <= ps->a.sb.ndesc ? limit : ps->a.sb.ndesc;
 }
 
-/* Size every index once from a quick count, so the scan appends without
- * reallocating; the count is only a hint, the scan still validates. */
+/* The id index gets room for every slot scanned at once, so the scan
+ * appends without reallocating; its memory is only touched as it fills.
+ * Each flow's index grows as its records come (by doubling, which moves
+ * large arrays by remapping, not copying). */
 static int presize(struct pktstore *ps)
 {
-	uint64_t *per_slot = calloc(ps->a.sb.max_flows, sizeof(*per_slot));
-	uint64_t total = 0;
-
-	if (!per_slot)
-		return -ENOMEM;
-	for (uint64_t slot = 0, n = slots_to_scan(ps); slot < n; slot++) {
-		uint64_t flow = ps->a.descs_pm[slot].flow;
-
-		if (ps->a.descs_pm[slot].id && flow) {
-			per_slot[(flow - 1) % ps->a.sb.max_flows]++;
-			total++;
-		}
-	}
-	int ret = ps_index_reserve(&ps->all, total);
-
-	for (uint32_t s = 0; s < ps->a.sb.max_flows && !ret; s++)
-		if (ps->flows[s] && per_slot[s])
-			ret = ps_index_reserve(&ps->flows[s]->idx, per_slot[s]);
-	free(per_slot);
-	return ret;
+	return ps_index_reserve(&ps->all, slots_to_scan(ps));
 }
 
 /* Trimmed records whose release had not happened yet: released now, in
@@ -173,9 +159,71 @@ static int trimmed_add(struct trimmed *t, uint64_t id)
 	return 0;
 }
 
+/* What one scan of the log carries from slot to slot. */
+struct scan {
+	struct trimmed trimmed;
+	uint64_t whole_below;
+	struct ps_flow *f; /* the last flow met: runs of one flow are common */
+};
+
+static void note_id(struct pktstore *ps, const struct ps_desc *d)
+{
+	if (d->id >= ps->next_id)
+		ps->next_id = d->id + 1;
+}
+
+/* Take the descriptor in one slot into the DRAM state. */
+static int scan_slot(struct pktstore *ps, struct scan *sc, uint64_t slot)
+{
+	const struct ps_desc *d = &ps->a.descs_pm[slot];
+	enum ps_desc_kind kind = ps_desc_decode(d, slot, &ps->slot_div);
+
+	if (kind == PS_DK_EMPTY)
+		return 0;
+	if (kind == PS_DK_RELEASED) {
+		/* Its id stays spent: ids are never handed out twice, so no
+		 * later torn write can pass for this record. */
+		note_id(ps, d);
+		return 0;
+	}
+	if (kind == PS_DK_INVALID || !ps_desc_extent_ok(ps, d)) {
+		ps->cnt.invalid_descriptors++;
+		return 0;
+	}
+	if (!sc->f || sc->f->id != d->flow)
+		sc->f = ps_flow_get(ps, d->flow);
+	struct ps_flow *f = sc->f;
+	bool trim = f && d->seq + d->len <= f->trim_seq;
+
+	note_id(ps, d);
+	if (trim) {
+		/* Left out by a read-only open; else taken in, unhashed, to
+		 * be released at the end of the scan. The id stays spent
+		 * either way. */
+		if (ps->a.rdonly)
+			return 0;
+		int ret = trimmed_add(&sc->trimmed, d->id);
+
+		if (ret)
+			return ret;
+	}
+	if (!f || (!trim && d->id >= sc->whole_below &&
+		   ps_crc32c(ps_ptr(ps, d->data_off), d->len) != d->data_crc)) {
+		mark_damaged(ps, slot, d);
+	} else {
+		if (ps_index_push(&f->idx, d->id, d->seq, d->ts_ns) ||
+		    ps_index_push(&ps->all, d->id, d->seq, d->ts_ns))
+			return -ENOMEM;
+		ps_slot_set(ps, slot, d, f, PS_D_LIVE);
+		hold_extent(ps, d);
+	}
+	if (d->ts_ns > ps->last_ts)
+		ps->last_ts = d->ts_ns;
+	return 0;
+}
+
 int ps_recover(struct pktstore *ps)
 {
-	struct trimmed trimmed = { 0 };
 	/* Records below the superblock's verified_id were whole when it was
 	 * written (durable before it, or checked at an open): their bytes are
 	 * not hashed again unless asked (PKTSTORE_VERIFY). After a clean close
@@ -183,7 +231,8 @@ int ps_recover(struct pktstore *ps)
 	 * since then is still caught where bytes are served (get, read) and by
 	 * a scrub. A crafted value only skips hashing: extents are checked
 	 * regardless, so nothing is read outside the arena. */
-	uint64_t whole_below = ps->verify_all ? 0 : ps->a.sb.verified_id;
+	struct scan sc = { .whole_below = ps->verify_all ? 0 : ps->a.sb.verified_id };
+	int ret;
 
 	ps->damage_floor = UINT64_MAX;
 
@@ -192,63 +241,21 @@ int ps_recover(struct pktstore *ps)
 #ifdef MADV_POPULATE_READ
 	madvise(ps->a.descs_pm, slots_to_scan(ps) * sizeof(struct ps_desc), MADV_POPULATE_READ);
 #endif
-	int ret = presize(ps);
-
-	if (ret)
+	ret = presize(ps);
+	for (uint64_t slot = 0, n = slots_to_scan(ps); slot < n && !ret; slot++)
+		ret = scan_slot(ps, &sc, slot);
+	if (ret) {
+		free(sc.trimmed.ids);
 		return ret;
-	for (uint64_t slot = 0, n = slots_to_scan(ps); slot < n; slot++) {
-		const struct ps_desc *d = &ps->a.descs_pm[slot];
-		enum ps_desc_kind kind = ps_desc_decode(d, slot, ps->a.sb.ndesc);
-
-		if (kind == PS_DK_EMPTY)
-			continue;
-		if (kind == PS_DK_RELEASED) {
-			/* Its id stays spent: ids are never handed out twice,
-			 * so no later torn write can pass for this record. */
-			if (d->id >= ps->next_id)
-				ps->next_id = d->id + 1;
-			continue;
-		}
-		if (kind == PS_DK_INVALID || !ps_desc_extent_ok(ps, d)) {
-			ps->cnt.invalid_descriptors++;
-			continue;
-		}
-		struct ps_flow *f = ps_flow_get(ps, d->flow);
-
-		bool trim = f && d->seq + d->len <= f->trim_seq;
-
-		if (trim && (ps->a.rdonly || trimmed_add(&trimmed, d->id))) {
-			/* Left out (read-only), or no memory to release it:
-			 * the id stays spent either way. */
-			if (d->id >= ps->next_id)
-				ps->next_id = d->id + 1;
-			if (!ps->a.rdonly) {
-				free(trimmed.ids);
-				return -ENOMEM;
-			}
-			continue;
-		}
-		if (!f || (!trim && d->id >= whole_below &&
-			   ps_crc32c(ps_ptr(ps, d->data_off), d->len) != d->data_crc)) {
-			mark_damaged(ps, slot, d);
-		} else {
-			if (ps_index_push(&f->idx, d->id, d->seq, d->ts_ns) ||
-			    ps_index_push(&ps->all, d->id, d->seq, d->ts_ns))
-				return -ENOMEM;
-			ps_slot_set(ps, slot, d, f, PS_D_LIVE);
-			hold_extent(ps, d);
-		}
-		if (d->id >= ps->next_id)
-			ps->next_id = d->id + 1;
-		if (d->ts_ns > ps->last_ts)
-			ps->last_ts = d->ts_ns;
 	}
+	struct trimmed trimmed = sc.trimmed;
+
 	for (uint32_t s = 0; s < ps->a.sb.max_flows; s++)
 		if (ps->flows[s])
 			finish_flow(ps, ps->flows[s]);
 	/* finish_flow may have dropped entries that `all` still lists; the
 	 * liveness check on every read hides them, squeeze drops them. */
-	sort_entries(ps->all.e, ps->all.n, cmp_id);
+	sort_entries(ps->all.e, ps->all.n, false);
 	ret = trimmed.n ? ps_release(ps, trimmed.ids, (unsigned)trimmed.n) : 0;
 	if (!ret)
 		ret = ps_commit(ps);

@@ -18,6 +18,7 @@ int ps_segments_init(struct ps_segments *s, uint64_t n, uint32_t size)
 {
 	s->n = n;
 	s->size = size;
+	ps_div_init(&s->div, size);
 	s->nfree = 0;
 	for (int k = 0; k < 2; k++)
 		s->bump[k] = (struct ps_bump){ .seg = -1, .used = 0 };
@@ -60,11 +61,6 @@ void ps_segments_build_free(struct ps_segments *s)
 			s->free_stack[s->nfree++] = (uint32_t)i;
 		}
 	}
-}
-
-uint64_t ps_seg_of(const struct pktstore *ps, uint64_t data_off)
-{
-	return (data_off - ps->a.sb.data_off) / ps->seg.size;
 }
 
 /* Take the longest run of free segments, at most `max` long, for an area

@@ -151,6 +151,8 @@ int pktstore_open_ex(const char *path, const struct pktstore_opts *user_opts, si
 	uint64_t t0 = ps_mono_ns();
 
 	ps->desc_free = sb->ndesc;
+	ps_div_init(&ps->slot_div, sb->ndesc);
+	ps_div_init(&ps->flow_div, sb->max_flows);
 	ps->next_id = 1;
 	ps->desc_state = calloc(sb->ndesc, 1);
 	if (!ps->desc_state) {
