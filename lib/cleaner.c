@@ -91,6 +91,58 @@ static int persist_words(struct pktstore *ps, struct ps_flush_set *fs, const uin
 	return ret ? ret : ps_drain(&ps->pp);
 }
 
+/* Step 1's copies: each record's bytes to the cold segment, or, while
+ * every segment is pinned and none can be had for it, to the room left
+ * where new bytes go; queued in fs for the flush. False when there is no
+ * room for all of them: then nothing on the media refers to the copies
+ * and their room is given back. */
+static bool copy_out(struct pktstore *ps, struct ps_flush_set *fs, const uint64_t *slots,
+		     uint64_t *to, size_t nrec)
+{
+	size_t copied = 0;
+
+	for (; copied < nrec; copied++) {
+		const struct ps_desc *d = &ps->a.descs_pm[slots[copied]];
+		uint32_t avail;
+		enum ps_bump_kind k = PS_BUMP_COLD;
+
+		if (ps_bump_reserve(ps, k, d->len, &to[copied], &avail) &&
+		    ps_bump_reserve(ps, k = PS_BUMP_HOT, d->len, &to[copied], &avail))
+			break;
+		memcpy(ps_ptr(ps, to[copied]), ps_ptr(ps, d->data_off), d->len);
+		ps_bump_commit(ps, k, d->len);
+		ps_seg_ref(ps, ps_seg_of(ps, to[copied]), d->len);
+		ps_flush_set_add(&ps->pp, fs, to[copied], d->len);
+	}
+	if (copied == nrec)
+		return true;
+	for (size_t i = 0; i < copied; i++)
+		ps_seg_unref(ps, ps_seg_of(ps, to[i]), ps->a.descs_pm[slots[i]].len);
+	return false;
+}
+
+/* Steps 1 and 2 on the media: the moved marks durable with the copies,
+ * then the new places. */
+static int redirect(struct pktstore *ps, struct ps_flush_set *fs, const uint64_t *slots,
+		    const uint64_t *to, size_t nrec)
+{
+	for (size_t i = 0; i < nrec; i++) {
+		struct ps_desc *d = &ps->a.descs_pm[slots[i]];
+
+		if (d->mark != PS_DESC_MOVED)
+			__atomic_store_n((uint64_t *)(void *)&d->mark, ps_desc_moved_word(d),
+					 __ATOMIC_RELEASE);
+	}
+	int ret = persist_words(ps, fs, slots, nrec, offsetof(struct ps_desc, mark));
+
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < nrec; i++)
+		__atomic_store_n(&ps->a.descs_pm[slots[i]].data_off, to[i], __ATOMIC_RELEASE);
+	*fs = (struct ps_flush_set){ .n = 0 };
+	return persist_words(ps, fs, slots, nrec, offsetof(struct ps_desc, data_off));
+}
+
 /* Move every record out of segment seg. 1: freed; 0: could not (no room for
  * the copies: nothing changed); <0: a persist failed. */
 static int clean_segment(struct pktstore *ps, uint64_t seg)
@@ -98,6 +150,7 @@ static int clean_segment(struct pktstore *ps, uint64_t seg)
 	uint32_t nrec = ps->seg.refs[seg];
 	uint64_t *slots = malloc(nrec * sizeof(*slots));
 	uint64_t *to = malloc(nrec * sizeof(*to));
+	struct ps_flush_set fs = { .n = 0 };
 	int ret = 0;
 
 	if (!slots || !to) {
@@ -108,56 +161,16 @@ static int clean_segment(struct pktstore *ps, uint64_t seg)
 		goto out;
 	/* Nothing may land in it or adopt its tail meanwhile. */
 	ps->seg.state[seg] = PS_SEG_CLEANING;
-
-	/* 1. Copies, and the moved marks. */
-	struct ps_flush_set fs = { .n = 0 };
-	size_t copied = 0;
-
-	for (; copied < nrec; copied++) {
-		const struct ps_desc *d = &ps->a.descs_pm[slots[copied]];
-		uint32_t avail;
-		/* The cold segment, or, while every segment is pinned and none
-		 * can be had for it, the room left where new bytes go. */
-		enum ps_bump_kind k = PS_BUMP_COLD;
-
-		if (ps_bump_reserve(ps, k, d->len, &to[copied], &avail) &&
-		    ps_bump_reserve(ps, k = PS_BUMP_HOT, d->len, &to[copied], &avail))
-			break;
-		memcpy(ps_ptr(ps, to[copied]), ps_ptr(ps, d->data_off), d->len);
-		ps_bump_commit(ps, k, d->len);
-		ps_seg_ref(ps, ps_seg_of(ps, to[copied]), d->len);
-		ps_flush_set_add(&ps->pp, &fs, to[copied], d->len);
-	}
-	if (copied < nrec) {
-		/* No room: the copies are garbage past the bump pointer's
-		 * records; nothing on the media refers to them. */
-		for (size_t i = 0; i < copied; i++)
-			ps_seg_unref(ps, ps_seg_of(ps, to[i]), ps->a.descs_pm[slots[i]].len);
+	if (!copy_out(ps, &fs, slots, to, nrec)) {
 		ps_seg_cleaned(ps, seg);
 		goto out;
 	}
-	for (size_t i = 0; i < nrec; i++) {
-		struct ps_desc *d = &ps->a.descs_pm[slots[i]];
-
-		if (d->mark != PS_DESC_MOVED)
-			__atomic_store_n((uint64_t *)(void *)&d->mark, ps_desc_moved_word(d),
-					 __ATOMIC_RELEASE);
-	}
-	ret = persist_words(ps, &fs, slots, nrec, offsetof(struct ps_desc, mark));
-
-	/* 2. The new places. */
-	for (size_t i = 0; !ret && i < nrec; i++)
-		__atomic_store_n(&ps->a.descs_pm[slots[i]].data_off, to[i], __ATOMIC_RELEASE);
-	if (!ret) {
-		fs = (struct ps_flush_set){ .n = 0 };
-		ret = persist_words(ps, &fs, slots, nrec, offsetof(struct ps_desc, data_off));
-	}
+	ret = redirect(ps, &fs, slots, to, nrec);
 	if (ret) {
 		/* Which place is durable is unknown: keep both held, stop. */
 		ps->broken = ret;
 		goto out;
 	}
-
 	/* 3. The old segment goes. */
 	for (size_t i = 0; i < nrec; i++) {
 		uint32_t len = ps->a.descs_pm[slots[i]].len;

@@ -119,26 +119,50 @@ static void fill_addrs(struct ps_flow_entry *e, int fd)
 	}
 }
 
-int ps_flow_new(struct pktstore *ps, enum ps_flow_state kind, int fd, uint64_t tag,
-		struct ps_flow **out)
+/* A free table slot, from where the next id falls; max when the table is
+ * full. Slot and id go together: slot = (id - 1) % max_flows. */
+static uint32_t free_slot(const struct pktstore *ps)
 {
 	uint32_t max = ps->a.sb.max_flows;
-	uint32_t start = (uint32_t)((ps->next_flow_id - 1) % max);
-	uint32_t slot = max;
+	uint32_t start = (uint32_t)ps_mod(&ps->flow_div, ps->next_flow_id - 1);
 
 	for (uint32_t i = 0; i < max; i++) {
 		uint32_t s = (start + i) % max;
 
-		if (!ps->flows[s]) {
-			slot = s;
-			break;
-		}
+		if (!ps->flows[s])
+			return s;
 	}
+	return max;
+}
+
+/* The superblock's flow id limit stays ahead of the ids handed out, a
+ * table's worth at a time, so the next session starts above them. */
+static int raise_id_limit(struct pktstore *ps, uint64_t id)
+{
+	uint64_t limit = ps->a.sb.flow_id_limit;
+	uint32_t max = ps->a.sb.max_flows;
+
+	if (id < limit)
+		return 0;
+	ps->a.sb.flow_id_limit = PS_ID_MAX - id > max ? id + max : PS_ID_MAX;
+	int ret = ps_arena_sync(ps);
+
+	if (ret)
+		ps->a.sb.flow_id_limit = limit;
+	return ret;
+}
+
+int ps_flow_new(struct pktstore *ps, enum ps_flow_state kind, int fd, uint64_t tag,
+		struct ps_flow **out)
+{
+	uint32_t max = ps->a.sb.max_flows;
+	uint32_t slot = free_slot(ps);
+
 	if (slot == max)
 		return PKTSTORE_EFLOWS;
 
 	uint64_t base = ps->next_flow_id;
-	uint64_t id = base + (slot + max - (uint32_t)((base - 1) % max)) % max;
+	uint64_t id = base + (slot + max - (uint32_t)ps_mod(&ps->flow_div, base - 1)) % max;
 	struct ps_flow_entry e = {
 		.id = id,
 		.tag = tag,
@@ -153,27 +177,15 @@ int ps_flow_new(struct pktstore *ps, enum ps_flow_state kind, int fd, uint64_t t
 	 * the bits above (UD_HUP, UD_CANCEL). */
 	if (id >= PS_ID_MAX)
 		return -EOVERFLOW;
+	int ret = raise_id_limit(ps, id);
 
-	/* The superblock's flow id limit stays ahead of the ids handed out,
-	 * a table's worth at a time, so the next session starts above them. */
-	uint64_t limit = ps->a.sb.flow_id_limit;
-
-	if (id >= limit) {
-		ps->a.sb.flow_id_limit = PS_ID_MAX - id > max ? id + max : PS_ID_MAX;
-		int ret = ps_arena_sync(ps);
-
-		if (ret) {
-			ps->a.sb.flow_id_limit = limit;
-			return ret;
-		}
-	}
-
+	if (ret)
+		return ret;
 	struct ps_flow *f = flow_alloc(id, slot, kind);
 
 	if (!f)
 		return -ENOMEM;
-	int ret = entry_persist(ps, slot, &e);
-
+	ret = entry_persist(ps, slot, &e);
 	if (ret) {
 		free(f);
 		return ret;

@@ -107,31 +107,62 @@ static int opts_copy(struct pktstore_opts *dst, const struct pktstore_opts *src,
 	return 0;
 }
 
+/* The options' flags and receive path, PKTSTORE_RECV_PATH applied. */
+static int check_opts(const struct pktstore_opts *opts, enum pktstore_recv_path *want)
+{
+	unsigned flags = opts ? opts->flags : 0;
+	const char *env = getenv("PKTSTORE_RECV_PATH");
+
+	*want = opts ? opts->recv_path : PKTSTORE_PATH_AUTO;
+	if (flags & ~(PKTSTORE_CREATE | PKTSTORE_EXCL | PKTSTORE_RDONLY | PKTSTORE_MOVABLE |
+		      PKTSTORE_VERIFY) ||
+	    (flags & PKTSTORE_RDONLY && flags & PKTSTORE_CREATE))
+		return -EINVAL;
+	if (*want == PKTSTORE_PATH_AUTO && env && *env && parse_path(env, want))
+		return -EINVAL;
+	if (*want != PKTSTORE_PATH_AUTO && !ps_backend_by_path(*want))
+		return -EINVAL;
+	return 0;
+}
+
+/* The DRAM state of the mapped arena, rebuilt from the log. */
+static int load(struct pktstore *ps, unsigned flags)
+{
+	const struct ps_superblock *sb = &ps->a.sb;
+	uint64_t t0 = ps_mono_ns();
+	int ret;
+
+	ps->desc_free = sb->ndesc;
+	ps_div_init(&ps->slot_div, sb->ndesc);
+	ps_div_init(&ps->flow_div, sb->max_flows);
+	ps->next_id = 1;
+	ps->verify_all = flags & PKTSTORE_VERIFY;
+	ps->desc_state = calloc(sb->ndesc, 1);
+	if (!ps->desc_state)
+		return -ENOMEM;
+	ret = ps_segments_init(&ps->seg, sb->nsegs, sb->seg_size);
+	if (!ret)
+		ret = ps_flows_load(ps);
+	if (!ret)
+		ret = ps_recover(ps);
+	ps->cnt.recovery_ns = ps_mono_ns() - t0;
+	return ret;
+}
+
 int pktstore_open_ex(const char *path, const struct pktstore_opts *user_opts, size_t opts_size,
 		     struct pktstore **out)
 {
 	struct pktstore_opts o;
+	enum pktstore_recv_path want;
 	int ret = opts_copy(&o, user_opts, opts_size);
+	const struct pktstore_opts *opts = user_opts ? &o : NULL;
 
+	if (!ret)
+		ret = path && out ? check_opts(opts, &want) : -EINVAL;
 	if (ret)
 		return ret;
-	const struct pktstore_opts *opts = user_opts ? &o : NULL;
-	enum pktstore_recv_path want = opts ? opts->recv_path : PKTSTORE_PATH_AUTO;
-	const char *env = getenv("PKTSTORE_RECV_PATH");
 	unsigned flags = opts ? opts->flags : 0;
-
-	if (!path || !out ||
-	    flags & ~(PKTSTORE_CREATE | PKTSTORE_EXCL | PKTSTORE_RDONLY | PKTSTORE_MOVABLE |
-		      PKTSTORE_VERIFY) ||
-	    (flags & PKTSTORE_RDONLY && flags & PKTSTORE_CREATE))
-		return -EINVAL;
-	if (want == PKTSTORE_PATH_AUTO && env && *env && parse_path(env, &want))
-		return -EINVAL;
 	const struct ps_backend_ops *wanted = ps_backend_by_path(want);
-
-	if (want != PKTSTORE_PATH_AUTO && !wanted)
-		return -EINVAL;
-
 	struct pktstore *ps = calloc(1, sizeof(*ps));
 
 	if (!ps)
@@ -144,48 +175,21 @@ int pktstore_open_ex(const char *path, const struct pktstore_opts *user_opts, si
 		return ret;
 	}
 	ret = ps_arena_open(ps, path, opts);
-	if (ret)
-		goto fail;
-
-	const struct ps_superblock *sb = &ps->a.sb;
-	uint64_t t0 = ps_mono_ns();
-
-	ps->desc_free = sb->ndesc;
-	ps_div_init(&ps->slot_div, sb->ndesc);
-	ps_div_init(&ps->flow_div, sb->max_flows);
-	ps->next_id = 1;
-	ps->desc_state = calloc(sb->ndesc, 1);
-	if (!ps->desc_state) {
-		ret = -ENOMEM;
-		goto fail;
+	if (!ret)
+		ret = load(ps, flags);
+	if (!ret && !ps->a.rdonly) {
+		ps->movable = flags & PKTSTORE_MOVABLE;
+		ps->clean_hint = true; /* recovery may have left sparse segments */
+		/* A new arena's superblocks say "in use" from the start. */
+		ret = ps->a.formatted ? 0 : ps_arena_mark(ps, true);
+		if (!ret)
+			ret = pick_backend(ps, want);
 	}
-	ret = ps_segments_init(&ps->seg, sb->nsegs, sb->seg_size);
-	if (!ret)
-		ret = ps_flows_load(ps);
-	ps->verify_all = flags & PKTSTORE_VERIFY;
-	if (!ret)
-		ret = ps_recover(ps);
-	if (ret)
-		goto fail;
-	ps->cnt.recovery_ns = ps_mono_ns() - t0;
-
-	if (ps->a.rdonly) {
-		ps->opening = NULL;
+	if (!ret) {
+		ps->opening = NULL; /* the caller's options may go now */
 		*out = ps;
 		return 0;
 	}
-	ps->movable = flags & PKTSTORE_MOVABLE;
-	ps->clean_hint = true; /* recovery may have left sparse segments */
-	/* A new arena's superblocks say "in use" from the start. */
-	ret = ps->a.formatted ? 0 : ps_arena_mark(ps, true);
-	if (!ret)
-		ret = pick_backend(ps, want);
-	if (ret)
-		goto fail;
-	ps->opening = NULL; /* the caller's options may go now */
-	*out = ps;
-	return 0;
-fail:
 	/* Whatever this call created goes too: a retry must find no
 	 * half-made arena in its way. The lock is still ours here. */
 	if (ps->a.created)
