@@ -147,6 +147,14 @@ uint64_t ps_be_seg_of(const struct pktstore *ps, uint64_t data_off)
 	return ps_seg_of(ps, data_off);
 }
 
+void ps_be_hold(struct pktstore *ps, uint64_t off, uint32_t len, bool hold)
+{
+	if (hold)
+		ps_seg_ref(ps, ps_seg_of(ps, off), len);
+	else
+		ps_seg_unref(ps, ps_seg_of(ps, off), len);
+}
+
 int ps_be_bump_reserve(struct pktstore *ps, uint32_t min, uint64_t *off, uint32_t *avail)
 {
 	return ps_bump_reserve(ps, PS_BUMP_HOT, min, off, avail);

@@ -128,6 +128,9 @@ void ps_be_seg_give_run(struct pktstore *ps, uint64_t first, uint64_t n);
 /* No new bytes land in seg: it frees when its last record goes. */
 void ps_be_seg_seal(struct pktstore *ps, uint64_t seg);
 uint64_t ps_be_seg_of(const struct pktstore *ps, uint64_t data_off);
+/* Hold (or let go of) the segment of len arena bytes at off, which a send
+ * still needs: it is not reused while held. */
+void ps_be_hold(struct pktstore *ps, uint64_t off, uint32_t len, bool hold);
 /* Bump space for bytes placed by user space (recv(2), copies): at least
  * min bytes at *off, *avail in all; then commit what was used. */
 int ps_be_bump_reserve(struct pktstore *ps, uint32_t min, uint64_t *off, uint32_t *avail);

@@ -24,6 +24,8 @@
  *   backend.c     the services backend.h offers backends; starved flows
  *   watch.c       other fds a receive call waits for (pktstore_watch)
  *   ingest.c      backend landings -> records -> commit -> delivery
+ *   uring_send.c  the bytes pktstore_send() queues on the io_uring paths:
+ *                 copied, or held in the arena
  *   uring_ring.c  what both io_uring backends share: the ring, arming,
  *                 polling, reaping, cancelling, hang-up polls, sends,
  *                 pktstore_fd()

@@ -113,8 +113,9 @@ void ps_ring_fini(struct ps_ring *r)
 		close(r->epfd);
 	r->evfd = r->epfd = -1;
 	for (uint32_t i = 0; r->fl && i < r->nfl; i++) {
-		free(r->fl[i].out);
-		free(r->fl[i].pend);
+		ps_sendq_free(&r->fl[i].out, r->ps);
+		ps_sendq_free(&r->fl[i].pend, r->ps);
+		free(r->fl[i].msg);
 	}
 	free(r->fl);
 	free(r->sending);
@@ -238,18 +239,26 @@ static void hangup_done(struct ps_ring *r, struct ps_flow *f, int res)
 /* Bytes queued for f behind the send in flight. */
 #define SEND_QUEUE_MAX (4u << 20)
 
-/* Post the send of out from out_off (the ring is enabled). */
+/* Post the send of out from out_sent (the ring is enabled). */
 static int post_send(struct ps_ring *r, struct ps_flow *f)
 {
 	struct ps_ring_flow *rf = ps_ring_flow(r, f);
-	struct io_uring_sqe *sqe = ps_ring_sqe(r);
+	struct io_uring_sqe *sqe;
 
-	if (!sqe)
+	if (!rf->msg) {
+		rf->msg = calloc(1, sizeof(*rf->msg) + PS_SEND_IOV * sizeof(struct iovec));
+		if (!rf->msg)
+			return -ENOMEM;
+	}
+	if (!(sqe = ps_ring_sqe(r)))
 		return -EBUSY;
+	struct iovec *iov = (struct iovec *)(rf->msg + 1);
+
+	rf->msg->msg_iov = iov;
+	rf->msg->msg_iovlen = ps_sendq_iov(&rf->out, r->ps, rf->out_sent, iov, PS_SEND_IOV);
 	/* MSG_WAITALL: the kernel sends it all, waiting for room, before it
 	 * completes; a short completion is sent on from where it stopped. */
-	io_uring_prep_send(sqe, ps_flow_fd(f), rf->out + rf->out_off, rf->out_len - rf->out_off,
-			   MSG_NOSIGNAL | MSG_WAITALL);
+	io_uring_prep_sendmsg(sqe, ps_flow_fd(f), rf->msg, MSG_NOSIGNAL | MSG_WAITALL);
 	io_uring_sqe_set_data64(sqe, ps_flow_id(f) | UD_SEND);
 	r->fresh_sends++;
 	if (!rf->sending) {
@@ -273,26 +282,25 @@ static void send_over(struct ps_ring *r, struct ps_flow *f)
 	rf->sending = rf->await_room = false;
 }
 
-/* The queued bytes become the send in flight. */
+/* The queued bytes become the send in flight; the sent ones go (and
+ * what they held of the arena). */
 static int send_next(struct ps_ring *r, struct ps_flow *f)
 {
 	struct ps_ring_flow *rf = ps_ring_flow(r, f);
-	char *b = rf->out;
-	uint32_t cap = rf->out_cap;
+	struct ps_sendq done = rf->out;
 
+	ps_sendq_clear(&done, r->ps);
 	rf->out = rf->pend;
-	rf->out_cap = rf->pend_cap;
-	rf->out_len = rf->pend_len;
-	rf->out_off = 0;
-	rf->pend = b;
-	rf->pend_cap = cap;
-	rf->pend_len = 0;
+	rf->pend = done;
+	rf->out_sent = 0;
 	return post_send(r, f);
 }
 
-static void send_drop(struct ps_ring_flow *rf)
+static void send_drop(struct ps_ring *r, struct ps_ring_flow *rf)
 {
-	rf->out_len = rf->out_off = rf->pend_len = 0;
+	ps_sendq_clear(&rf->out, r->ps);
+	ps_sendq_clear(&rf->pend, r->ps);
+	rf->out_sent = 0;
 }
 
 /* Cancel what f has posted with this user_data bit (0: its receive). */
@@ -314,31 +322,34 @@ static void send_done(struct ps_ring *r, struct ps_flow *f, int res)
 	if (rf->cancelling) {
 		/* Detach: what was queued behind a send that went out whole
 		 * gets one try, cancelled at once if the peer has no room. */
-		if (res > 0 && (uint32_t)res >= rf->out_len - rf->out_off && rf->pend_len &&
+		if (res > 0 && (uint64_t)res >= rf->out.bytes - rf->out_sent && rf->pend.bytes &&
 		    !send_next(r, f))
 			post_cancel(r, f, UD_SEND);
 		else
-			send_drop(rf);
+			send_drop(r, rf);
 		return;
 	}
 	if (res <= 0) {
 		/* The peer is gone or the socket failed: what waits cannot
 		 * be sent either; the next pktstore_send() reports it. */
 		rf->send_err = res ? res : -EPIPE;
-		send_drop(rf);
+		send_drop(r, rf);
 		return;
 	}
-	rf->out_off += (uint32_t)res < rf->out_len - rf->out_off ? (uint32_t)res
-								  : rf->out_len - rf->out_off;
+	uint64_t left = rf->out.bytes - rf->out_sent;
+
+	rf->out_sent += (uint64_t)res < left ? (uint64_t)res : left;
 	int ret = 0;
 
-	if (rf->out_off < rf->out_len)
+	if (rf->out_sent < rf->out.bytes)
 		ret = post_send(r, f);
-	else if (rf->pend_len)
+	else if (rf->pend.bytes)
 		ret = send_next(r, f);
+	else
+		ps_sendq_clear(&rf->out, r->ps); /* let go of the arena at once */
 	if (ret) {
 		rf->send_err = ret;
-		send_drop(rf);
+		send_drop(r, rf);
 	}
 }
 
@@ -369,28 +380,16 @@ int ps_ring_send(struct ps_ring *r, struct ps_flow *f, const struct iovec *iov, 
 		rf->send_err = 0;
 		return ret;
 	}
-	if (len > SEND_QUEUE_MAX - rf->pend_len)
+	if (len > SEND_QUEUE_MAX - rf->pend.bytes)
 		return -EAGAIN; /* the peer reads too slowly: receive (reap) first */
-	if (rf->pend_len + len > rf->pend_cap) {
-		uint32_t cap = rf->pend_cap ? rf->pend_cap : 4096;
-
-		while (cap < rf->pend_len + len)
-			cap *= 2;
-		char *b = realloc(rf->pend, cap);
-
-		if (!b)
-			return -ENOMEM;
-		rf->pend = b;
-		rf->pend_cap = cap;
-	}
-	for (unsigned i = 0; i < iovcnt; i++) {
-		memcpy(rf->pend + rf->pend_len, iov[i].iov_base, iov[i].iov_len);
-		rf->pend_len += (uint32_t)iov[i].iov_len;
-	}
+	ret = ps_sendq_add(&rf->pend, r->ps, iov, iovcnt);
+	if (ret)
+		return ret;
 	if (!rf->sending) {
 		ret = send_next(r, f);
 		if (ret) {
-			rf->pend_len -= (uint32_t)len; /* not taken after all */
+			/* Not taken after all: the queue was empty before. */
+			ps_sendq_clear(&rf->out, r->ps);
 			return ret;
 		}
 	}
@@ -592,7 +591,7 @@ void ps_ring_cancel(struct ps_ring *r, struct ps_flow *f)
 	if (rf->sending)
 		send_over(r, f); /* the wait above gave up */
 	rf->armed = rf->hup_watch = rf->cancelling = false;
-	send_drop(rf);
+	send_drop(r, rf);
 	rf->send_err = 0;
 	watch(r, f);
 }

@@ -12,12 +12,51 @@
 #include "backend.h"
 #include "compat_uring.h"
 
+#include <sys/socket.h>
+
 /* A receive's user_data is its flow id; a cancel's has this bit, above
  * every flow id, and a hang-up poll's carries its flow id with this one. */
 #define UD_CANCEL (1ull << 63)
 #define UD_HUP (1ull << 62)
 #define UD_SEND (1ull << 61) /* ... and a send's (pktstore_send) this one */
 #define UD_WATCH (1ull << 60) /* a watched fd's poll: its watch number */
+
+/* pktstore_send(): the bytes queued for a flow (uring_send.c), in pieces:
+ * copied bytes, at an offset into buf, or arena bytes, at an arena offset,
+ * whose segment is held until they are sent. */
+struct ps_send_piece {
+	uint64_t at;
+	uint32_t len;
+	bool arena;
+};
+
+struct ps_sendq {
+	char *buf;
+	uint32_t buf_len, buf_cap;
+	struct ps_send_piece *piece;
+	uint32_t n, cap;
+	uint64_t bytes;
+};
+
+/* Arena bytes this long or longer are sent from the arena, not copied.
+ * (Where that starts to pay was measured with the library built with other
+ * values: -DPS_SEND_REF_MIN=N; see bench/results/latest.md.) */
+#ifndef PS_SEND_REF_MIN
+#define PS_SEND_REF_MIN 2048
+#endif
+
+/* Queue iov's bytes; nothing taken on failure. */
+int ps_sendq_add(struct ps_sendq *q, struct pktstore *ps, const struct iovec *iov,
+		 unsigned iovcnt);
+/* The queue's bytes from offset `from`, as at most max iovecs. */
+unsigned ps_sendq_iov(const struct ps_sendq *q, struct pktstore *ps, uint64_t from,
+		      struct iovec *iov, unsigned max);
+/* Empty it, letting go of the arena bytes it held. */
+void ps_sendq_clear(struct ps_sendq *q, struct pktstore *ps);
+void ps_sendq_free(struct ps_sendq *q, struct pktstore *ps);
+
+/* Iovecs of one send at most. */
+#define PS_SEND_IOV 64
 
 /* What is posted for one flow, by flow slot. */
 struct ps_ring_flow {
@@ -27,10 +66,12 @@ struct ps_ring_flow {
 	bool await_room; /* ... that outlived the enter that submitted it */
 	bool cancelling; /* detach waits for all to end: post nothing new */
 	uint32_t watched; /* the events the readiness set watches (uring_ring.c) */
-	/* pktstore_send(): the bytes of the send in flight, from out_off, and
-	 * the bytes queued behind it; one send in flight keeps them in order. */
-	char *out, *pend;
-	uint32_t out_len, out_off, out_cap, pend_len, pend_cap;
+	/* pktstore_send(): the bytes of the send in flight, from out_sent on,
+	 * and the bytes queued behind it; one send in flight keeps them in
+	 * order. */
+	struct ps_sendq out, pend;
+	uint64_t out_sent;
+	struct msghdr *msg; /* of the send in flight, with its PS_SEND_IOV iovecs */
 	int send_err; /* an earlier send failed: the next pktstore_send says so */
 	uint32_t sending_at; /* its place in the ring's list of sending flows */
 };
