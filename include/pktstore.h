@@ -313,9 +313,10 @@ PKTSTORE_API int pktstore_unwatch(struct pktstore *ps, int fd);
  * may have work. It must only be treated as a hint to call in. */
 PKTSTORE_API int pktstore_fd(struct pktstore *ps);
 /* Send bytes to an attached flow's peer (an acknowledgement, a reply). On
- * the io_uring paths they are copied and sent through the store's ring, in
- * order with earlier sends on the flow; with PKTSTORE_SEND_MORE the next
- * receive call submits them. Returns the bytes taken (all of them, but on
+ * the io_uring paths they are sent through the store's ring, in order with
+ * earlier sends on the flow (copied, or, for large pieces of the arena,
+ * sent from it with their segment held until sent); with
+ * PKTSTORE_SEND_MORE the next receive call submits them. Returns the bytes taken (all of them, but on
  * the recv path from a non-blocking socket, as sendmsg(2)), or -errno
  * (-EAGAIN: too much waits unsent; an error of an earlier send). */
 PKTSTORE_API int pktstore_send(struct pktstore *ps, uint64_t flow, const struct iovec *iov,
