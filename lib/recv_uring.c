@@ -383,7 +383,7 @@ static int register_buf_ring(struct pktstore *ps, struct uring_state *u)
 
 static int setup(struct pktstore *ps, bool inc)
 {
-	static const struct ps_ring_setup rs = { 0 };
+	static const struct ps_ring_setup rs = { .send_from_arena = true };
 	struct uring_state *u = calloc(1, sizeof(*u));
 	int ret;
 

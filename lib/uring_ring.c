@@ -39,6 +39,7 @@ int ps_ring_init(struct ps_ring *r, struct pktstore *ps, const struct ps_ring_se
 	int ret;
 
 	r->ps = ps;
+	r->send_from_arena = s->send_from_arena;
 	r->epfd = r->evfd = -1;
 	for (unsigned i = 0; i < PS_WATCH_MAX; i++)
 		r->watch[i].fd = -1;
@@ -382,7 +383,7 @@ int ps_ring_send(struct ps_ring *r, struct ps_flow *f, const struct iovec *iov, 
 	}
 	if (len > SEND_QUEUE_MAX - rf->pend.bytes)
 		return -EAGAIN; /* the peer reads too slowly: receive (reap) first */
-	ret = ps_sendq_add(&rf->pend, r->ps, iov, iovcnt);
+	ret = ps_sendq_add(&rf->pend, r->ps, iov, iovcnt, r->send_from_arena);
 	if (ret)
 		return ret;
 	if (!rf->sending) {

@@ -45,9 +45,10 @@ struct ps_sendq {
 #define PS_SEND_REF_MIN 2048
 #endif
 
-/* Queue iov's bytes; nothing taken on failure. */
+/* Queue iov's bytes, large arena pieces by reference when from_arena;
+ * nothing taken on failure. */
 int ps_sendq_add(struct ps_sendq *q, struct pktstore *ps, const struct iovec *iov,
-		 unsigned iovcnt);
+		 unsigned iovcnt, bool from_arena);
 /* The queue's bytes from offset `from`, as at most max iovecs. */
 unsigned ps_sendq_iov(const struct ps_sendq *q, struct pktstore *ps, uint64_t from,
 		      struct iovec *iov, unsigned max);
@@ -84,6 +85,7 @@ struct ps_ring {
 	int epfd;       /* pktstore_fd() */
 	int evfd;       /* the ring's eventfd, in epfd */
 	bool fd_given;  /* pktstore_fd() was asked for: keep the eventfd clear */
+	bool send_from_arena; /* ps_ring_setup's */
 	struct ps_ring_flow *fl;
 	uint32_t nfl;
 	uint64_t *sending;  /* ids of the flows with a send in flight */
@@ -107,6 +109,10 @@ struct ps_ring {
 /* Setup flags beyond the common ones, and whether the ring must defer its
  * task work (zcrx) or may go without where the kernel refuses it. */
 struct ps_ring_setup {
+	/* Sends may take large pieces from the arena (its bytes stay put while
+	 * their segment is held); zcrx gives buffers back to the NIC on
+	 * release, whatever holds them, so it copies. */
+	bool send_from_arena;
 	unsigned flags;
 	bool must_defer;
 	bool start_enabled; /* the creating thread becomes the submitter */

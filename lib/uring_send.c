@@ -82,7 +82,7 @@ static int copy_in(struct ps_sendq *q, const void *p, uint32_t len)
 }
 
 int ps_sendq_add(struct ps_sendq *q, struct pktstore *ps, const struct iovec *iov,
-		 unsigned iovcnt)
+		 unsigned iovcnt, bool from_arena)
 {
 	struct ps_be_arena ar;
 	uint32_t n0 = q->n, buf0 = q->buf_len;
@@ -94,7 +94,8 @@ int ps_sendq_add(struct ps_sendq *q, struct pktstore *ps, const struct iovec *io
 	for (unsigned i = 0; i < iovcnt && !ret; i++) {
 		const char *p = iov[i].iov_base;
 		uint32_t len = (uint32_t)iov[i].iov_len;
-		uint64_t at = len >= PS_SEND_REF_MIN ? arena_at(&ar, p, len) : UINT64_MAX;
+		uint64_t at = from_arena && len >= PS_SEND_REF_MIN ? arena_at(&ar, p, len)
+								   : UINT64_MAX;
 
 		if (!len)
 			continue;
