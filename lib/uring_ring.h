@@ -38,11 +38,14 @@ struct ps_sendq {
 	uint64_t bytes;
 };
 
-/* Arena bytes this long or longer are sent from the arena, not copied.
- * (Where that starts to pay was measured with the library built with other
- * values: -DPS_SEND_REF_MIN=N; see bench/results/latest.md.) */
+/* Arena bytes this long or longer are sent from the arena, not copied:
+ * bench/sendref.sh counts the instructions of echoing a stored message
+ * both ways (2026-12-04, emulated PM on /dev/shm): 256 B 3186 from the arena
+ * against 3142 copied, 512 B 3246/3249, 1 KiB 3361/3413, 2 KiB 3598/3745,
+ * 4 KiB 4094/4433. It is built with other values (-DPS_SEND_REF_MIN=N) to
+ * measure. */
 #ifndef PS_SEND_REF_MIN
-#define PS_SEND_REF_MIN 2048
+#define PS_SEND_REF_MIN 1024
 #endif
 
 /* Queue iov's bytes, large arena pieces by reference when from_arena;
