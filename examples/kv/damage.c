@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kv.h"
+#include "meta.h"
 
 enum dmg_kind {
 	DMG_BYTES,   /* a record's bytes fail their checksum */

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * watch.h - WATCH: keys a connection's next EXEC depends on. Live only:
+ * an EXEC that WATCH aborts changes nothing and records nothing, so replay
+ * never needs to know.
+ */
+#ifndef KV_WATCH_H
+#define KV_WATCH_H
+
+#include "kv.h"
+
+struct watch {
+	uint8_t db;
+	uint8_t expired;  /* the key was already expired when watched */
+	uint32_t klen;
+	char *key;
+};
+
+/* Counts of watched keys by hash slot: a write checks one slot, and only
+ * looks at the watching connections when the slot is not empty. */
+struct watch_table {
+	uint32_t slot[1024];
+	uint64_t total;
+};
+
+int watch_add(struct kv_server *s, struct conn *c, int db, const char *key, uint32_t klen,
+	      uint64_t now_ms);
+void watch_clear(struct kv_server *s, struct conn *c);
+void watch_touch(struct kv_server *s, int db, const char *key, uint32_t klen);
+void watch_flushed(struct kv_server *s, int db);
+int watch_expired_since(struct kv_server *s, const struct conn *c, uint64_t now_ms);
+
+#endif
