@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
   cmake make gcc pkg-config
   libpmem2-dev liburing-dev libisal-dev libcriterion-dev
-  redis-tools curl wrk
+  redis-tools python3-redis curl wrk
   libevent-dev libuv1-dev
 )
 case "${1:-}" in

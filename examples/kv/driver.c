@@ -153,8 +153,13 @@ static void resp_apply(struct kv_server *s, struct kflow *f, uint64_t pos, uint6
 		goto out;
 	}
 	if (f->in_multi && !(x.cmd->flags & CMD_NOMULTI)) {
-		if (!rp && multi_queue(&x) == 0)
+		/* As Redis does: nothing is queued while memory is full. */
+		if (!rp && ks_full(s)) {
+			r_oom(&x);
+			queue_error(&x);
+		} else if (!rp && multi_queue(&x) == 0) {
 			out_lit(c, "+QUEUED\r\n");
+		}
 		goto out;
 	}
 	/* Replay runs what its bytes decide, and below the horizon only what

@@ -172,6 +172,13 @@ int ks_fits(const struct kv_server *s, uint64_t add, uint64_t sub)
 	return add <= sub || s->live_charge + (add - sub) <= s->limit;
 }
 
+/* Not even an empty value would fit: Redis's "used memory > maxmemory",
+ * which refuses whatever a transaction would queue. */
+int ks_full(const struct kv_server *s)
+{
+	return !ks_fits(s, ks_charge(s, 0, 0), 0);
+}
+
 static void release_old(struct kv_server *s, struct unit *u, int db, const char *key,
 			uint32_t klen, struct pin *old)
 {

@@ -268,6 +268,7 @@ uint64_t ks_charge(const struct kv_server *s, uint32_t klen, uint64_t vlen);
 uint64_t ks_charge_of(struct kv_server *s, int db, const char *key, uint32_t klen);
 void ks_account(struct kv_server *s, const struct kentry *e, int sign);
 int ks_fits(const struct kv_server *s, uint64_t add, uint64_t sub);
+int ks_full(const struct kv_server *s);
 uint64_t ks_scan(struct kv_server *s, int db, uint64_t cursor, uint64_t count,
 		 void (*fn)(void *, struct kentry *), void *arg);
 struct kentry *ks_random(struct kv_server *s, int db, uint64_t now_ms);

@@ -138,6 +138,12 @@ void c_exec(struct cmdctx *x)
 		return;
 	}
 	struct conn *c = f->conn;
+	for (uint32_t i = 0; i < c->nmq && ks_full(s); i++)
+		if (c->mq[i].cmd->flags & CMD_DENYOOM) {
+			r_err(x, "EXECABORT Transaction discarded because of: OOM command not allowed "
+				 "when used memory > 'maxmemory'.");
+			return multi_end(s, f);
+		}
 	if (watch_expired_since(s, c, x->now_ms))
 		c->watch_dirty = 1;
 	if (c->multi_dirty) {
