@@ -171,7 +171,7 @@ struct conn {
 	struct queued *mq;      /* commands queued by MULTI */
 	uint32_t nmq, mqcap;
 	uint64_t mq_bytes;
-	struct watch *watched;  /* keys this connection watches */
+	struct watch **watched; /* keys this connection watches */
 	uint32_t nwatched, watchcap;
 	struct conn *next, *prev;
 };

@@ -274,12 +274,14 @@ int eff_expire(struct unit *u, int db, struct kentry *e, uint64_t expire_ms)
 	return ks_put(s, u, db, e->key, e->klen, p) ? -ENOMEM : 0;
 }
 
+/* key may be the entry's own copy, which goes with it: staged first. */
 int eff_del(struct unit *u, int db, const char *key, uint32_t klen)
 {
-	if (!ks_remove(u->s, u, db, key, klen))
+	if (!ks_find(u->s, db, key, klen))
 		return 0;
 	if (unit_journals(u) && mbuf_del(&u->mb, u->pos, (uint32_t)db, key, klen) < 0)
 		return -ENOMEM;
+	ks_remove(u->s, u, db, key, klen);
 	u->deleted = 1;
 	return 1;
 }

@@ -9,18 +9,20 @@
 
 #include "kv.h"
 
+/* One (connection, key) pair, in its hash chain and its connection's list. */
 struct watch {
+	struct watch *next;   /* hash chain */
+	struct conn *conn;
+	uint32_t hash, klen;
 	uint8_t db;
-	uint8_t expired;  /* the key was already expired when watched */
-	uint32_t klen;
-	char *key;
+	uint8_t expired;      /* the key was already expired when watched */
+	char key[];
 };
 
-/* Counts of watched keys by hash slot: a write checks one slot, and only
- * looks at the watching connections when the slot is not empty. */
+/* Every watched key by hash: a write looks at the pairs of its own key only. */
 struct watch_table {
-	uint32_t slot[1024];
-	uint64_t total;
+	struct watch **b;
+	uint64_t nb, n;
 };
 
 int watch_add(struct kv_server *s, struct conn *c, int db, const char *key, uint32_t klen,

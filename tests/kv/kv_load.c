@@ -514,7 +514,10 @@ static int c_verify(int port)
 {
 	int fd = dial(port), bad = 0;
 	static char got[C_MAXV + 16];
-	int tx_acked = 0, tx_pend = 0; /* keys of the in-flight transaction */
+	/* Keys of each in-flight transaction (one per connection at most). */
+	struct {
+		int id, acked, pend;
+	} tx[C_CONNS * 2] = { { 0 } };
 	long long now = wall_ms();
 	for (int k = 0; k < C_KEYS; k++) {
 		struct mkey *m = &model[k];
@@ -590,22 +593,25 @@ static int c_verify(int port)
 				name, len, len > 0 ? got : "", m->present ? "value" : "absent", m->gen,
 				m->size, m->count, m->exp_lo, m->exp_hi, now, m->pend);
 		if (m->ptx) {
+			int t = 0;
+			while (t < C_CONNS * 2 - 1 && tx[t].id && tx[t].id != m->ptx)
+				t++;
+			tx[t].id = m->ptx;
 			/* Counted only where the two states differ. */
-			if (is_acked && !is_pend)
-				tx_acked++;
-			if (is_pend && !is_acked)
-				tx_pend++;
+			tx[t].acked += is_acked && !is_pend;
+			tx[t].pend += is_pend && !is_acked;
 		}
 		m->pend = P_NONE;
 		m->ptx = 0;
 		c_checked++;
 	}
 	close(fd);
-	if (tx_acked && tx_pend) {
-		fprintf(stderr, "campaign: a transaction applied in part: %d keys without it, %d with it\n",
-			tx_acked, tx_pend);
-		bad++;
-	}
+	for (int t = 0; t < C_CONNS * 2; t++)
+		if (tx[t].acked && tx[t].pend) {
+			fprintf(stderr, "campaign: transaction %d applied in part: %d keys without it, "
+				"%d with it\n", tx[t].id, tx[t].acked, tx[t].pend);
+			bad++;
+		}
 	return bad ? 1 : 0;
 }
 
