@@ -34,6 +34,7 @@ struct kv_cmd {
 	unsigned flags;
 	cmd_fn fn;
 	int first_key, last_key, key_step;
+	int variant;          /* handlers shared by several commands tell them apart */
 	const char *group, *summary, *since;
 	const struct kv_cmd *sub; /* subcommands (CONFIG GET...), ended by a NULL name */
 };
@@ -99,18 +100,14 @@ struct kentry *lookup_key(struct cmdctx *x, int db, const char *key, uint32_t kl
 
 /* Handlers, by file. */
 void c_get(struct cmdctx *), c_set(struct cmdctx *), c_setnx(struct cmdctx *),
-	c_setex(struct cmdctx *), c_psetex(struct cmdctx *), c_getset(struct cmdctx *),
-	c_getdel(struct cmdctx *), c_getex(struct cmdctx *), c_mget(struct cmdctx *),
-	c_mset(struct cmdctx *), c_msetnx(struct cmdctx *), c_append(struct cmdctx *),
-	c_strlen(struct cmdctx *), c_getrange(struct cmdctx *), c_setrange(struct cmdctx *),
-	c_incr(struct cmdctx *), c_decr(struct cmdctx *), c_incrby(struct cmdctx *),
-	c_decrby(struct cmdctx *), c_incrbyfloat(struct cmdctx *);
-void c_del(struct cmdctx *), c_unlink(struct cmdctx *), c_exists(struct cmdctx *),
-	c_touch(struct cmdctx *), c_type(struct cmdctx *), c_expire(struct cmdctx *),
-	c_pexpire(struct cmdctx *), c_expireat(struct cmdctx *), c_pexpireat(struct cmdctx *),
-	c_ttl(struct cmdctx *), c_pttl(struct cmdctx *), c_expiretime(struct cmdctx *),
-	c_pexpiretime(struct cmdctx *), c_persist(struct cmdctx *), c_rename(struct cmdctx *),
-	c_renamenx(struct cmdctx *), c_copy(struct cmdctx *), c_keys(struct cmdctx *),
+	c_setex(struct cmdctx *), c_getset(struct cmdctx *), c_getdel(struct cmdctx *),
+	c_getex(struct cmdctx *), c_mget(struct cmdctx *), c_mset(struct cmdctx *),
+	c_msetnx(struct cmdctx *), c_append(struct cmdctx *), c_strlen(struct cmdctx *),
+	c_getrange(struct cmdctx *), c_setrange(struct cmdctx *), c_incr(struct cmdctx *),
+	c_incrby(struct cmdctx *), c_incrbyfloat(struct cmdctx *);
+void c_del(struct cmdctx *), c_exists(struct cmdctx *), c_type(struct cmdctx *),
+	c_expire(struct cmdctx *), c_ttl(struct cmdctx *), c_persist(struct cmdctx *),
+	c_rename(struct cmdctx *), c_copy(struct cmdctx *), c_keys(struct cmdctx *),
 	c_scan(struct cmdctx *), c_randomkey(struct cmdctx *), c_dbsize(struct cmdctx *),
 	c_flushall(struct cmdctx *), c_flushdb(struct cmdctx *);
 void c_multi(struct cmdctx *), c_exec(struct cmdctx *), c_discard(struct cmdctx *),
@@ -121,6 +118,9 @@ void c_ping(struct cmdctx *), c_echo(struct cmdctx *), c_quit(struct cmdctx *),
 void c_info(struct cmdctx *), c_command(struct cmdctx *), c_lastsave(struct cmdctx *),
 	c_time(struct cmdctx *), c_wait(struct cmdctx *);
 void c_eval(struct cmdctx *), c_evalsha(struct cmdctx *);
+
+/* Variants of the shared handlers. */
+enum { V_MS = 1, V_ABS = 2, V_NX = 4, V_NEG = 8 };
 
 /* t_multi.c: the transaction being queued (live) */
 int multi_queue(struct cmdctx *x);

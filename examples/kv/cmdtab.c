@@ -32,7 +32,7 @@ void c_script_load(struct cmdctx *), c_script_exists(struct cmdctx *),
 static void c_command_count(struct cmdctx *), c_command_info(struct cmdctx *),
 	c_command_docs(struct cmdctx *), c_command_list(struct cmdctx *), c_help(struct cmdctx *);
 
-#define SUB(n, ar, fl, fn, sum) { n, ar, fl, fn, 0, 0, 0, NULL, sum, NULL, NULL }
+#define SUB(n, ar, fl, fn, sum) { n, ar, fl, fn, 0, 0, 0, 0, NULL, sum, NULL, NULL }
 #define HELP SUB("help", 2, LS, c_help, "Show helpful text about the different subcommands")
 
 static const struct kv_cmd config_sub[] = {
@@ -79,8 +79,10 @@ static const struct kv_cmd script_sub[] = {
 	{ 0 },
 };
 
-#define CMD(n, ar, fl, fn, fk, lk, st, g, since, sum) { n, ar, fl, fn, fk, lk, st, g, sum, since, NULL }
-#define CONTAINER(n, ar, fl, fn, g, since, sum, sub) { n, ar, fl, fn, 0, 0, 0, g, sum, since, sub }
+#define CMDV(n, ar, fl, fn, v, fk, lk, st, g, since, sum) \
+	{ n, ar, fl, fn, fk, lk, st, v, g, sum, since, NULL }
+#define CMD(n, ar, fl, fn, fk, lk, st, g, since, sum) CMDV(n, ar, fl, fn, 0, fk, lk, st, g, since, sum)
+#define CONTAINER(n, ar, fl, fn, g, since, sum, sub) { n, ar, fl, fn, 0, 0, 0, 0, g, sum, since, sub }
 
 static const struct kv_cmd table[] = {
 	/* strings */
@@ -88,7 +90,7 @@ static const struct kv_cmd table[] = {
 	CMD("set", -3, W | M | RP, c_set, 1, 1, 1, "string", "1.0.0", "Set the string value of a key"),
 	CMD("setnx", 3, W | M | F, c_setnx, 1, 1, 1, "string", "1.0.0", "Set the value of a key, only if the key does not exist"),
 	CMD("setex", 4, W | M | RP, c_setex, 1, 1, 1, "string", "2.0.0", "Set the value and expiration of a key"),
-	CMD("psetex", 4, W | M | RP, c_psetex, 1, 1, 1, "string", "2.6.0", "Set the value and expiration in milliseconds of a key"),
+	CMDV("psetex", 4, W | M | RP, c_setex, V_MS, 1, 1, 1, "string", "2.6.0", "Set the value and expiration in milliseconds of a key"),
 	CMD("getset", 3, W | M | F | RP, c_getset, 1, 1, 1, "string", "1.0.0", "Set the string value of a key and return its old value"),
 	CMD("getdel", 2, W | F | RP, c_getdel, 1, 1, 1, "string", "6.2.0", "Get the value of a key and delete the key"),
 	CMD("getex", -2, W | F, c_getex, 1, 1, 1, "string", "6.2.0", "Get the value of a key and optionally set its expiration"),
@@ -101,27 +103,27 @@ static const struct kv_cmd table[] = {
 	CMD("substr", 4, R, c_getrange, 1, 1, 1, "string", "1.0.0", "Get a substring of the string stored at a key"),
 	CMD("setrange", 4, W | M, c_setrange, 1, 1, 1, "string", "2.2.0", "Overwrite part of a string at key starting at the specified offset"),
 	CMD("incr", 2, W | M | F, c_incr, 1, 1, 1, "string", "1.0.0", "Increment the integer value of a key by one"),
-	CMD("decr", 2, W | M | F, c_decr, 1, 1, 1, "string", "1.0.0", "Decrement the integer value of a key by one"),
+	CMDV("decr", 2, W | M | F, c_incr, V_NEG, 1, 1, 1, "string", "1.0.0", "Decrement the integer value of a key by one"),
 	CMD("incrby", 3, W | M | F, c_incrby, 1, 1, 1, "string", "1.0.0", "Increment the integer value of a key by the given amount"),
-	CMD("decrby", 3, W | M | F, c_decrby, 1, 1, 1, "string", "1.0.0", "Decrement the integer value of a key by the given number"),
+	CMDV("decrby", 3, W | M | F, c_incrby, V_NEG, 1, 1, 1, "string", "1.0.0", "Decrement the integer value of a key by the given number"),
 	CMD("incrbyfloat", 3, W | M | F, c_incrbyfloat, 1, 1, 1, "string", "2.6.0", "Increment the float value of a key by the given amount"),
 	/* keys */
 	CMD("del", -2, W | RP, c_del, 1, -1, 1, "generic", "1.0.0", "Delete a key"),
-	CMD("unlink", -2, W | F | RP, c_unlink, 1, -1, 1, "generic", "4.0.0", "Delete a key"),
+	CMD("unlink", -2, W | F | RP, c_del, 1, -1, 1, "generic", "4.0.0", "Delete a key"),
 	CMD("exists", -2, R | F, c_exists, 1, -1, 1, "generic", "1.0.0", "Determine if a key exists"),
-	CMD("touch", -2, R | F, c_touch, 1, -1, 1, "generic", "3.2.1", "Alters the last access time of a key(s). Returns the number of existing keys specified."),
+	CMD("touch", -2, R | F, c_exists, 1, -1, 1, "generic", "3.2.1", "Alters the last access time of a key(s). Returns the number of existing keys specified."),
 	CMD("type", 2, R | F, c_type, 1, 1, 1, "generic", "1.0.0", "Determine the type stored at key"),
 	CMD("expire", -3, W | F, c_expire, 1, 1, 1, "generic", "1.0.0", "Set a key's time to live in seconds"),
-	CMD("pexpire", -3, W | F, c_pexpire, 1, 1, 1, "generic", "2.6.0", "Set a key's time to live in milliseconds"),
-	CMD("expireat", -3, W | F, c_expireat, 1, 1, 1, "generic", "1.2.0", "Set the expiration for a key as a UNIX timestamp"),
-	CMD("pexpireat", -3, W | F, c_pexpireat, 1, 1, 1, "generic", "2.6.0", "Set the expiration for a key as a UNIX timestamp specified in milliseconds"),
+	CMDV("pexpire", -3, W | F, c_expire, V_MS, 1, 1, 1, "generic", "2.6.0", "Set a key's time to live in milliseconds"),
+	CMDV("expireat", -3, W | F, c_expire, V_ABS, 1, 1, 1, "generic", "1.2.0", "Set the expiration for a key as a UNIX timestamp"),
+	CMDV("pexpireat", -3, W | F, c_expire, V_MS | V_ABS, 1, 1, 1, "generic", "2.6.0", "Set the expiration for a key as a UNIX timestamp specified in milliseconds"),
 	CMD("ttl", 2, R | F, c_ttl, 1, 1, 1, "generic", "1.0.0", "Get the time to live for a key in seconds"),
-	CMD("pttl", 2, R | F, c_pttl, 1, 1, 1, "generic", "2.6.0", "Get the time to live for a key in milliseconds"),
-	CMD("expiretime", 2, R | F, c_expiretime, 1, 1, 1, "generic", "7.0.0", "Get the expiration Unix timestamp for a key"),
-	CMD("pexpiretime", 2, R | F, c_pexpiretime, 1, 1, 1, "generic", "7.0.0", "Get the expiration Unix timestamp for a key in milliseconds"),
+	CMDV("pttl", 2, R | F, c_ttl, V_MS, 1, 1, 1, "generic", "2.6.0", "Get the time to live for a key in milliseconds"),
+	CMDV("expiretime", 2, R | F, c_ttl, V_ABS, 1, 1, 1, "generic", "7.0.0", "Get the expiration Unix timestamp for a key"),
+	CMDV("pexpiretime", 2, R | F, c_ttl, V_MS | V_ABS, 1, 1, 1, "generic", "7.0.0", "Get the expiration Unix timestamp for a key in milliseconds"),
 	CMD("persist", 2, W | F, c_persist, 1, 1, 1, "generic", "2.2.0", "Remove the expiration from a key"),
 	CMD("rename", 3, W, c_rename, 1, 2, 1, "generic", "1.0.0", "Rename a key"),
-	CMD("renamenx", 3, W | F, c_renamenx, 1, 2, 1, "generic", "1.0.0", "Rename a key, only if the new key does not exist"),
+	CMDV("renamenx", 3, W | F, c_rename, V_NX, 1, 2, 1, "generic", "1.0.0", "Rename a key, only if the new key does not exist"),
 	CMD("copy", -3, W | M, c_copy, 1, 2, 1, "generic", "6.2.0", "Copy a key"),
 	CMD("keys", 2, R, c_keys, 0, 0, 0, "generic", "1.0.0", "Find all keys matching the given pattern"),
 	CMD("scan", -2, R, c_scan, 0, 0, 0, "generic", "2.8.0", "Incrementally iterate the keys space"),

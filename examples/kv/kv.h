@@ -37,6 +37,7 @@
 #include <pktstore.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/uio.h>
 
 #include "http.h"
@@ -247,6 +248,20 @@ struct kv_server {
 	uint32_t segment_size;
 	uint16_t resp_port, http_port;
 };
+
+/* Room for one more element of *arr (capacity *cap, n used): doubles. */
+static inline int kv_grow(void *arr, uint32_t *cap, uint32_t n, size_t elem)
+{
+	if (n < *cap)
+		return 0;
+	uint32_t c = *cap ? 2 * *cap : 8;
+	void *p = realloc(*(void **)arr, (size_t)c * elem);
+	if (!p)
+		return -1;
+	*(void **)arr = p;
+	*cap = c;
+	return 0;
+}
 
 /* keyspace.c: per database, key -> version; every change of a live key goes
  * through ks_put/ks_remove, which journal it when a unit may roll back. */

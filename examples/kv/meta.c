@@ -232,6 +232,19 @@ int meta_refuse(struct kv_server *s, uint64_t pos)
 	return 0;
 }
 
+/* The key after an entry's fixed fields, with rest more bytes after it. */
+static int keyed(struct meta_eff *e, const char *b, size_t fixed, uint32_t body, uint32_t db,
+		 uint32_t klen, uint64_t rest)
+{
+	if (body < fixed || (uint64_t)klen + rest != body - fixed || klen > KV_MAX_KEY ||
+	    (db >= KV_DBS && !(e->type == META_FLUSH && db == META_ALL_DBS)))
+		return -EBADMSG;
+	e->db = db;
+	e->key = b + fixed;
+	e->klen = klen;
+	return 0;
+}
+
 /* A positioned entry at off (its body); -EBADMSG when it does not hold. */
 int meta_decode(const struct krec *r, uint32_t off, struct meta_eff *e)
 {
@@ -244,94 +257,55 @@ int meta_decode(const struct krec *r, uint32_t off, struct meta_eff *e)
 	e->type = (int)h.type;
 	switch (h.type) {
 	case META_VAL: {
-		struct meta_val v;
-		if (h.len < sizeof(v))
-			return -EBADMSG;
-		memcpy(&v, b, sizeof(v));
-		if ((uint64_t)v.klen + v.vlen != h.len - sizeof(v) || v.klen > KV_MAX_KEY)
-			return -EBADMSG;
+		struct meta_val v = { 0 };
+		memcpy(&v, b, h.len < sizeof(v) ? 0 : sizeof(v));
 		e->pos = v.pos;
-		e->key = b + sizeof(v);
-		e->klen = v.klen;
 		e->voff = off + (uint32_t)sizeof(v) + v.klen;
 		e->vlen = v.vlen;
-		return 0;
+		return keyed(e, b, sizeof(v), h.len, 0, v.klen, v.vlen);
 	}
 	case META_VAL2: {
-		struct meta_val2 v;
-		if (h.len < sizeof(v))
-			return -EBADMSG;
-		memcpy(&v, b, sizeof(v));
-		if ((uint64_t)v.klen + v.vlen != h.len - sizeof(v) || v.klen > KV_MAX_KEY ||
-		    v.db >= KV_DBS)
-			return -EBADMSG;
+		struct meta_val2 v = { 0 };
+		memcpy(&v, b, h.len < sizeof(v) ? 0 : sizeof(v));
 		e->pos = v.pos;
 		e->expire_ms = v.expire;
-		e->db = v.db;
-		e->key = b + sizeof(v);
-		e->klen = v.klen;
 		e->voff = off + (uint32_t)sizeof(v) + v.klen;
 		e->vlen = v.vlen;
-		return 0;
+		return keyed(e, b, sizeof(v), h.len, v.db, v.klen, v.vlen);
 	}
 	case META_SETREF: {
-		struct meta_setref v;
-		if (h.len < sizeof(v))
-			return -EBADMSG;
-		memcpy(&v, b, sizeof(v));
-		if ((uint64_t)v.klen != h.len - sizeof(v) || v.klen > KV_MAX_KEY || v.db >= KV_DBS)
-			return -EBADMSG;
+		struct meta_setref v = { 0 };
+		memcpy(&v, b, h.len < sizeof(v) ? 0 : sizeof(v));
 		e->pos = v.pos;
 		e->expire_ms = v.expire;
-		e->db = v.db;
 		e->flow = v.flow;
 		e->seq = v.seq;
 		e->vlen = v.vlen;
-		e->key = b + sizeof(v);
-		e->klen = v.klen;
-		return 0;
+		return keyed(e, b, sizeof(v), h.len, v.db, v.klen, 0);
 	}
 	case META_DEL:
 	case META_FLUSH: {
-		struct meta_key v;
-		if (h.len < sizeof(v))
-			return -EBADMSG;
-		memcpy(&v, b, sizeof(v));
-		if ((uint64_t)v.klen != h.len - sizeof(v) || v.klen > KV_MAX_KEY ||
-		    (v.db >= KV_DBS && !(h.type == META_FLUSH && v.db == META_ALL_DBS)))
-			return -EBADMSG;
+		struct meta_key v = { 0 };
+		memcpy(&v, b, h.len < sizeof(v) ? 0 : sizeof(v));
 		e->pos = v.pos;
-		e->db = v.db;
-		e->key = b + sizeof(v);
-		e->klen = v.klen;
-		return 0;
+		return keyed(e, b, sizeof(v), h.len, v.db, v.klen, 0);
 	}
 	case META_EXPIRE: {
-		struct meta_expire v;
-		if (h.len < sizeof(v))
-			return -EBADMSG;
-		memcpy(&v, b, sizeof(v));
-		if ((uint64_t)v.klen != h.len - sizeof(v) || v.klen > KV_MAX_KEY || v.db >= KV_DBS)
-			return -EBADMSG;
+		struct meta_expire v = { 0 };
+		memcpy(&v, b, h.len < sizeof(v) ? 0 : sizeof(v));
 		e->pos = v.pos;
 		e->expire_ms = v.expire;
-		e->db = v.db;
-		e->key = b + sizeof(v);
-		e->klen = v.klen;
-		return 0;
+		return keyed(e, b, sizeof(v), h.len, v.db, v.klen, 0);
 	}
 	case META_FSTATE: {
 		struct meta_fstate v;
 		if (h.len != sizeof(v))
 			return -EBADMSG;
 		memcpy(&v, b, sizeof(v));
-		if (v.db >= KV_DBS)
-			return -EBADMSG;
 		e->pos = v.pos;
 		e->flow = v.flow;
-		e->db = v.db;
 		e->authed = v.authed;
-		return 0;
+		return keyed(e, b, sizeof(v), h.len, v.db, 0, 0);
 	}
 	default:
 		return -EBADMSG;

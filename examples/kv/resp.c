@@ -164,10 +164,6 @@ static int split_inline(struct resp_parser *p, uint32_t line)
 					i += 2;
 					plain = 0;
 				} else if (c == '"') {
-					i++;
-					if (i < line && b[i] && !isspace((unsigned char)b[i]))
-						return -1;
-					dq = 0;
 					break;
 				} else {
 					p->buf[o++] = c;
@@ -179,10 +175,6 @@ static int split_inline(struct resp_parser *p, uint32_t line)
 					i += 2;
 					plain = 0;
 				} else if (c == '\'') {
-					i++;
-					if (i < line && b[i] && !isspace((unsigned char)b[i]))
-						return -1;
-					sq = 0;
 					break;
 				} else {
 					p->buf[o++] = c;
@@ -200,6 +192,12 @@ static int split_inline(struct resp_parser *p, uint32_t line)
 				p->buf[o++] = c;
 				i++;
 			}
+		}
+		if (dq || sq) {
+			/* The closing quote must end the argument. */
+			i++;
+			if (i < line && b[i] && !isspace((unsigned char)b[i]))
+				return -1;
 		}
 		if (p->argc == p->lim.max_args)
 			return fail(p, "too many arguments"), -2;

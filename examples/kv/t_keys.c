@@ -13,11 +13,20 @@
 #include "cmd.h"
 #include "util.h"
 
-static void del(struct cmdctx *x)
+/* Every argument from 1 on is a key of an acceptable length. */
+static int keys_ok(struct cmdctx *x)
 {
 	for (uint32_t i = 1; i < x->argc; i++)
 		if (arg_key(x, i))
-			return;
+			return 0;
+	return 1;
+}
+
+/* DEL, UNLINK: both free at once. */
+void c_del(struct cmdctx *x)
+{
+	if (!keys_ok(x))
+		return;
 	int64_t n = 0;
 	for (uint32_t i = 1; i < x->argc; i++)
 		if (lookup(x, x->db, i))
@@ -25,35 +34,15 @@ static void del(struct cmdctx *x)
 	r_int(x, n);
 }
 
-void c_del(struct cmdctx *x)
+/* EXISTS, TOUCH: there is no access time to touch. */
+void c_exists(struct cmdctx *x)
 {
-	del(x);
-}
-
-void c_unlink(struct cmdctx *x)
-{
-	del(x);
-}
-
-static void count_existing(struct cmdctx *x)
-{
-	for (uint32_t i = 1; i < x->argc; i++)
-		if (arg_key(x, i))
-			return;
+	if (!keys_ok(x))
+		return;
 	int64_t n = 0;
 	for (uint32_t i = 1; i < x->argc; i++)
 		n += lookup(x, x->db, i) != NULL;
 	r_int(x, n);
-}
-
-void c_exists(struct cmdctx *x)
-{
-	count_existing(x);
-}
-
-void c_touch(struct cmdctx *x)
-{
-	count_existing(x);
 }
 
 void c_type(struct cmdctx *x)
@@ -98,16 +87,16 @@ static int expire_flags(struct cmdctx *x, unsigned *fl)
  * EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT: the new time is absolute in the
  * record, so replay sets the same; a time already past deletes the key.
  */
-static void expire_generic(struct cmdctx *x, int64_t unit, int absolute)
+void c_expire(struct cmdctx *x)
 {
 	unsigned fl;
-	int64_t when;
+	int64_t when, unit = x->cmd->variant & V_MS ? 1 : 1000;
 	if (arg_key(x, 1) || expire_flags(x, &fl) || arg_i64(x, 2, &when))
 		return;
 	if (unit == 1000 && (when > INT64_MAX / 1000 || when < INT64_MIN / 1000))
 		return r_errf(x, "ERR invalid expire time in '%s' command", x->cmd->name);
 	when *= unit;
-	int64_t base = absolute ? 0 : (int64_t)x->now_ms;
+	int64_t base = x->cmd->variant & V_ABS ? 0 : (int64_t)x->now_ms;
 	if (when > INT64_MAX - base)
 		return r_errf(x, "ERR invalid expire time in '%s' command", x->cmd->name);
 	when += base;
@@ -128,27 +117,8 @@ static void expire_generic(struct cmdctx *x, int64_t unit, int absolute)
 	r_int(x, 1);
 }
 
-void c_expire(struct cmdctx *x)
-{
-	expire_generic(x, 1000, 0);
-}
-
-void c_pexpire(struct cmdctx *x)
-{
-	expire_generic(x, 1, 0);
-}
-
-void c_expireat(struct cmdctx *x)
-{
-	expire_generic(x, 1000, 1);
-}
-
-void c_pexpireat(struct cmdctx *x)
-{
-	expire_generic(x, 1, 1);
-}
-
-static void ttl_generic(struct cmdctx *x, int ms, int absolute)
+/* TTL, PTTL, EXPIRETIME, PEXPIRETIME. */
+void c_ttl(struct cmdctx *x)
 {
 	if (arg_key(x, 1))
 		return;
@@ -157,31 +127,11 @@ static void ttl_generic(struct cmdctx *x, int ms, int absolute)
 		return r_int(x, -2);
 	if (!e->ver->expire_ms)
 		return r_int(x, -1);
-	int64_t t = absolute ? (int64_t)e->ver->expire_ms
-			     : (int64_t)e->ver->expire_ms - (int64_t)x->now_ms;
+	int64_t t = x->cmd->variant & V_ABS ? (int64_t)e->ver->expire_ms
+					    : (int64_t)e->ver->expire_ms - (int64_t)x->now_ms;
 	if (t < 0)
 		t = 0;
-	r_int(x, ms ? t : (t + 500) / 1000);
-}
-
-void c_ttl(struct cmdctx *x)
-{
-	ttl_generic(x, 0, 0);
-}
-
-void c_pttl(struct cmdctx *x)
-{
-	ttl_generic(x, 1, 0);
-}
-
-void c_expiretime(struct cmdctx *x)
-{
-	ttl_generic(x, 0, 1);
-}
-
-void c_pexpiretime(struct cmdctx *x)
-{
-	ttl_generic(x, 1, 1);
+	r_int(x, x->cmd->variant & V_MS ? t : (t + 500) / 1000);
 }
 
 void c_persist(struct cmdctx *x)
@@ -197,8 +147,10 @@ void c_persist(struct cmdctx *x)
 	r_int(x, 1);
 }
 
-static void rename_generic(struct cmdctx *x, int nx)
+/* RENAME, RENAMENX. */
+void c_rename(struct cmdctx *x)
 {
+	int nx = x->cmd->variant & V_NX;
 	if (arg_key(x, 1) || arg_key(x, 2) || !recorded(x))
 		return;
 	struct kentry *e = lookup(x, x->db, 1);
@@ -215,16 +167,6 @@ static void rename_generic(struct cmdctx *x, int nx)
 	if (rc < 0)
 		return r_persist_failed(x, rc);
 	nx ? r_int(x, 1) : r_ok(x);
-}
-
-void c_rename(struct cmdctx *x)
-{
-	rename_generic(x, 0);
-}
-
-void c_renamenx(struct cmdctx *x)
-{
-	rename_generic(x, 1);
 }
 
 /* A database number argument; -1 after the error reply. */

@@ -74,14 +74,8 @@ int multi_queue(struct cmdctx *x)
 		r_err(x, "ERR transaction too large: pktstore-kv queues at most 64 MiB of arguments");
 		return -1;
 	}
-	if (c->nmq == c->mqcap) {
-		uint32_t cap = c->mqcap ? 2 * c->mqcap : 8;
-		struct queued *n = realloc(c->mq, cap * sizeof(*n));
-		if (!n)
-			goto oom;
-		c->mq = n;
-		c->mqcap = cap;
-	}
+	if (kv_grow(&c->mq, &c->mqcap, c->nmq, sizeof(*c->mq)))
+		goto oom;
 	struct queued *q = &c->mq[c->nmq];
 	q->cmd = x->cmd;
 	q->argc = x->argc;

@@ -205,26 +205,17 @@ void c_setnx(struct cmdctx *x)
 		r_int(x, 1);
 }
 
-static void setex(struct cmdctx *x, int64_t unit)
+/* SETEX, PSETEX. */
+void c_setex(struct cmdctx *x)
 {
 	if (arg_key(x, 1))
 		return;
-	int64_t expire = expire_arg(x, 2, unit, 0);
+	int64_t expire = expire_arg(x, 2, x->cmd->variant & V_MS ? 1 : 1000, 0);
 	if (expire < 0 || (synthetic(x, 3, x->argc) && !recorded(x)) ||
 	    !fits_value(x, 1, x->argv[3].len))
 		return;
 	if (set_arg(x, 1, 3, (uint64_t)expire) == 0)
 		r_ok(x);
-}
-
-void c_setex(struct cmdctx *x)
-{
-	setex(x, 1000);
-}
-
-void c_psetex(struct cmdctx *x)
-{
-	setex(x, 1);
 }
 
 void c_getset(struct cmdctx *x)
@@ -474,31 +465,24 @@ static void incr_by(struct cmdctx *x, int64_t by)
 		r_int(x, v);
 }
 
+/* INCR, DECR. */
 void c_incr(struct cmdctx *x)
 {
-	incr_by(x, 1);
+	incr_by(x, x->cmd->variant & V_NEG ? -1 : 1);
 }
 
-void c_decr(struct cmdctx *x)
-{
-	incr_by(x, -1);
-}
-
+/* INCRBY, DECRBY. */
 void c_incrby(struct cmdctx *x)
-{
-	int64_t by;
-	if (arg_i64(x, 2, &by) == 0)
-		incr_by(x, by);
-}
-
-void c_decrby(struct cmdctx *x)
 {
 	int64_t by;
 	if (arg_i64(x, 2, &by))
 		return;
-	if (by == INT64_MIN)
-		return r_err(x, "ERR decrement would overflow");
-	incr_by(x, -by);
+	if (x->cmd->variant & V_NEG) {
+		if (by == INT64_MIN)
+			return r_err(x, "ERR decrement would overflow");
+		by = -by;
+	}
+	incr_by(x, by);
 }
 
 void c_incrbyfloat(struct cmdctx *x)

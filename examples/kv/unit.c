@@ -33,15 +33,8 @@ void unit_journal(struct kv_server *s, struct unit *u, int db, const char *key, 
 		  struct pin *old)
 {
 	static struct kv_ratelimit rl;
-	if (u->nundo == u->undocap) {
-		uint32_t cap = u->undocap ? 2 * u->undocap : 16;
-		struct undo *n = realloc(u->undo, cap * sizeof(*n));
-		if (!n)
-			goto fail;
-		u->undo = n;
-		u->undocap = cap;
-	}
-	char *k = malloc(klen ? klen : 1);
+	char *k = kv_grow(&u->undo, &u->undocap, u->nundo, sizeof(*u->undo)) ? NULL
+										  : malloc(klen ? klen : 1);
 	if (!k)
 		goto fail;
 	memcpy(k, key, klen);
@@ -56,14 +49,8 @@ fail:
 
 static int add_made(struct unit *u, struct pin *p, int32_t heap_off, int expiry)
 {
-	if (u->nmade == u->madecap) {
-		uint32_t cap = u->madecap ? 2 * u->madecap : 16;
-		struct made *n = realloc(u->made, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		u->made = n;
-		u->madecap = cap;
-	}
+	if (kv_grow(&u->made, &u->madecap, u->nmade, sizeof(*u->made)))
+		return -ENOMEM;
 	u->made[u->nmade++] = (struct made){ p, heap_off, (uint8_t)expiry };
 	return 0;
 }

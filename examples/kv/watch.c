@@ -55,14 +55,8 @@ int watch_add(struct kv_server *s, struct conn *c, int db, const char *key, uint
 	for (struct watch *w = t->b[h & (t->nb - 1)]; w; w = w->next)
 		if (w->conn == c && same(w, db, key, klen, h))
 			return 0; /* already watched */
-	if (c->nwatched == c->watchcap) {
-		uint32_t cap = c->watchcap ? 2 * c->watchcap : 8;
-		struct watch **n = realloc(c->watched, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		c->watched = n;
-		c->watchcap = cap;
-	}
+	if (kv_grow(&c->watched, &c->watchcap, c->nwatched, sizeof(*c->watched)))
+		return -ENOMEM;
 	struct watch *w = malloc(sizeof(*w) + klen);
 	if (!w)
 		return -ENOMEM;

@@ -113,6 +113,20 @@ static size_t set_cmd(char *out, const char *key, const char *val, size_t vlen)
 	return n + vlen + 2;
 }
 
+/* One reply line into buf (NUL-terminated, LF kept); -1 on error. */
+static int read_line(int fd, char *buf, size_t cap)
+{
+	size_t h = 0;
+	while (h < cap - 1) {
+		if (recv(fd, buf + h, 1, 0) != 1)
+			return -1;
+		if (buf[h++] == '\n')
+			break;
+	}
+	buf[h] = 0;
+	return 0;
+}
+
 /* Read one bulk reply into buf; returns length, -1 for nil, -2 on error. */
 static long get_value(int fd, const char *key, char *buf, size_t cap)
 {
@@ -121,15 +135,7 @@ static long get_value(int fd, const char *key, char *buf, size_t cap)
 	if (send_all(fd, cmd, (size_t)n))
 		return -2;
 	char hdr[64];
-	size_t h = 0;
-	while (h < sizeof(hdr) - 1) {
-		if (recv(fd, hdr + h, 1, 0) != 1)
-			return -2;
-		if (hdr[h++] == '\n')
-			break;
-	}
-	hdr[h] = 0;
-	if (hdr[0] != '$')
+	if (read_line(fd, hdr, sizeof(hdr)) || hdr[0] != '$')
 		return -2;
 	long len = atol(hdr + 1);
 	if (len < 0)
@@ -479,14 +485,8 @@ static long long pttl(int fd, const char *key)
 	int n = snprintf(cmd, sizeof(cmd), "*2\r\n$4\r\nPTTL\r\n$%zu\r\n%s\r\n", strlen(key), key);
 	if (send_all(fd, cmd, (size_t)n))
 		return -3;
-	size_t h = 0;
-	while (h < sizeof(r) - 1) {
-		if (recv(fd, r + h, 1, 0) != 1)
-			return -3;
-		if (r[h++] == '\n')
-			break;
-	}
-	r[h] = 0;
+	if (read_line(fd, r, sizeof(r)))
+		return -3;
 	return r[0] == ':' ? atoll(r + 1) : -3;
 }
 
