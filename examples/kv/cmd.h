@@ -118,6 +118,7 @@ void c_ping(struct cmdctx *), c_echo(struct cmdctx *), c_quit(struct cmdctx *),
 void c_info(struct cmdctx *), c_command(struct cmdctx *), c_lastsave(struct cmdctx *),
 	c_time(struct cmdctx *), c_wait(struct cmdctx *);
 void c_eval(struct cmdctx *), c_evalsha(struct cmdctx *);
+void script_free(struct kv_server *s);
 
 /* Variants of the shared handlers. */
 enum { V_MS = 1, V_ABS = 2, V_NX = 4, V_NEG = 8 };

@@ -35,6 +35,7 @@ const char *arg(struct cmdctx *x, uint32_t i)
 	memcpy(b, &x->gather, sizeof(char *));
 	x->gather = b;
 	char *out = b + sizeof(char *);
+	memset(out, 0, a->len); /* never what an earlier allocation held */
 	uint64_t seq = a->seq, end = a->seq + a->len;
 	for (struct krec *r = x->f->head; r && seq < end; r = r->next) {
 		if (r->seq + r->len <= seq)

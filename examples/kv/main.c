@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "meta.h"
+#include "cmd.h"
 #include "size.h"
 
 static const char usage[] =
@@ -299,6 +299,7 @@ int main(int argc, char **argv)
 	if (expired)
 		kv_log("%" PRIu64 " keys had expired while the server was down", expired);
 	rc = server_run(s);
+	script_free(s);
 	int sum = meta_write_summary(s);
 	ks_free(s);
 	store_free(s);

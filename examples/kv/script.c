@@ -248,13 +248,18 @@ void c_script_exists(struct cmdctx *x)
 		r_int(x, cache_find(x->s, arg(x, i), x->argv[i].len) != 0);
 }
 
-void c_script_flush(struct cmdctx *x)
+void script_free(struct kv_server *s)
 {
-	struct script_cache *c = x->s->scripts;
+	struct script_cache *c = s->scripts;
 	if (c) {
 		free(c->e);
 		free(c);
-		x->s->scripts = NULL;
+		s->scripts = NULL;
 	}
+}
+
+void c_script_flush(struct cmdctx *x)
+{
+	script_free(x->s);
 	r_ok(x);
 }
