@@ -523,6 +523,7 @@ static int c_verify(int port)
 		struct mkey *m = &model[k];
 		char name[32];
 		mkey_name(name, sizeof(name), k);
+		now = wall_ms(); /* before the requests; `after` once answered */
 		long len = get_value(fd, name, got, sizeof(got));
 		if (len == -2) {
 			fprintf(stderr, "campaign: GET %s failed or took over 10 s\n", name);
@@ -550,9 +551,9 @@ static int c_verify(int port)
 			}
 		} else {
 			/* Expiring strings: which states the clock allows. */
-			long long t = len >= 0 ? pttl(fd, name) : -2;
+			long long t = len >= 0 ? pttl(fd, name) : -2, after = wall_ms();
 			int gone = m->exp_hi && now > m->exp_hi + C_SLACK_MS;
-			int there = !m->exp_lo || now < m->exp_lo - C_SLACK_MS;
+			int there = !m->exp_lo || after < m->exp_lo - C_SLACK_MS;
 			int acked_val = value_is(got, len, k, 1, m->gen, m->size);
 			if (!m->present || gone)
 				is_acked = len == -1;
@@ -563,11 +564,11 @@ static int c_verify(int port)
 			/* With the time it had: none, or within its bounds. */
 			if (is_acked && len >= 0)
 				is_acked = !m->exp_lo ? t == -1
-					   : t >= m->exp_lo - now - C_SLACK_MS &&
+					   : t >= m->exp_lo - after - C_SLACK_MS &&
 					     t <= m->exp_hi - now + C_SLACK_MS;
 			if (m->pend == P_SETPX)
 				is_pend = len == -1 || (value_is(got, len, k, 1, m->pgen, m->psize) &&
-							t >= m->pexp_lo - now - C_SLACK_MS);
+							t >= m->pexp_lo - after - C_SLACK_MS);
 			else if (m->pend == P_PERSIST)
 				is_pend = acked_val && m->present && t == -1;
 			if (is_pend && !is_acked) {
@@ -592,6 +593,8 @@ static int c_verify(int port)
 				"(%u bytes, count %lld, expiry %lld..%lld, now %lld), in flight %d\n",
 				name, len, len > 0 ? got : "", m->present ? "value" : "absent", m->gen,
 				m->size, m->count, m->exp_lo, m->exp_hi, now, m->pend);
+		if (!is_acked && !is_pend && kind(k) == 'e')
+			fprintf(stderr, "campaign: %s: PTTL %lld\n", name, pttl(fd, name));
 		if (m->ptx) {
 			int t = 0;
 			while (t < C_CONNS * 2 - 1 && tx[t].id && tx[t].id != m->ptx)
