@@ -28,7 +28,8 @@ static const char usage[] =
 	"                      (default 1G; CONFIG SET client-output-buffer-limit)\n"
 	"  --requirepass-file PATH\n"
 	"                      clients must AUTH with the first line of PATH first\n"
-	"  --requirepass PASS  the same with PASS (visible to ps: prefer the file)\n"
+	"  --requirepass PASS  the same with PASS (visible to ps: prefer the file);\n"
+	"                      HTTP, which has no AUTH, then listens only with --http\n"
 	"  --zcrx IF:QUEUE     receive with io_uring zero-copy receive on that NIC rx\n"
 	"                      queue (falls back to the buffer ring; see pktstore(7))\n"
 	"  --repair            start on a damaged arena: cut each damaged stream at its\n"
@@ -144,7 +145,7 @@ int main(int argc, char **argv)
 	s->cfg.max_clients = 512;
 	s->cfg.max_output = 1ull << 30;
 	s->start_ms = wall_ms();
-	int o;
+	int o, http_given = 0;
 	opterr = 0;
 	while ((o = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (o) {
@@ -158,7 +159,7 @@ int main(int argc, char **argv)
 				return bad("--size '%s' is too small: at least 1M", optarg);
 			break;
 		case 'r': s->cfg.resp_addr = optarg; break;
-		case 'w': s->cfg.http_addr = optarg; break;
+		case 'w': s->cfg.http_addr = optarg, http_given = 1; break;
 		case 'v':
 			if ((rc = parse_size(optarg, 1u << 30, &max_value)) < 0) {
 				size_error("pktstore-kv", "--max-value", optarg, rc, 1u << 30);
@@ -203,11 +204,14 @@ int main(int argc, char **argv)
 		return bad("unexpected argument '%s'", argv[optind]);
 	if (!s->cfg.arena)
 		return bad("%s", "--arena PATH is required");
+	/* The HTTP API has no AUTH: with a password it listens only when asked. */
+	if (s->cfg.requirepass && !http_given)
+		s->cfg.http_addr = NULL;
 	/* Checked before the arena is opened: a typo must not leave a new
 	 * arena file behind. */
 	for (int i = 0; i < 2; i++) {
 		const char *a = i ? s->cfg.http_addr : s->cfg.resp_addr;
-		const char *why = addr_check(a);
+		const char *why = a ? addr_check(a) : NULL;
 		if (why) {
 			fprintf(stderr, "pktstore-kv: %s '%s': %s\nTry 'pktstore-kv --help'.\n",
 				i ? "--http" : "--resp", a, why);

@@ -378,8 +378,9 @@ int server_run(struct kv_server *s)
 		kv_log("cannot listen on %s: %s", s->cfg.resp_addr, strerror(-s->resp_fd));
 		return 1;
 	}
-	s->http_fd = listen_on(s->cfg.http_addr, &s->http_port);
-	if (s->http_fd < 0) {
+	/* No HTTP listener without an address: it has no AUTH (main.c). */
+	s->http_fd = s->cfg.http_addr ? listen_on(s->cfg.http_addr, &s->http_port) : -1;
+	if (s->cfg.http_addr && s->http_fd < 0) {
 		kv_log("cannot listen on %s: %s", s->cfg.http_addr, strerror(-s->http_fd));
 		return 1;
 	}
@@ -388,17 +389,21 @@ int server_run(struct kv_server *s)
 	ev.data.ptr = &tag_resp;
 	epoll_ctl(s->ep, EPOLL_CTL_ADD, s->resp_fd, &ev);
 	ev.data.ptr = &tag_http;
-	epoll_ctl(s->ep, EPOLL_CTL_ADD, s->http_fd, &ev);
+	if (s->http_fd >= 0)
+		epoll_ctl(s->ep, EPOLL_CTL_ADD, s->http_fd, &ev);
 	ev.data.ptr = &tag_store;
 	if (epoll_ctl(s->ep, EPOLL_CTL_ADD, pktstore_fd(s->ps), &ev) < 0) {
 		kv_log("cannot poll the store: %s", strerror(errno));
 		return 1;
 	}
 	out_set_limit(s->cfg.max_output);
-	kv_log("RESP on %.*s:%u, HTTP on %.*s:%u",
-	       (int)(strrchr(s->cfg.resp_addr, ':') - s->cfg.resp_addr), s->cfg.resp_addr,
-	       s->resp_port, (int)(strrchr(s->cfg.http_addr, ':') - s->cfg.http_addr),
-	       s->cfg.http_addr, s->http_port);
+	const char *ra = s->cfg.resp_addr, *ha = s->cfg.http_addr;
+	if (ha)
+		kv_log("RESP on %.*s:%u, HTTP on %.*s:%u", (int)(strrchr(ra, ':') - ra), ra,
+		       s->resp_port, (int)(strrchr(ha, ':') - ha), ha, s->http_port);
+	else
+		kv_log("RESP on %.*s:%u, HTTP off (it has no AUTH: --http turns it on)",
+		       (int)(strrchr(ra, ':') - ra), ra, s->resp_port);
 
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGINT, &sa, NULL);
@@ -438,6 +443,7 @@ int server_run(struct kv_server *s)
 		conn_close(s, s->conns);
 	close(s->ep);
 	close(s->resp_fd);
-	close(s->http_fd);
+	if (s->http_fd >= 0)
+		close(s->http_fd);
 	return 0;
 }
