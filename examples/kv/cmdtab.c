@@ -137,7 +137,7 @@ static const struct kv_cmd table[] = {
 	CMD("exec", 1, NM | RP | LS, c_exec, 0, 0, 0, "transactions", "1.2.0", "Execute all commands issued after MULTI"),
 	CMD("discard", 1, F | NM | RP | LS, c_discard, 0, 0, 0, "transactions", "2.0.0", "Discard all commands issued after MULTI"),
 	CMD("watch", -2, F | NM | LS, c_watch, 1, -1, 1, "transactions", "2.2.0", "Watch the given keys to determine execution of the MULTI/EXEC block"),
-	CMD("unwatch", 1, F | NM | LS, c_unwatch, 0, 0, 0, "transactions", "2.2.0", "Forget about all watched keys"),
+	CMD("unwatch", 1, F | LS, c_unwatch, 0, 0, 0, "transactions", "2.2.0", "Forget about all watched keys"),
 	/* connection */
 	CMD("ping", -1, F, c_ping, 0, 0, 0, "connection", "1.0.0", "Ping the server"),
 	CMD("echo", 2, F, c_echo, 0, 0, 0, "connection", "1.0.0", "Echo the given string"),

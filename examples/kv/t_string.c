@@ -58,13 +58,16 @@ static int64_t expire_arg(struct cmdctx *x, uint32_t i, int64_t unit, int absolu
 	return v;
 }
 
-/* SET and GETEX options, as Redis reads them; -1 after the error reply. */
+/*
+ * SET and GETEX options, as Redis reads them; -1 after the error reply.
+ * *exp_arg is the expiry's argument (0: none); SET checks it at once,
+ * GETEX only once the key is found (expiry_of()), as Redis does.
+ */
 static int parse_opts(struct cmdctx *x, uint32_t from, int is_set, unsigned *flags,
-		      int64_t *expire)
+		      uint32_t *exp_arg)
 {
 	*flags = 0;
-	*expire = 0;
-	uint32_t exp_arg = 0;
+	*exp_arg = 0;
 	for (uint32_t j = from; j < x->argc; j++) {
 		int more = j + 1 < x->argc;
 		unsigned f = *flags;
@@ -81,31 +84,34 @@ static int parse_opts(struct cmdctx *x, uint32_t from, int is_set, unsigned *fla
 		} else if (more && arg_is(x, j, "EX") &&
 			   !(f & (SET_KEEPTTL | SET_PERSIST | SET_EXAT | SET_PX | SET_PXAT))) {
 			*flags |= SET_EX;
-			exp_arg = ++j;
+			*exp_arg = ++j;
 		} else if (more && arg_is(x, j, "PX") &&
 			   !(f & (SET_KEEPTTL | SET_PERSIST | SET_EX | SET_EXAT | SET_PXAT))) {
 			*flags |= SET_PX;
-			exp_arg = ++j;
+			*exp_arg = ++j;
 		} else if (more && arg_is(x, j, "EXAT") &&
 			   !(f & (SET_KEEPTTL | SET_PERSIST | SET_EX | SET_PX | SET_PXAT))) {
 			*flags |= SET_EXAT;
-			exp_arg = ++j;
+			*exp_arg = ++j;
 		} else if (more && arg_is(x, j, "PXAT") &&
 			   !(f & (SET_KEEPTTL | SET_PERSIST | SET_EX | SET_EXAT | SET_PX))) {
 			*flags |= SET_PXAT;
-			exp_arg = ++j;
+			*exp_arg = ++j;
 		} else {
 			r_syntax(x);
 			return -1;
 		}
 	}
-	if (*flags & SET_EXPIRES) {
-		int64_t unit = *flags & (SET_EX | SET_EXAT) ? 1000 : 1;
-		*expire = expire_arg(x, exp_arg, unit, !!(*flags & (SET_EXAT | SET_PXAT)));
-		if (*expire < 0)
-			return -1;
-	}
 	return 0;
+}
+
+/* The absolute expiry the options ask for (0: none), or -1 after the error. */
+static int64_t expiry_of(struct cmdctx *x, unsigned flags, uint32_t exp_arg)
+{
+	if (!(flags & SET_EXPIRES))
+		return 0;
+	int64_t unit = flags & (SET_EX | SET_EXAT) ? 1000 : 1;
+	return expire_arg(x, exp_arg, unit, !!(flags & (SET_EXAT | SET_PXAT)));
 }
 
 static int too_big(struct cmdctx *x, uint64_t len)
@@ -165,8 +171,9 @@ void c_get(struct cmdctx *x)
 void c_set(struct cmdctx *x)
 {
 	unsigned fl;
+	uint32_t ea;
 	int64_t expire;
-	if (parse_opts(x, 3, 1, &fl, &expire) || arg_key(x, 1))
+	if (parse_opts(x, 3, 1, &fl, &ea) || (expire = expiry_of(x, fl, ea)) < 0 || arg_key(x, 1))
 		return;
 	/* What these decide depends on what the key held. */
 	if (((fl & (SET_NX | SET_XX | SET_KEEPTTL)) || synthetic(x, 2, x->argc)) && !recorded(x))
@@ -246,8 +253,8 @@ void c_getdel(struct cmdctx *x)
 void c_getex(struct cmdctx *x)
 {
 	unsigned fl;
-	int64_t expire;
-	if (parse_opts(x, 2, 0, &fl, &expire) || arg_key(x, 1))
+	uint32_t ea;
+	if (parse_opts(x, 2, 0, &fl, &ea) || arg_key(x, 1))
 		return;
 	/* Without options it only reads; with them it changes the expiry of
 	 * what is there, which replay cannot know. */
@@ -256,6 +263,9 @@ void c_getex(struct cmdctx *x)
 	struct kentry *e = lookup(x, x->db, 1);
 	if (!e)
 		return r_nil(x);
+	int64_t expire = expiry_of(x, fl, ea);
+	if (expire < 0)
+		return;
 	r_value(x, e->ver);
 	int rc = 0;
 	if ((fl & (SET_EXAT | SET_PXAT)) && (uint64_t)expire <= x->now_ms)
