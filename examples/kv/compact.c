@@ -242,10 +242,7 @@ int compact_pass(struct kv_server *s)
 		if (!f)
 			continue;
 		/* The checkpoint carries its state now. */
-		if (f->state_rec) {
-			rec_unref(s, f->state_rec);
-			f->state_rec = NULL;
-		}
+		flow_drop_states(s, f, UINT64_MAX);
 		f->release_limit = st[i].offset;
 		flow_try_release(s, f);
 	}

@@ -16,7 +16,7 @@ struct proto_ops {
 	int (*busy)(const struct kflow *f);
 	uint64_t (*cmd_start)(const struct kflow *f);
 	void (*apply)(struct kv_server *s, struct kflow *f, uint64_t pos, uint64_t now_ms,
-		      struct conn *c, struct replay *rp);
+		      uint64_t cend, struct conn *c, struct replay *rp);
 	void (*refuse)(struct kflow *f, struct conn *c); /* the stream cannot be parsed */
 };
 
@@ -56,8 +56,9 @@ static uint64_t http_start_op(const struct kflow *f)
 }
 
 static void http_apply_op(struct kv_server *s, struct kflow *f, uint64_t pos, uint64_t now_ms,
-			  struct conn *c, struct replay *rp)
+			  uint64_t cend, struct conn *c, struct replay *rp)
 {
+	(void)cend;
 	exec_http(s, f, &f->http, pos, now_ms, c, rp);
 }
 
@@ -68,7 +69,7 @@ static void http_refuse_op(struct kflow *f, struct conn *c)
 }
 
 static void resp_apply(struct kv_server *s, struct kflow *f, uint64_t pos, uint64_t now_ms,
-		       struct conn *c, struct replay *rp);
+		       uint64_t cend, struct conn *c, struct replay *rp);
 
 static const struct proto_ops resp_ops = { resp_parse_op, resp_busy_op, resp_start_op,
 					   resp_apply, resp_refuse_op };
@@ -122,7 +123,7 @@ static void queue_error(struct cmdctx *x)
 }
 
 static void resp_apply(struct kv_server *s, struct kflow *f, uint64_t pos, uint64_t now_ms,
-		       struct conn *c, struct replay *rp)
+		       uint64_t cend, struct conn *c, struct replay *rp)
 {
 	struct unit u;
 	struct cmdctx x = { .s = s, .f = f, .c = c, .rp = rp, .u = &u, .argv = f->resp.argv,
@@ -168,7 +169,7 @@ static void resp_apply(struct kv_server *s, struct kflow *f, uint64_t pos, uint6
 		   (pos < s->hpos && !(x.cmd->flags & CMD_NOMULTI))))
 		goto out;
 
-	unit_begin(&u, s, f, pos, f->resp.cmd_start);
+	unit_begin(&u, s, f, pos, f->resp.cmd_start, cend);
 	struct out_mark m;
 	if (c)
 		out_mark(c, &m);
@@ -213,7 +214,7 @@ int flow_feed(struct kv_server *s, struct kflow *f, struct krec *r, struct repla
 			uint64_t pos = KV_POS(r->id, idx);
 			if (rp)
 				replay_effects_before(s, rp, pos);
-			ops->apply(s, f, pos, r->ts_ms, c, rp);
+			ops->apply(s, f, pos, r->ts_ms, r->seq + off, c, rp);
 			f->hint = r;
 		} else if (rc == KV_HEAD) {
 			if (c)

@@ -138,14 +138,14 @@ void exec_http(struct kv_server *s, struct kflow *f, struct http_parser *p, uint
 		if (refused_put(s, key, (uint32_t)klen, q->body_len, pos, rp))
 			return status(c, 507, keep);
 		struct unit u;
-		unit_begin(&u, s, f, pos, p->req_start);
+		unit_begin(&u, s, f, pos, p->req_start, f->next_seq);
 		int rc = eff_set_stream(&u, 0, key, (uint32_t)klen, q->body_seq, (uint32_t)q->body_len, 0);
 		unit_end(&u);
 		return status(c, rc < 0 ? 500 : 200, keep);
 	}
 	case HTTP_DELETE: {
 		struct unit u;
-		unit_begin(&u, s, f, pos, p->req_start);
+		unit_begin(&u, s, f, pos, p->req_start, f->next_seq);
 		int removed = ks_lookup(s, 0, key, (uint32_t)klen, now_ms) &&
 			      eff_del(&u, 0, key, (uint32_t)klen) > 0;
 		unit_end(&u);

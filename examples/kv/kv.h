@@ -62,6 +62,12 @@ enum kv_proto { KV_RESP = 1, KV_HTTP = 2, KV_META = 3 };
 
 struct kflow;
 struct conn;
+struct krec;
+
+struct kstate {
+	struct krec *rec;
+	uint64_t from_seq;
+};
 struct replay;
 struct unit;
 
@@ -124,7 +130,11 @@ struct kflow {
 	uint8_t in_multi;
 	uint8_t db;
 	uint64_t multi_start;   /* stream offset of the MULTI being queued */
-	struct krec *state_rec; /* the meta record holding its db/auth state */
+	/* The meta records holding its db/AUTH states, oldest first, each with
+	 * the stream offset from which it holds; replay starting anywhere in
+	 * the stream still held needs the one in force there and those after. */
+	struct kstate *states;
+	uint32_t nstates, statecap;
 	struct resp_parser resp;
 	struct http_parser http;
 	struct conn *conn;
@@ -309,7 +319,9 @@ uint32_t pin_copy(const struct pin *v, uint32_t from, char *buf, uint32_t cap);
 void rec_unref(struct kv_server *s, struct krec *r);
 void rec_hold(struct krec **slot, struct krec *r);
 void flow_try_release(struct kv_server *s, struct kflow *f);
-void flow_set_state(struct kv_server *s, struct kflow *f, int db, int authed, struct krec *r);
+void flow_set_state(struct kflow *f, int db, int authed, struct krec *r,
+		    uint64_t from_seq);
+void flow_drop_states(struct kv_server *s, struct kflow *f, uint64_t before_seq);
 void tomb_add(struct kv_server *s, struct pin *p);
 void log_add(struct kv_server *s, struct pin *p);
 void log_trim(struct kv_server *s, uint64_t below_pos);

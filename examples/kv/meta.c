@@ -50,7 +50,7 @@ struct meta_expire {
 };
 
 struct meta_fstate {
-	uint64_t pos, flow;
+	uint64_t pos, flow, seq;
 	uint32_t db, authed;
 };
 
@@ -185,9 +185,10 @@ int mbuf_expire(struct mbuf *b, uint64_t pos, uint32_t db, uint64_t expire_ms, c
 	return off;
 }
 
-int mbuf_fstate(struct mbuf *b, uint64_t pos, uint64_t flow, uint32_t db, uint32_t authed)
+int mbuf_fstate(struct mbuf *b, uint64_t pos, uint64_t flow, uint64_t from_seq, uint32_t db,
+		uint32_t authed)
 {
-	struct meta_fstate v = { pos, flow, db, authed };
+	struct meta_fstate v = { pos, flow, from_seq, db, authed };
 	int off = entry(b, META_FSTATE, sizeof(v));
 	if (off >= 0)
 		memcpy(b->p + off, &v, sizeof(v));
@@ -304,6 +305,7 @@ int meta_decode(const struct krec *r, uint32_t off, struct meta_eff *e)
 		memcpy(&v, b, sizeof(v));
 		e->pos = v.pos;
 		e->flow = v.flow;
+		e->seq = v.seq;
 		e->authed = v.authed;
 		return keyed(e, b, sizeof(v), h.len, v.db, 0, 0);
 	}

@@ -24,7 +24,7 @@ enum meta_type {
 	META_DEL = 7,    /* pos, db, key: the key went */
 	META_FLUSH = 8,  /* pos, db (or all): every key of it went */
 	META_EXPIRE = 9, /* pos, db, key, expiry (0: none): the key's expiry changed */
-	META_FSTATE = 10, /* pos, flow, db, authed: a connection's state changed */
+	META_FSTATE = 10, /* pos, flow, seq, db, authed: a connection's state from seq on */
 	META_CKPT2 = 11, /* hpos, (flow, offset, db, authed)... */
 	META_START = 12, /* (empty) a session started: its time is "now" */
 };
@@ -93,7 +93,8 @@ int mbuf_del(struct mbuf *b, uint64_t pos, uint32_t db, const char *key, uint32_
 int mbuf_flush(struct mbuf *b, uint64_t pos, uint32_t db);
 int mbuf_expire(struct mbuf *b, uint64_t pos, uint32_t db, uint64_t expire_ms, const char *key,
 		uint32_t klen);
-int mbuf_fstate(struct mbuf *b, uint64_t pos, uint64_t flow, uint32_t db, uint32_t authed);
+int mbuf_fstate(struct mbuf *b, uint64_t pos, uint64_t flow, uint64_t from_seq, uint32_t db,
+		uint32_t authed);
 int mbuf_ckpt2(struct mbuf *b, uint64_t hpos, uint32_t n, const struct kv_flow_state *st);
 /* Room for a VAL2 entry whose value the caller copies in at the offset returned. */
 int mbuf_val2_room(struct mbuf *b, uint64_t pos, uint32_t db, uint64_t expire_ms,

@@ -182,7 +182,7 @@ static void apply(struct kv_server *s, const struct eff *x)
 	case META_FSTATE: {
 		struct kflow *f = flow_get(s, m.flow);
 		if (f)
-			flow_set_state(s, f, (int)m.db, (int)m.authed, x->r);
+			flow_set_state(f, (int)m.db, (int)m.authed, x->r, m.seq);
 		return;
 	}
 	}

@@ -80,8 +80,8 @@ void flow_forget(struct kv_server *s, struct kflow *f)
 		pp = &(*pp)->hnext;
 	*pp = f->hnext;
 	s->fh_n--;
-	if (f->state_rec)
-		rec_unref(s, f->state_rec);
+	flow_drop_states(s, f, UINT64_MAX);
+	free(f->states);
 	resp_free(&f->resp);
 	http_free(&f->http);
 	free(f);
@@ -150,6 +150,8 @@ void flow_try_release(struct kv_server *s, struct kflow *f)
 	}
 	if (f->closed && !f->head && !f->conn)
 		flow_forget(s, f);
+	else
+		flow_drop_states(s, f, f->head ? f->head->seq : f->next_seq);
 }
 
 void rec_unref(struct kv_server *s, struct krec *r)
@@ -345,16 +347,45 @@ void rec_hold(struct krec **slot, struct krec *r)
 	*slot = r;
 }
 
-/* A connection's database and AUTH state, and the meta record that makes it
- * durable (held until the next change or a checkpoint that carries it). */
-void flow_set_state(struct kv_server *s, struct kflow *f, int db, int authed, struct krec *r)
+/*
+ * A connection's database and AUTH state from stream offset from_seq on,
+ * and the meta record that makes it durable. Each is held while replay may
+ * start in its stretch of the stream: until the flow's first byte still
+ * held lies past where the next one takes over, or a checkpoint carries it.
+ */
+void flow_set_state(struct kflow *f, int db, int authed, struct krec *r,
+		    uint64_t from_seq)
 {
-	struct krec *old = f->state_rec;
+	static struct kv_ratelimit rl;
 	f->db = (uint8_t)db;
 	f->authed = (uint8_t)authed;
-	rec_hold(&f->state_rec, r);
-	if (old)
-		rec_unref(s, old);
+	if (kv_grow(&f->states, &f->statecap, f->nstates, sizeof(*f->states))) {
+		/* Without it replay could start this connection in the wrong
+		 * database: keep what was there, which holds everything older. */
+		kv_log_limited(&rl, "out of memory for a connection's state");
+		return;
+	}
+	r->refs++;
+	f->states[f->nstates++] = (struct kstate){ r, from_seq };
+}
+
+/* States replay no longer needs: every one whose successor holds from a
+ * point before before_seq (the flow's first byte still held), or all of
+ * them (UINT64_MAX: a checkpoint carries the state, or the flow is gone). */
+void flow_drop_states(struct kv_server *s, struct kflow *f, uint64_t before_seq)
+{
+	uint32_t drop = 0;
+	if (before_seq == UINT64_MAX)
+		drop = f->nstates;
+	else
+		while (drop + 1 < f->nstates && f->states[drop + 1].from_seq <= before_seq)
+			drop++;
+	if (!drop)
+		return;
+	for (uint32_t i = 0; i < drop; i++)
+		rec_unref(s, f->states[i].rec);
+	memmove(f->states, f->states + drop, (f->nstates - drop) * sizeof(*f->states));
+	f->nstates -= drop;
 }
 
 void tomb_add(struct kv_server *s, struct pin *p)

@@ -10,13 +10,14 @@
 #include "unit.h"
 
 void unit_begin(struct unit *u, struct kv_server *s, struct kflow *f, uint64_t pos,
-		uint64_t cstart)
+		uint64_t cstart, uint64_t cend)
 {
 	memset(u, 0, sizeof(*u));
 	u->s = s;
 	u->f = f;
 	u->pos = pos;
 	u->cstart = cstart;
+	u->cend = cend;
 }
 
 void unit_set_recorded(struct unit *u)
@@ -153,7 +154,7 @@ int unit_end(struct unit *u)
 			tomb_add(s, t);
 	}
 	if (u->state)
-		flow_set_state(s, u->f, u->f->db, u->f->authed, r);
+		flow_set_state(u->f, u->f->db, u->f->authed, r, u->cend);
 	commit_journal(u);
 	unit_free(u);
 	rec_unref(s, r);
@@ -288,7 +289,7 @@ uint64_t eff_flush(struct unit *u, int db)
 int eff_state(struct unit *u, int db, int authed)
 {
 	struct kflow *f = u->f;
-	if (mbuf_fstate(&u->mb, u->pos, f->id, (uint32_t)db, (uint32_t)authed) < 0)
+	if (mbuf_fstate(&u->mb, u->pos, f->id, u->cend, (uint32_t)db, (uint32_t)authed) < 0)
 		return -ENOMEM;
 	if (!u->state) {
 		u->state = 1;

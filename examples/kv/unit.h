@@ -39,6 +39,7 @@ struct unit {
 	struct kflow *f;
 	uint64_t pos;
 	uint64_t cstart;   /* replayed units: the command's first byte */
+	uint64_t cend;     /* the stream offset after it */
 	uint8_t record;
 	uint8_t deleted;   /* a key went: the unit is also a tombstone */
 	uint8_t state;     /* the connection's state changed to (db, authed) */
@@ -51,7 +52,7 @@ struct unit {
 };
 
 void unit_begin(struct unit *u, struct kv_server *s, struct kflow *f, uint64_t pos,
-		uint64_t cstart);
+		uint64_t cstart, uint64_t cend);
 /* Live: from now on the unit is recorded. */
 void unit_set_recorded(struct unit *u);
 int unit_journals(const struct unit *u);

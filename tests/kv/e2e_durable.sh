@@ -125,12 +125,24 @@ send3 'SELECT 2\r\n'
 expect_eq select "$(read3 1)" '+OK|'
 send3 'SET in2 two\r\n'
 expect_eq set-in-2 "$(read3 1)" '+OK|'
+# A later SELECT does not retire the earlier one while the commands it
+# governed are still held: in1 stays in database 1.
+send3 'SELECT 1\r\n'
+expect_eq select-1 "$(read3 1)" '+OK|'
+send3 'SET in1 one\r\n'
+expect_eq set-in-1 "$(read3 1)" '+OK|'
+send3 'SELECT 3\r\n'
+expect_eq select-3 "$(read3 1)" '+OK|'
+send3 'SET in3 three\r\n'
+expect_eq set-in-3 "$(read3 1)" '+OK|'
 close3
 rcli -n 5 set in5 five >/dev/null
 restart
+expect_eq db1 "$(rcli -n 1 get in1)" one
+expect_eq db3 "$(rcli -n 3 get in3)" three
 expect_eq db2 "$(rcli -n 2 get in2)" two
 expect_eq db5 "$(rcli -n 5 get in5)" five
-expect_eq db0 "$(rcli exists in2 in5)" 0
+expect_eq db0 "$(rcli exists in1 in2 in3 in5)" 0
 stop_server_clean
 
 # --- AUTH ---
