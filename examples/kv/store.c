@@ -67,6 +67,7 @@ void store_free(struct kv_server *s)
 			}
 			resp_free(&f->resp);
 			http_free(&f->http);
+			free(f->states);
 			free(f);
 		}
 	free(s->fh);
