@@ -123,10 +123,29 @@ static void rec_release(struct kv_server *s, struct krec *r)
 
 /*
  * A flow's records go oldest first, and only up to a point where parsing can
- * restart: the end of a record that ends on a command boundary, or a
- * boundary a checkpoint has recorded (release_limit). A closed flow whose
- * records are all unreferenced goes whole: nothing of it matters to replay.
+ * restart: the end of a record that ends on a command boundary outside a
+ * transaction, or a boundary a checkpoint has recorded (release_limit). A
+ * closed flow whose records are all unreferenced goes whole: nothing of it
+ * matters to replay. It goes newest first, so that a crash halfway leaves
+ * its first records, where parsing starts cleanly, and never a tail that
+ * starts inside a command or a transaction (whose queued SETs replay would
+ * then run on their own).
  */
+static void release_whole(struct kv_server *s, struct kflow *f)
+{
+	struct krec **v = malloc((f->nrecs ? f->nrecs : 1) * sizeof(*v));
+	if (!v)
+		return; /* they stay until memory allows; replay would ignore them */
+	uint32_t n = 0;
+	for (struct krec *r = f->head; r; r = r->next)
+		v[n++] = r;
+	f->head = f->tail = f->hint = NULL;
+	f->nrecs = 0;
+	while (n)
+		rec_release(s, v[--n]);
+	free(v);
+}
+
 void flow_try_release(struct kv_server *s, struct kflow *f)
 {
 	if (s->replaying || f->proto == KV_META)
@@ -138,9 +157,11 @@ void flow_try_release(struct kv_server *s, struct kflow *f)
 				all = 0;
 				break;
 			}
+	if (all)
+		release_whole(s, f);
 	struct krec *r;
 	while ((r = f->head) && r->parsed && r->refs == 0 &&
-	       (all || r->ends_clean || r->seq + r->len <= f->release_limit)) {
+	       (r->ends_clean || r->seq + r->len <= f->release_limit)) {
 		f->head = r->next;
 		if (f->tail == r)
 			f->tail = NULL;
