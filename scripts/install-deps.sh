@@ -6,11 +6,11 @@ set -euo pipefail
 pkgs=(
   cmake make gcc pkg-config
   libpmem2-dev liburing-dev libisal-dev libcriterion-dev
-  redis-tools curl wrk
+  redis-tools redis-server python3-redis curl wrk
   libevent-dev libuv1-dev
 )
 case "${1:-}" in
---bench) pkgs+=(redis-server libpmemlog-dev libleveldb-dev gnuplot-nox valgrind) ;;
+--bench) pkgs+=(libpmemlog-dev libleveldb-dev gnuplot-nox valgrind) ;;
 --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
 --abi) pkgs+=(abigail-tools) ;;
 esac

@@ -14,7 +14,7 @@
  *   - records whose bytes fail their checksum (PKTSTORE_DAMAGED), among
  *     them records whose flow entry is gone (a damaged flow table entry);
  *   - gaps in a connection flow's seq sequence: the server releases a
- *     connection's records only oldest first (store.c), so the records that
+ *     connection's records only from one end (store.c), so the records that
  *     survive are contiguous, and a gap is a record whose descriptor is lost;
  *   - a flow whose first_seq lies past its first record's start, or a
  *     server flow with no record but a non-zero first_seq: the server never
@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kv.h"
+#include "meta.h"
 
 enum dmg_kind {
 	DMG_BYTES,   /* a record's bytes fail their checksum */

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "kv.h"
+#include "cmd.h"
 #include "size.h"
 
 static const char usage[] =
@@ -24,12 +24,25 @@ static const char usage[] =
 	"  --http HOST:PORT    HTTP/1.1 listener (default 127.0.0.1:7380; port 0 = any)\n"
 	"  --max-value BYTES   largest value accepted (default 512K)\n"
 	"  --max-clients N     simultaneous connections (default 512)\n"
+	"  --max-output BYTES  replies queued for one client before it is cut off\n"
+	"                      (default 1G; CONFIG SET client-output-buffer-limit)\n"
+	"  --requirepass-file PATH\n"
+	"                      clients must AUTH with the first line of PATH first\n"
+	"  --requirepass PASS  the same with PASS (visible to ps: prefer the file);\n"
+	"                      HTTP, which has no AUTH, then listens only with --http\n"
 	"  --zcrx IF:QUEUE     receive with io_uring zero-copy receive on that NIC rx\n"
 	"                      queue (falls back to the buffer ring; see pktstore(7))\n"
 	"  --repair            start on a damaged arena: cut each damaged stream at its\n"
 	"                      damage and say what was dropped (default: refuse)\n"
 	"  --version           print the version\n"
 	"  -h, --help          this text\n";
+
+uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 uint64_t now_ns(void)
 {
@@ -80,6 +93,23 @@ static uint32_t segment_for(uint64_t size)
 	return seg;
 }
 
+/* The first line of path, which is never logged. */
+static char *read_password(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char buf[1024];
+	char *line = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	if (!line)
+		return NULL;
+	buf[strcspn(buf, "\r\n")] = 0;
+	char *p = buf[0] ? strdup(buf) : NULL;
+	memset(buf, 0, sizeof(buf));
+	return p;
+}
+
 static int bad(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "pktstore-kv: ");
@@ -97,6 +127,9 @@ int main(int argc, char **argv)
 		{ "http", required_argument, NULL, 'w' },
 		{ "max-value", required_argument, NULL, 'v' },
 		{ "max-clients", required_argument, NULL, 'c' },
+		{ "max-output", required_argument, NULL, 'o' },
+		{ "requirepass", required_argument, NULL, 'p' },
+		{ "requirepass-file", required_argument, NULL, 'P' },
 		{ "zcrx", required_argument, NULL, 'z' },
 		{ "repair", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
@@ -110,7 +143,9 @@ int main(int argc, char **argv)
 	s->cfg.resp_addr = "127.0.0.1:7379";
 	s->cfg.http_addr = "127.0.0.1:7380";
 	s->cfg.max_clients = 512;
-	int o;
+	s->cfg.max_output = 1ull << 30;
+	s->start_ms = wall_ms();
+	int o, http_given = 0;
 	opterr = 0;
 	while ((o = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (o) {
@@ -124,7 +159,7 @@ int main(int argc, char **argv)
 				return bad("--size '%s' is too small: at least 1M", optarg);
 			break;
 		case 'r': s->cfg.resp_addr = optarg; break;
-		case 'w': s->cfg.http_addr = optarg; break;
+		case 'w': s->cfg.http_addr = optarg, http_given = 1; break;
 		case 'v':
 			if ((rc = parse_size(optarg, 1u << 30, &max_value)) < 0) {
 				size_error("pktstore-kv", "--max-value", optarg, rc, 1u << 30);
@@ -139,6 +174,24 @@ int main(int argc, char **argv)
 					   optarg);
 			s->cfg.max_clients = (uint32_t)v;
 			break;
+		case 'o':
+			if ((rc = parse_size(optarg, UINT64_MAX, &s->cfg.max_output)) < 0) {
+				size_error("pktstore-kv", "--max-output", optarg, rc, UINT64_MAX);
+				return 2;
+			}
+			if (!s->cfg.max_output)
+				return bad("--max-output '%s' is too small: at least 1", optarg);
+			break;
+		case 'p':
+			free(s->cfg.requirepass);
+			s->cfg.requirepass = optarg[0] ? strdup(optarg) : NULL;
+			break;
+		case 'P':
+			free(s->cfg.requirepass);
+			if (!(s->cfg.requirepass = read_password(optarg)))
+				return bad("--requirepass-file '%s': cannot read a non-empty first line",
+					   optarg);
+			break;
 		case 'z': s->cfg.zcrx = optarg; break;
 		case 'R': s->cfg.repair = 1; break;
 		case 'h': fputs(usage, stdout); return 0;
@@ -151,11 +204,14 @@ int main(int argc, char **argv)
 		return bad("unexpected argument '%s'", argv[optind]);
 	if (!s->cfg.arena)
 		return bad("%s", "--arena PATH is required");
+	/* The HTTP API has no AUTH: with a password it listens only when asked. */
+	if (s->cfg.requirepass && !http_given)
+		s->cfg.http_addr = NULL;
 	/* Checked before the arena is opened: a typo must not leave a new
 	 * arena file behind. */
 	for (int i = 0; i < 2; i++) {
 		const char *a = i ? s->cfg.http_addr : s->cfg.resp_addr;
-		const char *why = addr_check(a);
+		const char *why = a ? addr_check(a) : NULL;
 		if (why) {
 			fprintf(stderr, "pktstore-kv: %s '%s': %s\nTry 'pktstore-kv --help'.\n",
 				i ? "--http" : "--resp", a, why);
@@ -188,8 +244,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	s->cfg.max_value = (uint32_t)max_value;
-	s->resp_lim = (struct kv_limits){ .max_args = 1024, .max_bulk = s->cfg.max_value,
-					  .copy_max = KV_MAX_KEY, .max_line = 64 << 10 };
+	/* Redis's multibulk limit; arguments of up to 512 bytes are copied,
+	 * up to 1 MiB of them per command, the rest read from the arena. */
+	s->resp_lim = (struct kv_limits){ .max_args = 0x7fffffff, .max_bulk = s->cfg.max_value,
+					  .copy_max = 512, .max_line = 64 << 10,
+					  .copy_total = 1 << 20 };
 	s->http_lim = (struct kv_limits){ .max_args = 0, .max_bulk = s->cfg.max_value,
 					  .copy_max = 0, .max_line = 8 << 10 };
 	s->log_keep = st.data_bytes / 4;
@@ -207,7 +266,7 @@ int main(int argc, char **argv)
 		kv_log("receive path: %s", st.recv_path_name);
 
 	uint64_t keys = 0, ns = 0;
-	if (ks_init(&s->ks)) {
+	if (ks_init(s)) {
 		pktstore_close(s->ps);
 		return 1;
 	}
@@ -233,12 +292,18 @@ int main(int argc, char **argv)
 	kv_log("space: live values take %" PRIu64 " of %" PRIu64 " bytes allowed (half of the "
 	       "%" PRIu64 "-byte data region after a %" PRIu64 "-byte reserve); writes past it get OOM",
 	       s->live_charge, s->limit, st.data_bytes, s->reserve);
-	if ((rc = meta_open(s)) < 0) {
+	if ((rc = meta_open(s)) < 0 || (rc = meta_mark_start(s)) < 0) {
 		kv_log("cannot create the server's flow: %s", pktstore_strerror(rc));
 		pktstore_close(s->ps);
 		return 1;
 	}
+	/* Keys whose time was up before this start are gone for every command
+	 * from now on (record times never go back): drop them now. */
+	uint64_t expired = ks_purge_expired(s, s->now_ms);
+	if (expired)
+		kv_log("%" PRIu64 " keys had expired while the server was down", expired);
 	rc = server_run(s);
+	script_free(s);
 	int sum = meta_write_summary(s);
 	ks_free(s);
 	store_free(s);

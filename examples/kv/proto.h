@@ -32,6 +32,7 @@ struct kv_limits {
 	uint32_t max_bulk;  /* bytes in one RESP argument or HTTP body */
 	uint32_t copy_max;  /* arguments up to this length are copied */
 	uint32_t max_line;  /* RESP inline command line / HTTP header block */
+	uint32_t copy_total; /* bytes of copies per command (0: max_line) */
 };
 
 #endif

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * reply.c - per-connection output: short replies are packed into DRAM
- * chunks, values are sent from the arena with the records pinned until the
- * kernel has taken the bytes.
+ * reply.c - per-connection output. Text (headers, integers, short values)
+ * is packed into DRAM blocks shared by consecutive replies; longer values
+ * are sent from the arena with their records pinned until the kernel has
+ * taken the bytes. A client that does not read is cut off once more than
+ * the output limit is queued for it, counted in bytes as Redis's
+ * client-output-buffer-limit does (its commands still apply).
  */
 #include <errno.h>
 #include <limits.h>
@@ -14,29 +17,37 @@
 
 #include "kv.h"
 
-#define CHUNK 4096
-/* Past these, a client that does not read its replies is disconnected
- * (its commands still apply): memory per connection stays bounded. Bytes
- * sent from the arena cost no DRAM, so only copied replies count. */
-#define OUT_MAX_DRAM (4u << 20)
-#define OUT_MAX_ITEMS (1u << 16)
+#define BLOCK 16384
+/* Values up to this are copied into the text: a pinned record and an
+ * iovec for a few bytes cost more than the copy. */
+#define INLINE_VALUE 64
+
+struct oblk {
+	uint32_t refs, used, cap;
+	char data[];
+};
+
+static uint64_t out_limit = 1ull << 30;
+
+void out_set_limit(uint64_t bytes)
+{
+	out_limit = bytes;
+}
+
+static void overflow(struct conn *c)
+{
+	c->discard = 1;
+	c->closing = 1;
+}
 
 static struct oitem *push(struct conn *c)
 {
-	if (c->discard)
-		return NULL;
 	if (c->qtail - c->qhead == c->qcap) {
 		uint32_t n = c->qtail - c->qhead;
-		if (n >= OUT_MAX_ITEMS) {
-			c->discard = 1;
-			c->closing = 1;
-			return NULL;
-		}
 		uint32_t cap = c->qcap ? c->qcap * 2 : 16;
-		struct oitem *q = malloc(cap * sizeof(*q));
+		struct oitem *q = cap > c->qcap ? malloc((size_t)cap * sizeof(*q)) : NULL;
 		if (!q) {
-			c->discard = 1;
-			c->closing = 1;
+			overflow(c);
 			return NULL;
 		}
 		for (uint32_t i = 0; i < n; i++)
@@ -52,39 +63,58 @@ static struct oitem *push(struct conn *c)
 	return it;
 }
 
+static void blk_unref(struct conn *c, struct oblk *b)
+{
+	if (--b->refs == 0) {
+		c->qdram -= b->cap;
+		free(b);
+	} else if (b == c->blk && b->refs == 1) {
+		b->used = 0; /* only the connection holds it: empty again, reused */
+	}
+}
+
 void out_text(struct conn *c, const char *s, size_t n)
 {
-	if (!c || c->discard)
+	if (!c || c->discard || !n)
 		return;
-	if (c->qtail != c->qhead) {
+	if (c->qbytes + n > out_limit)
+		return overflow(c);
+	struct oblk *b = c->blk;
+	/* Appended to the last item when it is the end of the current block. */
+	if (b && c->qtail != c->qhead && b->cap - b->used >= n) {
 		struct oitem *last = &c->q[(c->qtail - 1) % c->qcap];
-		if (last->own && last->len + n <= last->cap) {
-			memcpy(last->own + last->len, s, n);
+		if (last->blk == b && last->p + last->len == b->data + b->used) {
+			memcpy(b->data + b->used, s, n);
+			b->used += (uint32_t)n;
 			last->len += (uint32_t)n;
 			c->qbytes += n;
 			return;
 		}
 	}
-	if (c->qdram + n > OUT_MAX_DRAM) {
-		c->discard = c->closing = 1;
-		return;
+	if (!b || b->cap - b->used < n) {
+		size_t cap = n > BLOCK ? n : BLOCK;
+		struct oblk *nb = malloc(sizeof(*nb) + cap);
+		if (!nb)
+			return overflow(c);
+		nb->refs = 1; /* the connection's own reference while current */
+		nb->used = 0;
+		nb->cap = (uint32_t)cap;
+		c->qdram += cap;
+		c->blk = nb;
+		if (b)
+			blk_unref(c, b);
+		b = nb;
 	}
 	struct oitem *it = push(c);
 	if (!it)
 		return;
-	uint32_t cap = n > CHUNK ? (uint32_t)n : CHUNK;
-	it->own = malloc(cap);
-	if (!it->own) {
-		c->qtail--;
-		c->discard = c->closing = 1;
-		return;
-	}
-	memcpy(it->own, s, n);
-	it->p = it->own;
+	memcpy(b->data + b->used, s, n);
+	it->p = b->data + b->used;
 	it->len = (uint32_t)n;
-	it->cap = it->alloc = cap;
+	it->blk = b;
+	b->refs++;
+	b->used += (uint32_t)n;
 	c->qbytes += n;
-	c->qdram += cap;
 }
 
 void out_fmt(struct conn *c, const char *fmt, ...)
@@ -102,8 +132,10 @@ void out_fmt(struct conn *c, const char *fmt, ...)
 
 static void out_arena(struct conn *c, struct krec *r, uint32_t off, uint32_t len)
 {
-	if (!len)
+	if (!len || c->discard)
 		return;
+	if (c->qbytes + len > out_limit)
+		return overflow(c);
 	struct oitem *it = push(c);
 	if (!it)
 		return;
@@ -114,12 +146,35 @@ static void out_arena(struct conn *c, struct krec *r, uint32_t off, uint32_t len
 	c->qbytes += len;
 }
 
+/* Bytes [from, from + len) of a version's value. */
+void out_pin_range(struct conn *c, const struct pin *v, uint32_t from, uint32_t len)
+{
+	if (!c || c->discard)
+		return;
+	if (len <= INLINE_VALUE || v->heap) {
+		char small[INLINE_VALUE];
+		char *buf = len <= INLINE_VALUE ? small : malloc(len);
+		if (!buf)
+			return overflow(c);
+		out_text(c, buf, pin_copy(v, from, buf, len));
+		if (buf != small)
+			free(buf);
+		return;
+	}
+	uint32_t at = 0, end = from + len;
+	for (uint32_t i = 0; i < v->n && at < end; i++) {
+		const struct span *sp = &v->s[i];
+		uint32_t lo = from > at ? from - at : 0;
+		uint32_t hi = end - at < sp->len ? end - at : sp->len;
+		if (lo < hi)
+			out_arena(c, sp->rec, sp->off + lo, hi - lo);
+		at += sp->len;
+	}
+}
+
 void out_pin(struct conn *c, const struct pin *v)
 {
-	if (!c)
-		return;
-	for (uint32_t i = 0; i < v->n; i++)
-		out_arena(c, v->s[i].rec, v->s[i].off, v->s[i].len);
+	out_pin_range(c, v, 0, v->vlen);
 }
 
 void out_range(struct conn *c, struct kflow *f, uint64_t seq, uint32_t len)
@@ -137,11 +192,38 @@ void out_range(struct conn *c, struct kflow *f, uint64_t seq, uint32_t len)
 
 static void item_done(struct kv_server *s, struct conn *c, struct oitem *it)
 {
-	if (it->own)
-		c->qdram -= it->alloc;
-	free(it->own);
+	if (it->blk)
+		blk_unref(c, it->blk);
 	if (it->pin)
 		rec_unref(s, it->pin);
+}
+
+/* Where the queue is now, to take back what follows (a unit that failed). */
+void out_mark(const struct conn *c, struct out_mark *m)
+{
+	m->qtail = c->qtail;
+	m->qbytes = c->qbytes;
+	m->last_len = c->qtail != c->qhead ? c->q[(c->qtail - 1) % c->qcap].len : 0;
+}
+
+void out_rewind(struct kv_server *s, struct conn *c, const struct out_mark *m)
+{
+	if (c->qtail - c->qhead < c->qtail - m->qtail)
+		return; /* sent meanwhile: cannot happen within one command */
+	while (c->qtail != m->qtail) {
+		c->qtail--;
+		item_done(s, c, &c->q[c->qtail % c->qcap]);
+	}
+	if (c->qtail != c->qhead) {
+		struct oitem *last = &c->q[(c->qtail - 1) % c->qcap];
+		if (last->blk && last->len > m->last_len && last->blk == c->blk &&
+		    last->p + last->len == c->blk->data + c->blk->used)
+			c->blk->used -= last->len - m->last_len;
+		last->len = m->last_len;
+	}
+	c->qbytes = m->qbytes;
+	if (c->discard && c->qbytes < out_limit && !c->detached)
+		c->discard = c->closing = 0;
 }
 
 /* 1: all sent; 0: the socket is full; <0: the connection is dead. */
@@ -171,8 +253,6 @@ int out_flush(struct kv_server *s, struct conn *c)
 			if (left < it->len) {
 				it->p += left;
 				it->len -= (uint32_t)left;
-				if (it->own)
-					it->cap = 0; /* no appending behind a partial send */
 				break;
 			}
 			left -= it->len;
@@ -194,5 +274,13 @@ void out_free(struct kv_server *s, struct conn *c)
 	free(c->q);
 	c->q = NULL;
 	c->qcap = c->qhead = c->qtail = 0;
-	c->qbytes = c->qdram = 0;
+	c->qbytes = 0;
+	if (c->blk) {
+		struct oblk *b = c->blk;
+		c->blk = NULL;
+		if (--b->refs == 0) {
+			c->qdram -= b->cap;
+			free(b);
+		}
+	}
 }

@@ -1,6 +1,13 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * resp.c - RESP2 requests: multibulk and inline commands, with Redis's
+ * limits and error texts. Memory grows with what the client actually sent,
+ * never with what it announced.
+ */
 #include "resp.h"
 
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,26 +118,98 @@ static int digit(struct resp_parser *p, char c, uint64_t max)
 	return 0;
 }
 
-static int split_inline(struct resp_parser *p)
+static int hexval(char c)
 {
-	uint32_t i = 0;
-	while (i < p->buf_len) {
-		while (i < p->buf_len && (p->buf[i] == ' ' || p->buf[i] == '\t'))
+	return c >= '0' && c <= '9' ? c - '0'
+	       : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10
+						   : -1;
+}
+
+/*
+ * Split the line in buf[0, line) as Redis's sdssplitargs does: white space
+ * separates arguments; "..." takes \n \r \t \b \a and \xHH escapes,
+ * '...' takes \'; a closing quote must end its argument; a NUL ends the
+ * line. Unescaped arguments are written after the line in buf. An argument
+ * keeps its stream range when its bytes are one (no escape, quotes only
+ * around it). Returns -1 on unbalanced quotes.
+ */
+static int split_inline(struct resp_parser *p, uint32_t line)
+{
+	const char *b = p->buf;
+	uint32_t i = 0, o = line;
+	for (;;) {
+		while (i < line && b[i] && isspace((unsigned char)b[i]))
 			i++;
-		if (i == p->buf_len)
-			break;
-		uint32_t s = i;
-		while (i < p->buf_len && p->buf[i] != ' ' && p->buf[i] != '\t')
+		if (i == line || !b[i])
+			return 0;
+		uint32_t start = i, out = o;
+		int dq = 0, sq = 0, plain = 1, quoted_at_start = b[i] == '"' || b[i] == '\'';
+		for (;;) {
+			if (i == line || !b[i]) {
+				if (dq || sq)
+					return -1;
+				break;
+			}
+			char c = b[i];
+			if (dq) {
+				if (c == '\\' && i + 3 < line && b[i + 1] == 'x' && hexval(b[i + 2]) >= 0 &&
+				    hexval(b[i + 3]) >= 0) {
+					p->buf[o++] = (char)(hexval(b[i + 2]) * 16 + hexval(b[i + 3]));
+					i += 4;
+					plain = 0;
+				} else if (c == '\\' && i + 1 < line && b[i + 1]) {
+					char e = b[i + 1];
+					p->buf[o++] = e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t'
+						    : e == 'b' ? '\b' : e == 'a' ? '\a' : e;
+					i += 2;
+					plain = 0;
+				} else if (c == '"') {
+					break;
+				} else {
+					p->buf[o++] = c;
+					i++;
+				}
+			} else if (sq) {
+				if (c == '\\' && i + 1 < line && b[i + 1] == '\'') {
+					p->buf[o++] = '\'';
+					i += 2;
+					plain = 0;
+				} else if (c == '\'') {
+					break;
+				} else {
+					p->buf[o++] = c;
+					i++;
+				}
+			} else if (isspace((unsigned char)c)) {
+				break;
+			} else if (c == '"' || c == '\'') {
+				if (i != start)
+					plain = 0; /* a quote in the middle: not one slice */
+				dq = c == '"';
+				sq = c == '\'';
+				i++;
+			} else {
+				p->buf[o++] = c;
+				i++;
+			}
+		}
+		if (dq || sq) {
+			/* The closing quote must end the argument. */
 			i++;
+			if (i < line && b[i] && !isspace((unsigned char)b[i]))
+				return -1;
+		}
 		if (p->argc == p->lim.max_args)
-			return fail(p, "too many arguments");
+			return fail(p, "too many arguments"), -2;
 		if (reserve_args(p, p->argc + 1))
-			return fail(p, "out of memory");
-		p->argv[p->argc] = (struct kv_arg){ .seq = p->line_seq + s, .len = i - s };
-		p->copy_off[p->argc] = s;
+			return fail(p, "out of memory"), -2;
+		uint64_t seq = KV_ARG_SYNTHETIC;
+		if (plain)
+			seq = p->line_seq + start + (uint32_t)quoted_at_start;
+		p->argv[p->argc] = (struct kv_arg){ .seq = seq, .len = o - out };
+		p->copy_off[p->argc] = out;
 		p->argc++;
 	}
-	return 0;
 }
 
 int resp_parse(struct resp_parser *p, uint64_t seq, const char *data, size_t len, size_t *used)
@@ -170,14 +249,16 @@ int resp_parse(struct resp_parser *p, uint64_t seq, const char *data, size_t len
 				break;
 			}
 			p->want = (uint32_t)p->num;
-			if (reserve_args(p, p->want))
-				return *used = i, fail(p, "out of memory");
 			p->state = S_DOLLAR;
 			break;
 		case S_DOLLAR:
 			i++;
-			if (c != '$')
-				return *used = i, fail(p, "expected '$'");
+			if (c != '$') {
+				snprintf(p->errbuf, sizeof(p->errbuf), "expected '$', got '%c'", c);
+				return *used = i, fail(p, p->errbuf);
+			}
+			if (reserve_args(p, p->argc + 1))
+				return *used = i, fail(p, "out of memory");
 			p->num = 0;
 			p->ndigits = 0;
 			p->negative = 0;
@@ -199,7 +280,8 @@ int resp_parse(struct resp_parser *p, uint64_t seq, const char *data, size_t len
 			uint32_t n = (uint32_t)p->num;
 			p->argv[p->argc] = (struct kv_arg){ .seq = seq + i, .len = n };
 			p->copy_off[p->argc] = UINT32_MAX;
-			if (n <= p->lim.copy_max && (uint64_t)p->buf_len + n <= p->lim.max_line &&
+			if (n <= p->lim.copy_max &&
+			    (uint64_t)p->buf_len + n <= (p->lim.copy_total ? p->lim.copy_total : p->lim.max_line) &&
 			    reserve_buf(p, n) == 0)
 				p->copy_off[p->argc] = p->buf_len;
 			p->remaining = n;
@@ -253,7 +335,13 @@ int resp_parse(struct resp_parser *p, uint64_t seq, const char *data, size_t len
 			if (p->buf_len && p->buf[p->buf_len - 1] == '\r')
 				p->buf_len--;
 			p->state = S_BEGIN;
-			if (split_inline(p) < 0)
+			/* Room for the unescaped arguments after the line. */
+			if (reserve_buf(p, p->buf_len + 1))
+				return *used = i, fail(p, "out of memory");
+			int rc = split_inline(p, p->buf_len);
+			if (rc == -1)
+				return *used = i, fail(p, "unbalanced quotes in request");
+			if (rc < 0)
 				return *used = i, KV_ERR;
 			if (!p->argc)
 				break;

@@ -27,6 +27,7 @@ struct resp_parser {
 	char *buf;
 	uint32_t buf_len, buf_cap;
 	const char *err;
+	char errbuf[48];
 };
 
 void resp_init(struct resp_parser *p, const struct kv_limits *lim);
@@ -36,7 +37,12 @@ void resp_free(struct resp_parser *p);
  * Parse from chunk [data, data+len) that starts at stream offset seq.
  * *used receives the bytes consumed. On KV_DONE, p->argc/p->argv describe
  * the command until the next call. On KV_ERR, p->err says why.
+ *
+ * Inline commands are split as Redis splits them (quotes, escapes). An
+ * argument whose bytes are not a slice of the stream (it had escapes, or
+ * quotes in its middle) has seq KV_ARG_SYNTHETIC and only its copy.
  */
+#define KV_ARG_SYNTHETIC UINT64_MAX
 int resp_parse(struct resp_parser *p, uint64_t seq, const char *data, size_t len, size_t *used);
 
 /* 1 while a command has started but is not complete. */

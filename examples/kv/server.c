@@ -18,11 +18,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "kv.h"
+#include "cmd.h"
 
 #define BATCH 256
-/* A command may straddle this many records before its sender is cut off:
- * a trickling client cannot pin unbounded arena descriptors. */
+/* A command or a transaction may straddle this many records before its
+ * sender is cut off: a trickling client cannot pin unbounded arena
+ * descriptors. */
 #define MAX_PARTIAL_RECORDS 4096
 #define CLOSE_GRACE_NS 2000000000ull
 
@@ -82,6 +83,10 @@ void conn_close(struct kv_server *s, struct conn *c)
 	detach(s, c);
 	watch_out(s, c, 0);
 	out_free(s, c);
+	multi_free(s, c);
+	free(c->name);
+	free(c->lib_name);
+	free(c->lib_ver);
 	close(c->fd);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -117,13 +122,18 @@ static void on_accept(struct kv_server *s, int lfd, int proto)
 		if (fd < 0)
 			return;
 		if (s->nconns >= s->cfg.max_clients) {
+			s->st.rejected_connections++;
 			refuse(fd, proto, NULL);
 			continue;
 		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		/* The tag says, durably, whether this connection must AUTH first:
+		 * replay of its stream follows the same rule. */
+		int need_auth = proto == KV_RESP && s->cfg.requirepass;
+		uint64_t tag = proto == KV_HTTP ? KV_TAG_HTTP : need_auth ? KV_TAG_RESP_AUTH : KV_TAG_RESP;
 		uint64_t id;
-		int rc = pktstore_attach(s->ps, fd, proto == KV_RESP ? KV_TAG_RESP : KV_TAG_HTTP, &id);
+		int rc = pktstore_attach(s->ps, fd, tag, &id);
 		if (rc < 0) {
 			refuse(fd, proto, pktstore_strerror(rc));
 			continue;
@@ -139,7 +149,12 @@ static void on_accept(struct kv_server *s, int lfd, int proto)
 		c->fd = fd;
 		c->proto = proto;
 		c->flow = f;
+		c->id = ++s->next_client_id;
+		c->created_ms = c->last_ms = wall_ms();
 		f->conn = c;
+		f->need_auth = (uint8_t)need_auth;
+		f->authed = !need_auth;
+		s->st.connections++;
 		c->next = s->conns;
 		if (s->conns)
 			s->conns->prev = c;
@@ -177,11 +192,14 @@ static void process(struct kv_server *s, const struct pktstore_rec *pr)
 			f->conn->closing = 1;
 		return;
 	}
-	flow_feed(s, f, r);
+	flow_feed(s, f, r, NULL);
 	if (!r->ends_clean && f->conn && !f->broken) {
+		/* Records held for the command or transaction still open. */
+		uint64_t from = f->in_multi ? f->multi_start : flow_cmd_start(f);
 		uint32_t partial = 0;
-		for (struct krec *x = f->hint; x; x = x->next)
-			partial++;
+		for (struct krec *x = f->hint && f->hint->seq <= from ? f->hint : f->head;
+		     x && partial <= MAX_PARTIAL_RECORDS; x = x->next)
+			partial += x->seq + x->len > from;
 		if (partial > MAX_PARTIAL_RECORDS) {
 			/* Not "broken": whatever of it was persisted still applies,
 			 * as replay would apply it. */
@@ -360,8 +378,9 @@ int server_run(struct kv_server *s)
 		kv_log("cannot listen on %s: %s", s->cfg.resp_addr, strerror(-s->resp_fd));
 		return 1;
 	}
-	s->http_fd = listen_on(s->cfg.http_addr, &s->http_port);
-	if (s->http_fd < 0) {
+	/* No HTTP listener without an address: it has no AUTH (main.c). */
+	s->http_fd = s->cfg.http_addr ? listen_on(s->cfg.http_addr, &s->http_port) : -1;
+	if (s->cfg.http_addr && s->http_fd < 0) {
 		kv_log("cannot listen on %s: %s", s->cfg.http_addr, strerror(-s->http_fd));
 		return 1;
 	}
@@ -370,16 +389,21 @@ int server_run(struct kv_server *s)
 	ev.data.ptr = &tag_resp;
 	epoll_ctl(s->ep, EPOLL_CTL_ADD, s->resp_fd, &ev);
 	ev.data.ptr = &tag_http;
-	epoll_ctl(s->ep, EPOLL_CTL_ADD, s->http_fd, &ev);
+	if (s->http_fd >= 0)
+		epoll_ctl(s->ep, EPOLL_CTL_ADD, s->http_fd, &ev);
 	ev.data.ptr = &tag_store;
 	if (epoll_ctl(s->ep, EPOLL_CTL_ADD, pktstore_fd(s->ps), &ev) < 0) {
 		kv_log("cannot poll the store: %s", strerror(errno));
 		return 1;
 	}
-	kv_log("RESP on %.*s:%u, HTTP on %.*s:%u",
-	       (int)(strrchr(s->cfg.resp_addr, ':') - s->cfg.resp_addr), s->cfg.resp_addr,
-	       s->resp_port, (int)(strrchr(s->cfg.http_addr, ':') - s->cfg.http_addr),
-	       s->cfg.http_addr, s->http_port);
+	out_set_limit(s->cfg.max_output);
+	const char *ra = s->cfg.resp_addr, *ha = s->cfg.http_addr;
+	if (ha)
+		kv_log("RESP on %.*s:%u, HTTP on %.*s:%u", (int)(strrchr(ra, ':') - ra), ra,
+		       s->resp_port, (int)(strrchr(ha, ':') - ha), ha, s->http_port);
+	else
+		kv_log("RESP on %.*s:%u, HTTP off (it has no AUTH: --http turns it on)",
+		       (int)(strrchr(ra, ':') - ra), ra, s->resp_port);
 
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGINT, &sa, NULL);
@@ -409,6 +433,8 @@ int server_run(struct kv_server *s)
 			}
 		}
 		drain(s);
+		/* Keys whose time is up go a few at a time (ks_active_expire). */
+		ks_active_expire(s, 2000);
 		service_conns(s);
 		compact_maybe(s);
 	}
@@ -417,6 +443,7 @@ int server_run(struct kv_server *s)
 		conn_close(s, s->conns);
 	close(s->ep);
 	close(s->resp_fd);
-	close(s->http_fd);
+	if (s->http_fd >= 0)
+		close(s->http_fd);
 	return 0;
 }

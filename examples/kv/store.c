@@ -7,11 +7,21 @@
 
 #include "kv.h"
 
-#define FLOW_BUCKETS 4096
+/* Which protocol a flow of this tag speaks (0: not ours), and whether it was
+ * accepted while a password was required. */
+int kv_proto_of_tag(uint64_t tag, int *need_auth)
+{
+	if (need_auth)
+		*need_auth = tag == KV_TAG_RESP_AUTH;
+	return tag == KV_TAG_RESP || tag == KV_TAG_RESP_AUTH ? KV_RESP
+	       : tag == KV_TAG_HTTP			   ? KV_HTTP
+	       : tag == KV_TAG_META			   ? KV_META
+							   : 0;
+}
 
 struct kflow *flow_get(struct kv_server *s, uint64_t id)
 {
-	struct kflow *f = s->fh ? s->fh[id % FLOW_BUCKETS] : NULL;
+	struct kflow *f = s->fh ? s->fh[id % KV_FLOW_BUCKETS] : NULL;
 	while (f && f->id != id)
 		f = f->hnext;
 	return f;
@@ -20,7 +30,7 @@ struct kflow *flow_get(struct kv_server *s, uint64_t id)
 struct kflow *flow_add(struct kv_server *s, uint64_t id, int proto)
 {
 	if (!s->fh) {
-		s->fh = calloc(FLOW_BUCKETS, sizeof(*s->fh));
+		s->fh = calloc(KV_FLOW_BUCKETS, sizeof(*s->fh));
 		if (!s->fh)
 			return NULL;
 	}
@@ -33,8 +43,8 @@ struct kflow *flow_add(struct kv_server *s, uint64_t id, int proto)
 		resp_init(&f->resp, &s->resp_lim);
 	else if (proto == KV_HTTP)
 		http_init(&f->http, &s->http_lim);
-	f->hnext = s->fh[id % FLOW_BUCKETS];
-	s->fh[id % FLOW_BUCKETS] = f;
+	f->hnext = s->fh[id % KV_FLOW_BUCKETS];
+	s->fh[id % KV_FLOW_BUCKETS] = f;
 	s->fh_n++;
 	return f;
 }
@@ -48,7 +58,7 @@ void store_free(struct kv_server *s)
 		free(s->log[i % s->log_cap]);
 	free(s->tombs);
 	free(s->log);
-	for (uint64_t b = 0; s->fh && b < FLOW_BUCKETS; b++)
+	for (uint64_t b = 0; s->fh && b < KV_FLOW_BUCKETS; b++)
 		for (struct kflow *f = s->fh[b], *n; f; f = n) {
 			n = f->hnext;
 			for (struct krec *r = f->head, *rn; r; r = rn) {
@@ -57,6 +67,7 @@ void store_free(struct kv_server *s)
 			}
 			resp_free(&f->resp);
 			http_free(&f->http);
+			free(f->states);
 			free(f);
 		}
 	free(s->fh);
@@ -65,11 +76,13 @@ void store_free(struct kv_server *s)
 
 void flow_forget(struct kv_server *s, struct kflow *f)
 {
-	struct kflow **pp = &s->fh[f->id % FLOW_BUCKETS];
+	struct kflow **pp = &s->fh[f->id % KV_FLOW_BUCKETS];
 	while (*pp != f)
 		pp = &(*pp)->hnext;
 	*pp = f->hnext;
 	s->fh_n--;
+	flow_drop_states(s, f, UINT64_MAX);
+	free(f->states);
 	resp_free(&f->resp);
 	http_free(&f->http);
 	free(f);
@@ -83,6 +96,7 @@ struct krec *rec_add(struct kv_server *s, struct kflow *f, const struct pktstore
 		return NULL;
 	r->id = pr->id;
 	r->seq = pr->seq;
+	r->ts_ms = pr->ts_ns / 1000000;
 	r->data = pr->data;
 	r->len = pr->len;
 	r->flow = f;
@@ -109,10 +123,29 @@ static void rec_release(struct kv_server *s, struct krec *r)
 
 /*
  * A flow's records go oldest first, and only up to a point where parsing can
- * restart: the end of a record that ends on a command boundary, or a
- * boundary a checkpoint has recorded (release_limit). A closed flow whose
- * records are all unreferenced goes whole: nothing of it matters to replay.
+ * restart: the end of a record that ends on a command boundary outside a
+ * transaction, or a boundary a checkpoint has recorded (release_limit). A
+ * closed flow whose records are all unreferenced goes whole: nothing of it
+ * matters to replay. It goes newest first, so that a crash halfway leaves
+ * its first records, where parsing starts cleanly, and never a tail that
+ * starts inside a command or a transaction (whose queued SETs replay would
+ * then run on their own).
  */
+static void release_whole(struct kv_server *s, struct kflow *f)
+{
+	struct krec **v = malloc((f->nrecs ? f->nrecs : 1) * sizeof(*v));
+	if (!v)
+		return; /* they stay until memory allows; replay would ignore them */
+	uint32_t n = 0;
+	for (struct krec *r = f->head; r; r = r->next)
+		v[n++] = r;
+	f->head = f->tail = f->hint = NULL;
+	f->nrecs = 0;
+	while (n)
+		rec_release(s, v[--n]);
+	free(v);
+}
+
 void flow_try_release(struct kv_server *s, struct kflow *f)
 {
 	if (s->replaying || f->proto == KV_META)
@@ -124,9 +157,11 @@ void flow_try_release(struct kv_server *s, struct kflow *f)
 				all = 0;
 				break;
 			}
+	if (all)
+		release_whole(s, f);
 	struct krec *r;
 	while ((r = f->head) && r->parsed && r->refs == 0 &&
-	       (all || r->ends_clean || r->seq + r->len <= f->release_limit)) {
+	       (r->ends_clean || r->seq + r->len <= f->release_limit)) {
 		f->head = r->next;
 		if (f->tail == r)
 			f->tail = NULL;
@@ -137,6 +172,8 @@ void flow_try_release(struct kv_server *s, struct kflow *f)
 	}
 	if (f->closed && !f->head && !f->conn)
 		flow_forget(s, f);
+	else
+		flow_drop_states(s, f, f->head ? f->head->seq : f->next_seq);
 }
 
 void rec_unref(struct kv_server *s, struct krec *r)
@@ -163,8 +200,18 @@ void rec_unref(struct kv_server *s, struct krec *r)
 	flow_try_release(s, r->flow);
 }
 
-struct pin *pin_command(struct kflow *f, uint64_t pos, uint64_t cstart, uint64_t cend,
-			uint64_t vseq, uint32_t vlen)
+struct pin *pin_alloc(uint32_t n)
+{
+	struct pin *p = calloc(1, sizeof(*p) + n * sizeof(p->s[0]));
+	if (p)
+		p->n = n;
+	return p;
+}
+
+/* Every record of f from cstart to cend (or its last), with the value's
+ * bytes [vseq, vseq + vlen) marked in them. */
+struct pin *pin_command(struct kv_server *s, struct kflow *f, uint64_t pos, uint64_t cstart,
+			uint64_t cend, uint64_t vseq, uint32_t vlen)
 {
 	struct krec *first = f->hint ? f->hint : f->head;
 	if (first && first->seq > cstart)
@@ -174,12 +221,12 @@ struct pin *pin_command(struct kflow *f, uint64_t pos, uint64_t cstart, uint64_t
 	uint32_t n = 0;
 	for (struct krec *r = first; r && r->seq < cend; r = r->next)
 		n++;
-	struct pin *p = malloc(sizeof(*p) + n * sizeof(p->s[0]));
+	struct pin *p = pin_alloc(n);
 	if (!p)
 		return NULL;
 	p->pos = pos;
 	p->vlen = vlen;
-	p->n = n;
+	p->vid = ++s->next_vid;
 	uint64_t vend = vseq + vlen;
 	struct krec *r = first;
 	for (uint32_t i = 0; i < n; i++, r = r->next) {
@@ -193,22 +240,111 @@ struct pin *pin_command(struct kflow *f, uint64_t pos, uint64_t cstart, uint64_t
 	return p;
 }
 
-struct pin *pin_meta(struct krec *r, uint64_t pos, uint32_t off, uint32_t len)
+/* Only the records holding [seq, seq + len) of f; NULL when some of them
+ * are gone (replay: the version was overwritten or deleted since). */
+struct pin *pin_range(struct kv_server *s, struct kflow *f, uint64_t pos, uint64_t seq,
+		      uint32_t len)
 {
-	struct pin *p = malloc(sizeof(*p) + sizeof(p->s[0]));
+	struct krec *first = f->hint && f->hint->seq <= seq ? f->hint : f->head;
+	while (first && first->seq + first->len <= seq && len)
+		first = first->next;
+	uint32_t n = 0;
+	uint64_t end = seq + len, at = seq;
+	for (struct krec *r = first; r && at < end; r = r->next) {
+		if (r->seq > at)
+			return NULL; /* a hole */
+		at = r->seq + r->len;
+		n++;
+	}
+	if (at < end)
+		return NULL;
+	struct pin *p = pin_alloc(n);
 	if (!p)
 		return NULL;
 	p->pos = pos;
 	p->vlen = len;
-	p->n = 1;
+	p->vid = ++s->next_vid;
+	struct krec *r = first;
+	for (uint32_t i = 0; i < n; i++, r = r->next) {
+		uint64_t lo = seq > r->seq ? seq : r->seq;
+		uint64_t hi = end < r->seq + r->len ? end : r->seq + r->len;
+		p->s[i] = (struct span){ r, (uint32_t)(lo - r->seq), (uint32_t)(hi - lo) };
+		r->refs++;
+	}
+	return p;
+}
+
+struct pin *pin_meta(struct kv_server *s, struct krec *r, uint64_t pos, uint32_t off,
+		     uint32_t len)
+{
+	struct pin *p = pin_alloc(1);
+	if (!p)
+		return NULL;
+	p->pos = pos;
+	p->vlen = len;
+	p->vid = ++s->next_vid;
 	p->s[0] = (struct span){ r, off, len };
 	r->refs++;
 	return p;
 }
 
+/* The same version under a new identity (an expiry change makes one). */
+struct pin *pin_clone(struct kv_server *s, const struct pin *o)
+{
+	/* A heap value gets its span at its unit's commit: keep room for it. */
+	struct pin *p = pin_alloc(o->n ? o->n : 1);
+	if (!p)
+		return NULL;
+	memcpy(p, o, sizeof(*p) + o->n * sizeof(o->s[0]));
+	p->vid = ++s->next_vid;
+	if (o->heap) {
+		p->heap = malloc(o->vlen ? o->vlen : 1);
+		if (!p->heap) {
+			free(p);
+			return NULL;
+		}
+		memcpy(p->heap, o->heap, o->vlen);
+	}
+	for (uint32_t i = 0; i < p->n; i++)
+		p->s[i].rec->refs++;
+	if (p->urec)
+		p->urec->refs++;
+	if (p->xrec)
+		p->xrec->refs++;
+	return p;
+}
+
+/* Bytes [from, from + cap) of a version's value, copied; returns how many. */
+uint32_t pin_copy(const struct pin *v, uint32_t from, char *buf, uint32_t cap)
+{
+	if (from >= v->vlen)
+		return 0;
+	if (cap > v->vlen - from)
+		cap = v->vlen - from;
+	if (v->heap) {
+		memcpy(buf, v->heap + from, cap);
+		return cap;
+	}
+	uint32_t n = 0, at = 0;
+	for (uint32_t i = 0; i < v->n && n < cap; i++) {
+		const struct span *sp = &v->s[i];
+		if (at + sp->len <= from) {
+			at += sp->len;
+			continue;
+		}
+		uint32_t skip = from > at ? from - at : 0;
+		uint32_t take = sp->len - skip < cap - n ? sp->len - skip : cap - n;
+		memcpy(buf + n, sp->rec->data + sp->off + skip, take);
+		n += take;
+		at += sp->len;
+	}
+	return n;
+}
+
+/* A heap value is on its way to a meta record (its unit's). */
 int pin_in_meta(const struct pin *p)
 {
-	return p->n && p->s[0].rec->flow->proto == KV_META;
+	return p->heap || (p->n && p->s[0].rec->flow->proto == KV_META);
 }
 
 void pin_drop(struct kv_server *s, struct pin *p)
@@ -217,7 +353,61 @@ void pin_drop(struct kv_server *s, struct pin *p)
 		return;
 	for (uint32_t i = 0; i < p->n; i++)
 		rec_unref(s, p->s[i].rec);
+	if (p->urec)
+		rec_unref(s, p->urec);
+	if (p->xrec)
+		rec_unref(s, p->xrec);
+	free(p->heap);
 	free(p);
+}
+
+/* Hold r in *slot instead of what it held. */
+void rec_hold(struct krec **slot, struct krec *r)
+{
+	if (r)
+		r->refs++;
+	*slot = r;
+}
+
+/*
+ * A connection's database and AUTH state from stream offset from_seq on,
+ * and the meta record that makes it durable. Each is held while replay may
+ * start in its stretch of the stream: until the flow's first byte still
+ * held lies past where the next one takes over, or a checkpoint carries it.
+ */
+void flow_set_state(struct kflow *f, int db, int authed, struct krec *r,
+		    uint64_t from_seq)
+{
+	static struct kv_ratelimit rl;
+	f->db = (uint8_t)db;
+	f->authed = (uint8_t)authed;
+	if (kv_grow(&f->states, &f->statecap, f->nstates, sizeof(*f->states))) {
+		/* Without it replay could start this connection in the wrong
+		 * database: keep what was there, which holds everything older. */
+		kv_log_limited(&rl, "out of memory for a connection's state");
+		return;
+	}
+	r->refs++;
+	f->states[f->nstates++] = (struct kstate){ r, from_seq };
+}
+
+/* States replay no longer needs: every one whose successor holds from a
+ * point before before_seq (the flow's first byte still held), or all of
+ * them (UINT64_MAX: a checkpoint carries the state, or the flow is gone). */
+void flow_drop_states(struct kv_server *s, struct kflow *f, uint64_t before_seq)
+{
+	uint32_t drop = 0;
+	if (before_seq == UINT64_MAX)
+		drop = f->nstates;
+	else
+		while (drop + 1 < f->nstates && f->states[drop + 1].from_seq <= before_seq)
+			drop++;
+	if (!drop)
+		return;
+	for (uint32_t i = 0; i < drop; i++)
+		rec_unref(s, f->states[i].rec);
+	memmove(f->states, f->states + drop, (f->nstates - drop) * sizeof(*f->states));
+	f->nstates -= drop;
 }
 
 void tomb_add(struct kv_server *s, struct pin *p)
@@ -270,62 +460,4 @@ void log_add(struct kv_server *s, struct pin *p)
 	s->log[s->log_tail++ % s->log_cap] = p;
 	s->log_bytes += p->vlen;
 	log_trim(s, 0);
-}
-
-/*
- * Parse one record of a flow and apply the commands it completes. Shared by
- * the live server and replay, so both stop, skip and apply at the same bytes.
- */
-int flow_feed(struct kv_server *s, struct kflow *f, struct krec *r)
-{
-	uint32_t off = 0;
-	if (f->skip_to > r->seq)
-		off = f->skip_to - r->seq < r->len ? (uint32_t)(f->skip_to - r->seq) : r->len;
-	int busy = f->proto == KV_RESP ? resp_busy(&f->resp) : http_busy(&f->http);
-	r->cstart = busy ? (f->proto == KV_RESP ? f->resp.cmd_start : f->http.req_start)
-			 : r->seq + off;
-	if (!busy)
-		f->hint = r;
-	f->cmd_idx = 0;
-	struct conn *c = f->conn && !f->conn->discard && !s->replaying ? f->conn : NULL;
-	while (off < r->len && !f->broken) {
-		size_t used = 0;
-		int rc = f->proto == KV_RESP
-				 ? resp_parse(&f->resp, r->seq + off, r->data + off, r->len - off, &used)
-				 : http_parse(&f->http, r->seq + off, r->data + off, r->len - off, &used);
-		off += (uint32_t)used;
-		int was_broken = f->broken;
-		if (rc == KV_DONE) {
-			uint32_t idx = f->cmd_idx < 0xfffff ? f->cmd_idx++ : 0xfffff;
-			if (s->replaying)
-				replay_vals_before(s, KV_POS(r->id, idx));
-			if (f->proto == KV_RESP)
-				exec_resp(s, f, &f->resp, KV_POS(r->id, idx), c);
-			else
-				exec_http(s, f, &f->http, KV_POS(r->id, idx), c);
-			f->hint = r;
-		} else if (rc == KV_HEAD) {
-			if (c)
-				out_lit(c, "HTTP/1.1 100 Continue\r\n\r\n");
-		} else if (rc == KV_ERR) {
-			f->broken = 1;
-			if (c && f->proto == KV_RESP) {
-				out_fmt(c, "-ERR Protocol error: %s\r\n", f->resp.err);
-			} else if (c) {
-				out_fmt(c,
-					"HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-					f->http.status, http_reason(f->http.status));
-			}
-			if (f->conn)
-				f->conn->closing = 1;
-		}
-		if (f->broken && !was_broken)
-			f->broken_at = rc == KV_ERR ? (f->proto == KV_RESP ? f->resp.cmd_start
-									  : f->http.req_start)
-						    : r->seq + off;
-	}
-	r->parsed = 1;
-	busy = f->proto == KV_RESP ? resp_busy(&f->resp) : http_busy(&f->http);
-	r->ends_clean = !f->broken && !busy;
-	return 0;
 }

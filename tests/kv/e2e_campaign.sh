@@ -1,7 +1,9 @@
 #!/bin/bash
 # A bounded kill -9 campaign: an 8 MiB arena (cleaning passes run all the
 # time) on tmpfs and on a regular file; SET of 1 B to 300 KiB, overwrites,
-# DEL and INCR on 4 connections; the server is killed at a random moment,
+# DEL, INCR, MULTI/EXEC (SET and INCR: all or nothing), SET PX and PERSIST
+# (expired keys gone, times kept) on 4 connections; the server is killed at
+# a random moment,
 # and every few rounds killed again right after the restart, while it
 # recovers. After every restart each key must hold its last acknowledged
 # state (or its one in-flight command's): values exact, deleted keys
@@ -13,7 +15,7 @@ need timeout
 FILEDIR=$(mktemp -d "${KV_CAMPAIGN_FILE_DIR:-/var/tmp}/pktstore-kv-campaign.XXXXXX")
 trap 'cleanup; rm -rf "$FILEDIR"' EXIT
 
-kills=0 recovery_kills=0 rounds=0 checked=0 acked=0 refused=0 passes=0
+kills=0 recovery_kills=0 rounds=0 checked=0 acked=0 refused=0 passes=0 txns=0 expired=0
 
 # One round: the load runs until the server is killed.
 round() { # ARENA STATE SEED
@@ -40,6 +42,8 @@ round() { # ARENA STATE SEED
 	checked=$((checked + $(sed -n 's/^campaign: \([0-9]*\) keys checked.*/\1/p' "$WORK/load.out")))
 	acked=$((acked + $(sed -n 's/^campaign: \([0-9]*\) writes acknowledged.*/\1/p' "$WORK/load.out")))
 	refused=$((refused + $(sed -n 's/.*acknowledged, \([0-9]*\) refused.*/\1/p' "$WORK/load.out")))
+	txns=$((txns + $(sed -n 's/.* \([0-9]*\) transactions.*/\1/p' "$WORK/load.out")))
+	expired=$((expired + $(sed -n 's/.* \([0-9]*\) keys seen expired.*/\1/p' "$WORK/load.out")))
 }
 
 # Start and kill -9 within a few milliseconds: usually while it recovers.
@@ -79,8 +83,11 @@ campaign() { # DIR LABEL
 campaign "$WORK" "$(stat -f -c %T "$WORK")"
 campaign "$FILEDIR" "$(stat -f -c %T "$FILEDIR") file"
 echo "campaign: $rounds rounds, $kills kills ($recovery_kills before the server listened)," \
-	"$acked acknowledged writes, $refused refused with OOM, $checked key checks after restarts," \
+	"$acked acknowledged writes, $refused refused with OOM, $txns transactions," \
+	"$expired keys seen expired, $checked key checks after restarts," \
 	"at least $passes cleaning passes"
 [ $acked -gt 1000 ] || fail "only $acked writes were acknowledged"
+[ $txns -gt 50 ] || fail "only $txns transactions were acknowledged"
+[ $expired -gt 10 ] || fail "only $expired keys were seen expired"
 [ $passes -gt $rounds ] || fail "only $passes cleaning passes in $rounds rounds"
 echo PASS

@@ -27,4 +27,18 @@ grep -q "is not a size" <<<"$out" || fail "--size 0x10M said: $out"
 out=$("$KV" --arena "$WORK/typo.arena" --max-value 2G 2>&1)
 grep -q "too large: at most 1073741824 (1G)" <<<"$out" || fail "--max-value 2G said: $out"
 [ ! -e "$WORK/typo.arena" ] || fail "a bad size created the arena"
+# With a password the HTTP API, which has no AUTH, listens only when asked.
+printf 'pw\n' >"$WORK/pass"
+"$KV" --arena "$WORK/auth.arena" --size 4M --requirepass-file "$WORK/pass" --resp 127.0.0.1:0 \
+	>"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq $((100 * TIME_SCALE))); do
+	grep -q "RESP on" "$WORK/server.log" && break
+	sleep 0.1
+done
+grep -q "HTTP off (it has no AUTH: --http turns it on)" "$WORK/server.log" ||
+	fail "HTTP listens without --http under a password: $(grep 'RESP on' "$WORK/server.log")"
+stop_server_clean
+out=$("$KV" --arena "$WORK/auth.arena" --requirepass-file "$WORK/nosuchfile" 2>&1)
+grep -q "cannot read a non-empty first line" <<<"$out" || fail "--requirepass-file missing: $out"
 echo PASS

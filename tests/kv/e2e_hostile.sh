@@ -1,7 +1,8 @@
 #!/bin/bash
 # Hostile input: oversize keys and values, malformed RESP and HTTP, declared
 # lengths of gigabytes, slow, half-closed and non-reading clients, more
-# clients than --max-clients. Each gets an error reply or a closed
+# clients than --max-clients, commands that could be made to spin (100,000
+# watched keys, backtracking patterns, huge counts and offsets, Lua). Each gets an error reply or a closed
 # connection; the server never dies and its memory stays bounded.
 . "$(dirname "$0")/lib.sh" "$@"
 need redis-cli timeout
@@ -21,10 +22,17 @@ expect_eq gigabyte "$(raw "$RESP_PORT" '*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$200000000
 	"-ERR Protocol error: invalid bulk length"
 expect_eq oversize-value "$(raw "$RESP_PORT" '*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5000\r\n')" \
 	"-ERR Protocol error: invalid bulk length"
-expect_eq huge-count "$(raw "$RESP_PORT" '*99999999\r\n')" "-ERR Protocol error: invalid multibulk length"
-expect_eq bad-type "$(raw "$RESP_PORT" '*1\r\n:12\r\n')" "-ERR Protocol error: expected '$'"
+expect_eq huge-count "$(raw "$RESP_PORT" '*3000000000\r\n')" "-ERR Protocol error: invalid multibulk length"
+# Redis's own limit (2^31 - 1 arguments) is announced for free: memory goes
+# with what arrives, and a client that announces and leaves costs nothing.
+expect_eq announced-count "$(raw "$RESP_PORT" '*2147483647\r\n$3\r\nSET\r\n')" ""
+alive
+expect_eq bad-type "$(raw "$RESP_PORT" '*1\r\n:12\r\n')" "-ERR Protocol error: expected '$', got ':'"
 expect_eq bad-crlf "$(raw "$RESP_PORT" '*1\r\n$4\r\nPINGxx')" "-ERR Protocol error: expected CR after bulk data"
-expect_eq long-key "$(rcli set "$(head -c 600 /dev/zero | tr '\0' k)" v)" "ERR key too long"
+# Any argument longer than --max-value (keys too) is Redis's
+# proto-max-bulk-len error.
+expect_eq long-key "$(rcli set "$(head -c 5000 /dev/zero | tr '\0' k)" v)" \
+	"ERR Protocol error: invalid bulk length"
 expect_eq http-garbage "$(raw "$HTTP_PORT" 'GARBAGE\r\n\r\n' | head -n 1)" "HTTP/1.1 400 Bad Request"
 expect_eq http-gigabyte "$(raw "$HTTP_PORT" 'PUT /kv/k HTTP/1.1\r\nContent-Length: 5000000000\r\n\r\n' | head -n 1)" \
 	"HTTP/1.1 413 Content Too Large"
@@ -77,5 +85,36 @@ echo "server RSS after a non-reading client: ${rss} kB"
 [ "$rss" -lt 262144 ] || fail "server RSS ${rss} kB"
 alive
 expect_eq still-serving "$(rcli get slow)" value
+
+# Commands that could be made to spin or grow: each answers, and quickly.
+# 100,000 watched keys cost a write nothing but a look at its own key.
+{
+	printf '*100001\r\n$5\r\nWATCH\r\n'
+	seq -f 'w%06g' 1 100000 | awk '{ printf "$%d\r\n%s\r\n", length($0), $0 }'
+} >"$WORK/watch"
+exec 6<>"/dev/tcp/127.0.0.1/$RESP_PORT"
+cat "$WORK/watch" >&6
+IFS= read -r -t "$(ts 10)" line <&6
+expect_eq watch-100000 "$line" $'+OK\r'
+start=$SECONDS
+yes 'SET w000050 x' | head -n 2000 | tmo 20 redis-cli -p "$RESP_PORT" --pipe >/dev/null ||
+	fail "writes to a watched key"
+[ $((SECONDS - start)) -le "$(ts 5)" ] || fail "2000 writes took $((SECONDS - start)) s with 100,000 keys watched"
+exec 6<&-
+rcli set longkey "$(head -c 4000 /dev/zero | tr '\0' a)" >/dev/null
+expect_eq keys-backtracking "$(tmo 5 redis-cli -p "$RESP_PORT" keys 'a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b')" ""
+expect_eq scan-huge-count "$(rcli scan 0 count 9223372036854775807 | head -n 1)" 0
+expect_eq setrange-past-max "$(rcli setrange sr 4096 x)" \
+	"ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+expect_eq setrange-at-max "$(rcli setrange sr 4095 x)" 4096
+expect_eq append-past-max "$(rcli append sr x)" "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+# Redis prints 1e4000 as its 4000 digits (17 decimals, trailing zeros cut).
+expect_eq incrbyfloat-huge "$(rcli incrbyfloat f 1e4000 | tr -d '\n' | tr -d '0-9' | wc -c) $(rcli get f | tr -d '\n' | wc -c)" "0 4000"
+expect_eq eval-lua "$(rcli eval 'return 1' 0)" \
+	"ERR pktstore-kv runs no Lua: only redis-py's Lock scripts are recognised (see its README)"
+expect_eq client-name "$(rcli client setname "$(head -c 3000 /dev/zero | tr '\0' n)")" OK
+expect_eq multi-nested "$(printf 'MULTI\nMULTI\nEXEC\n' | rcli | head -n 2 | tr '\n' '|')" \
+	"OK|ERR MULTI calls can not be nested|"
+alive
 stop_server_clean
 echo PASS

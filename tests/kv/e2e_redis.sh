@@ -23,10 +23,10 @@ expect_eq binary "$(printf 'x\r\ny\000z' | rcli -x set bin >/dev/null; rcli get 
 rcli info | grep -q '^db0:keys=5' || fail "INFO keyspace line"
 
 # Errors are replies, not disconnects: the same connection keeps working.
-out=$(printf 'NOSUCHCMD\nGET\nSET onlykey\nSELECT 3\nPING\n' | rcli | grep -v '^$')
-expect_eq errors "$out" "$(printf '%s\n' "ERR unknown command 'NOSUCHCMD'" \
-	"ERR wrong number of arguments for 'GET' command" \
-	"ERR wrong number of arguments for 'SET' command" \
+out=$(printf 'NOSUCHCMD a\nGET\nSET onlykey\nSELECT 16\nPING\n' | rcli | grep -v '^$')
+expect_eq errors "$out" "$(printf '%s\n' "ERR unknown command 'NOSUCHCMD', with args beginning with: 'a' " \
+	"ERR wrong number of arguments for 'get' command" \
+	"ERR wrong number of arguments for 'set' command" \
 	"ERR DB index is out of range" PONG)"
 expect_eq quit "$(rcli quit)" OK
 

@@ -22,11 +22,14 @@
  *       one round of a kill -9 campaign. First every key of STATEFILE (the
  *       model the previous rounds left; none at first) must hold its last
  *       acknowledged state, or the state of the one command that was in
- *       flight when the server died: a SET's value, a DEL, an INCR. Then
- *       SET (1 B to 300 KiB), DEL and INCR on 4 connections, each owning its
- *       keys, one command in flight each, until the server dies or SECONDS
- *       pass; the model goes back to STATEFILE. A reply that takes over 10 s
- *       is a wedge: exit 3. SECONDS 0 only checks.
+ *       flight when the server died: a SET's value, a DEL, an INCR, a
+ *       MULTI/EXEC of a SET and an INCR (all of it or none of it), a SET
+ *       with PX (gone once its time is surely up, there with its time
+ *       while surely not), a PERSIST. Then those commands (SET of 1 B to
+ *       300 KiB) on 4 connections, each owning its keys, one command in
+ *       flight each, until the server dies or SECONDS pass; the model goes
+ *       back to STATEFILE. A reply that takes over 10 s is a wedge: exit 3.
+ *       SECONDS 0 only checks.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -110,6 +113,20 @@ static size_t set_cmd(char *out, const char *key, const char *val, size_t vlen)
 	return n + vlen + 2;
 }
 
+/* One reply line into buf (NUL-terminated, LF kept); -1 on error. */
+static int read_line(int fd, char *buf, size_t cap)
+{
+	size_t h = 0;
+	while (h < cap - 1) {
+		if (recv(fd, buf + h, 1, 0) != 1)
+			return -1;
+		if (buf[h++] == '\n')
+			break;
+	}
+	buf[h] = 0;
+	return 0;
+}
+
 /* Read one bulk reply into buf; returns length, -1 for nil, -2 on error. */
 static long get_value(int fd, const char *key, char *buf, size_t cap)
 {
@@ -118,15 +135,7 @@ static long get_value(int fd, const char *key, char *buf, size_t cap)
 	if (send_all(fd, cmd, (size_t)n))
 		return -2;
 	char hdr[64];
-	size_t h = 0;
-	while (h < sizeof(hdr) - 1) {
-		if (recv(fd, hdr + h, 1, 0) != 1)
-			return -2;
-		if (hdr[h++] == '\n')
-			break;
-	}
-	hdr[h] = 0;
-	if (hdr[0] != '$')
+	if (read_line(fd, hdr, sizeof(hdr)) || hdr[0] != '$')
 		return -2;
 	long len = atol(hdr + 1);
 	if (len < 0)
@@ -366,28 +375,46 @@ static int halfclose(int port)
 /* --- campaign --- */
 
 #define C_CONNS 4
-#define C_KEYS 48 /* 40 strings, 8 counters */
+#define C_KEYS 56 /* 40 strings, 8 counters, 8 strings with expiry */
+#define C_STR 40
+#define C_CTR 48
 #define C_MAXV (300u << 10)
 #define C_TIMEOUT 10.0
+/* Slack between the client's clock and the record times the server uses. */
+#define C_SLACK_MS 200
 
-enum { P_NONE, P_SET, P_DEL, P_INCR };
+enum { P_NONE, P_SET, P_DEL, P_INCR, P_TXN, P_SETPX, P_PERSIST };
 
 struct mkey {
-	int counter;
 	int present;      /* acknowledged state */
 	unsigned gen;
 	unsigned size;
 	long long count;
+	long long exp_lo, exp_hi; /* expiry within [lo, hi] (wall ms), 0: none */
 	int pend;         /* command in flight when the server died */
 	unsigned pgen, psize;
+	long long pexp_lo; /* P_SETPX: expiry no earlier than this */
+	int ptx;          /* in flight as part of transaction ptx (0: none) */
 };
 
 static struct mkey model[C_KEYS];
-static long c_checked, c_acked, c_oom;
+static long c_checked, c_acked, c_oom, c_txn, c_expired;
+
+static int kind(int k)
+{
+	return k < C_STR ? 's' : k < C_CTR ? 'c' : 'e';
+}
 
 static void mkey_name(char *b, size_t n, int k)
 {
-	snprintf(b, n, "%s:%d", k < 40 ? "cs" : "cc", k);
+	snprintf(b, n, "c%c:%d", kind(k), k);
+}
+
+static long long wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Bytes that name their key, generation and size, so a stale, torn or
@@ -422,17 +449,17 @@ static unsigned c_size(unsigned r)
 static int load_model(const char *path)
 {
 	FILE *f = fopen(path, "r");
-	for (int k = 0; k < C_KEYS; k++)
-		model[k] = (struct mkey){ .counter = k >= 40 };
+	memset(model, 0, sizeof(model));
 	if (!f)
 		return 0;
-	int k, ctr, present, pend;
+	int k, present, pend, ptx;
 	unsigned gen, size, pgen, psize;
-	long long count;
-	while (fscanf(f, "%d %d %d %u %u %lld %d %u %u", &k, &ctr, &present, &gen, &size, &count,
-		      &pend, &pgen, &psize) == 9)
+	long long count, lo, hi, plo;
+	while (fscanf(f, "%d %d %u %u %lld %lld %lld %d %u %u %lld %d", &k, &present, &gen, &size,
+		      &count, &lo, &hi, &pend, &pgen, &psize, &plo, &ptx) == 12)
 		if (k >= 0 && k < C_KEYS)
-			model[k] = (struct mkey){ ctr, present, gen, size, count, pend, pgen, psize };
+			model[k] = (struct mkey){ present, gen, size, count, lo, hi, pend, pgen, psize,
+						  plo, ptx };
 	fclose(f);
 	return 0;
 }
@@ -444,83 +471,197 @@ static int save_model(const char *path)
 		return perror(path), -1;
 	for (int k = 0; k < C_KEYS; k++) {
 		const struct mkey *m = &model[k];
-		fprintf(f, "%d %d %d %u %u %lld %d %u %u\n", k, m->counter, m->present, m->gen,
-			m->size, m->count, m->pend, m->pgen, m->psize);
+		fprintf(f, "%d %d %u %u %lld %lld %lld %d %u %u %lld %d\n", k, m->present, m->gen,
+			m->size, m->count, m->exp_lo, m->exp_hi, m->pend, m->pgen, m->psize, m->pexp_lo,
+			m->ptx);
 	}
 	return fclose(f);
 }
 
-/* Every key holds its acknowledged state or its in-flight command's; the
- * model then takes what the server holds. */
+/* PTTL of a key, or -3 on a failed request. */
+static long long pttl(int fd, const char *key)
+{
+	char cmd[128], r[64];
+	int n = snprintf(cmd, sizeof(cmd), "*2\r\n$4\r\nPTTL\r\n$%zu\r\n%s\r\n", strlen(key), key);
+	if (send_all(fd, cmd, (size_t)n))
+		return -3;
+	if (read_line(fd, r, sizeof(r)))
+		return -3;
+	return r[0] == ':' ? atoll(r + 1) : -3;
+}
+
+/* Whether a string key's value is (present, gen, size). */
+static int value_is(const char *got, long len, int k, int present, unsigned gen, unsigned size)
+{
+	static char want[C_MAXV + 16];
+	if (!present)
+		return len == -1;
+	if (len != (long)size)
+		return 0;
+	c_value(want, size, k, gen);
+	return !memcmp(got, want, size);
+}
+
+/*
+ * Every key holds its acknowledged state or its in-flight command's; a key
+ * with a time holds it within the time's bounds (a key whose time is
+ * surely up is gone, one whose time is surely not up is there, with the
+ * time it had); the keys of one transaction are all at their acknowledged
+ * state or all at the transaction's. The model then takes what the server
+ * holds.
+ */
 static int c_verify(int port)
 {
 	int fd = dial(port), bad = 0;
-	static char got[C_MAXV + 16], want[C_MAXV + 16];
+	static char got[C_MAXV + 16];
+	/* Keys of each in-flight transaction (one per connection at most). */
+	struct {
+		int id, acked, pend;
+	} tx[C_CONNS * 2] = { { 0 } };
+	long long now = wall_ms();
 	for (int k = 0; k < C_KEYS; k++) {
 		struct mkey *m = &model[k];
 		char name[32];
 		mkey_name(name, sizeof(name), k);
+		now = wall_ms(); /* before the requests; `after` once answered */
 		long len = get_value(fd, name, got, sizeof(got));
 		if (len == -2) {
 			fprintf(stderr, "campaign: GET %s failed or took over 10 s\n", name);
 			close(fd);
 			return 3;
 		}
-		int ok = 0;
-		if (m->counter) {
+		int is_acked = 0, is_pend = 0;
+		if (kind(k) == 'c') {
 			long long v = len < 0 ? 0 : (got[len] = 0, atoll(got));
-			if (v == m->count || (m->pend == P_INCR && v == m->count + 1)) {
-				ok = 1;
+			is_acked = v == m->count;
+			is_pend = (m->pend == P_INCR || m->pend == P_TXN) && v == m->count + 1;
+			if (is_pend && !is_acked)
 				m->count = v;
-				m->present = len >= 0;
-			} else if (bad++ < 10) {
-				fprintf(stderr, "campaign: %s = %lld, acknowledged %lld%s\n", name, v,
-					m->count, m->pend == P_INCR ? " (+1 in flight)" : "");
-			}
-		} else {
-			int is_acked = 0, is_pend = 0;
-			if (!m->present)
-				is_acked = len == -1;
-			else if (len == (long)m->size) {
-				c_value(want, m->size, k, m->gen);
-				is_acked = !memcmp(got, want, m->size);
-			}
+			m->present = len >= 0;
+		} else if (kind(k) == 's') {
+			is_acked = value_is(got, len, k, m->present, m->gen, m->size);
 			if (m->pend == P_DEL)
 				is_pend = len == -1;
-			else if (m->pend == P_SET && len == (long)m->psize) {
-				c_value(want, m->psize, k, m->pgen);
-				is_pend = !memcmp(got, want, m->psize);
-			}
-			ok = is_acked || is_pend;
-			if (!ok && bad++ < 10)
-				fprintf(stderr, "campaign: %s: got %ld bytes '%.20s', acknowledged %s gen %u "
-					"(%u bytes), in flight %d\n", name, len, len > 0 ? got : "",
-					m->present ? "value" : "deleted", m->gen, m->size, m->pend);
+			else if (m->pend == P_SET || m->pend == P_TXN)
+				is_pend = value_is(got, len, k, 1, m->pgen, m->psize);
 			if (is_pend && !is_acked) {
-				m->present = m->pend == P_SET;
+				m->present = m->pend != P_DEL;
 				m->gen = m->pgen;
 				m->size = m->psize;
 			}
+		} else {
+			/* Expiring strings: which states the clock allows. */
+			long long t = len >= 0 ? pttl(fd, name) : -2, after = wall_ms();
+			int gone = m->exp_hi && now > m->exp_hi + C_SLACK_MS;
+			int there = !m->exp_lo || after < m->exp_lo - C_SLACK_MS;
+			int acked_val = value_is(got, len, k, 1, m->gen, m->size);
+			if (!m->present || gone)
+				is_acked = len == -1;
+			else if (there)
+				is_acked = acked_val;
+			else
+				is_acked = len == -1 || acked_val;
+			/* With the time it had: none, or within its bounds. */
+			if (is_acked && len >= 0)
+				is_acked = !m->exp_lo ? t == -1
+					   : t >= m->exp_lo - after - C_SLACK_MS &&
+					     t <= m->exp_hi - now + C_SLACK_MS;
+			if (m->pend == P_SETPX)
+				is_pend = len == -1 || (value_is(got, len, k, 1, m->pgen, m->psize) &&
+							t >= m->pexp_lo - after - C_SLACK_MS);
+			else if (m->pend == P_PERSIST)
+				is_pend = acked_val && m->present && t == -1;
+			if (is_pend && !is_acked) {
+				if (m->pend == P_SETPX) {
+					m->present = len >= 0;
+					m->gen = m->pgen;
+					m->size = m->psize;
+					m->exp_lo = m->pexp_lo;
+					m->exp_hi = now + t + C_SLACK_MS;
+				} else {
+					m->exp_lo = m->exp_hi = 0;
+				}
+			}
+			if (len == -1 && m->present) {
+				c_expired++;
+				m->present = 0;
+				m->exp_lo = m->exp_hi = 0;
+			}
+		}
+		if (!is_acked && !is_pend && bad++ < 10)
+			fprintf(stderr, "campaign: %s: got %ld bytes '%.20s'; acknowledged %s gen %u "
+				"(%u bytes, count %lld, expiry %lld..%lld, now %lld), in flight %d\n",
+				name, len, len > 0 ? got : "", m->present ? "value" : "absent", m->gen,
+				m->size, m->count, m->exp_lo, m->exp_hi, now, m->pend);
+		if (!is_acked && !is_pend && kind(k) == 'e')
+			fprintf(stderr, "campaign: %s: PTTL %lld\n", name, pttl(fd, name));
+		if (m->ptx) {
+			int t = 0;
+			while (t < C_CONNS * 2 - 1 && tx[t].id && tx[t].id != m->ptx)
+				t++;
+			tx[t].id = m->ptx;
+			/* Counted only where the two states differ. */
+			tx[t].acked += is_acked && !is_pend;
+			tx[t].pend += is_pend && !is_acked;
 		}
 		m->pend = P_NONE;
+		m->ptx = 0;
 		c_checked++;
 	}
 	close(fd);
+	for (int t = 0; t < C_CONNS * 2; t++)
+		if (tx[t].acked && tx[t].pend) {
+			fprintf(stderr, "campaign: transaction %d applied in part: %d keys without it, "
+				"%d with it\n", tx[t].id, tx[t].acked, tx[t].pend);
+			bad++;
+		}
 	return bad ? 1 : 0;
 }
 
 struct cconn {
-	int fd, key, op;
+	int fd, key, op, k2;
 	unsigned gen, size;
+	long long exp_lo;
 	double sent;
-	char in[256];
+	int lines;        /* reply lines expected */
+	char in[512];
 	size_t have;
 };
 
+static size_t bulk(char *out, const char *s, size_t n)
+{
+	size_t h = (size_t)sprintf(out, "$%zu\r\n", n);
+	memcpy(out + h, s, n);
+	memcpy(out + h + n, "\r\n", 2);
+	return h + n + 2;
+}
+
+static int digits(long long v)
+{
+	int n = 1;
+	while (v >= 10)
+		v /= 10, n++;
+	return n;
+}
+
+/*
+ * A transaction the server can only apply whole or refuse whole: neither
+ * command needs more room than the value it replaces (a SET no longer than
+ * the key's value, an INCR that adds no digit), so no command inside EXEC
+ * is refused for room while another applies. Only then is "all or nothing"
+ * a property of recovery alone.
+ */
+static int txn_fits(const struct mkey *m, int counter)
+{
+	long long n = model[counter].count;
+	return m->present && m->size > 0 && model[counter].present && n > 0 &&
+	       digits(n + 1) == digits(n);
+}
+
 static int c_send(struct cconn *c, unsigned r)
 {
-	static char cmd[C_MAXV + 256], val[C_MAXV];
-	char name[32];
+	static char cmd[C_MAXV + 512], val[C_MAXV];
+	char name[32], name2[32], num[24];
 	/* Connection i owns keys i, i + C_CONNS, ...: one command per key in
 	 * flight, so the order of a key's commands is the order sent. */
 	int k = (int)(r % (C_KEYS / C_CONNS)) * C_CONNS + c->key;
@@ -528,28 +669,97 @@ static int c_send(struct cconn *c, unsigned r)
 	mkey_name(name, sizeof(name), k);
 	size_t n;
 	r /= C_KEYS;
-	if (m->counter) {
+	c->lines = 1;
+	c->k2 = -1;
+	if (kind(k) == 'c') {
 		c->op = P_INCR;
 		n = (size_t)sprintf(cmd, "*2\r\n$4\r\nINCR\r\n$%zu\r\n%s\r\n", strlen(name), name);
-	} else if (r % 5 == 0) {
+	} else if (kind(k) == 'e') {
+		c->gen = m->gen + 1;
+		c->size = 1 + r % 200;
+		if (r % 4 == 0 && m->present) {
+			c->op = P_PERSIST;
+			n = (size_t)sprintf(cmd, "*2\r\n$7\r\nPERSIST\r\n$%zu\r\n%s\r\n", strlen(name), name);
+		} else {
+			/* Times from 50 ms (expired by the next check) to 5 s. */
+			unsigned ttl = r % 3 ? 2000 + r % 3000 : 50 + r % 400;
+			c->op = P_SETPX;
+			c->exp_lo = wall_ms() + ttl;
+			c_value(val, c->size, k, c->gen);
+			snprintf(num, sizeof(num), "%u", ttl);
+			n = (size_t)sprintf(cmd, "*5\r\n$3\r\nSET\r\n");
+			n += bulk(cmd + n, name, strlen(name));
+			n += bulk(cmd + n, val, c->size);
+			n += bulk(cmd + n, "PX", 2);
+			n += bulk(cmd + n, num, strlen(num));
+		}
+	} else if (r % 7 == 0) {
 		c->op = P_DEL;
 		n = (size_t)sprintf(cmd, "*2\r\n$3\r\nDEL\r\n$%zu\r\n%s\r\n", strlen(name), name);
+	} else if (r % 7 == 1 && txn_fits(m, C_STR + c->key + C_CONNS * (int)(r % 2))) {
+		/* A transaction: a SET of this key and an INCR of one of the
+		 * connection's counters, in one write. */
+		c->op = P_TXN;
+		c->gen = m->gen + 1;
+		c->size = 1 + r % (m->size < 100 ? m->size : 100);
+		c->k2 = C_STR + c->key + C_CONNS * (int)(r % 2);
+		c->lines = 6;
+		mkey_name(name2, sizeof(name2), c->k2);
+		c_value(val, c->size, k, c->gen);
+		n = (size_t)sprintf(cmd, "*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n");
+		n += bulk(cmd + n, name, strlen(name));
+		n += bulk(cmd + n, val, c->size);
+		n += (size_t)sprintf(cmd + n, "*2\r\n$4\r\nINCR\r\n");
+		n += bulk(cmd + n, name2, strlen(name2));
+		n += (size_t)sprintf(cmd + n, "*1\r\n$4\r\nEXEC\r\n");
+		static int txid;
+		txid++;
+		model[c->k2].pend = P_TXN;
+		model[c->k2].ptx = txid;
+		m->ptx = txid;
 	} else {
 		c->op = P_SET;
 		c->gen = m->gen + 1;
-		c->size = c_size(r / 5);
+		c->size = c_size(r / 7);
 		c_value(val, c->size, k, c->gen);
 		n = set_cmd(cmd, name, val, c->size);
 	}
 	m->pend = c->op;
 	m->pgen = c->gen;
 	m->psize = c->size;
+	m->pexp_lo = c->exp_lo;
 	c->sent = now();
 	c->have = 0;
 	c->op |= k << 8;
 	if (send_all(c->fd, cmd, n) == 0)
 		return 0;
 	return errno == EAGAIN || errno == EWOULDBLOCK ? -2 : -1;
+}
+
+/* Line i (from 0) of a reply, or NULL. */
+static const char *line_of(const char *r, int i)
+{
+	for (; i > 0 && r; i--) {
+		r = strchr(r, '\n');
+		r = r ? r + 1 : NULL;
+	}
+	return r;
+}
+
+static int counter_reply(int k, const char *r)
+{
+	struct mkey *m = &model[k];
+	long long v = atoll(r + 1);
+	if (v != m->count + 1) {
+		fprintf(stderr, "campaign: INCR cc:%d gave %lld, the model says %lld\n", k, v,
+			m->count + 1);
+		return -1;
+	}
+	m->count = v;
+	m->present = 1;
+	m->pend = P_NONE;
+	m->ptx = 0;
+	return 0;
 }
 
 /* The reply to c's command is in c->in: apply it to the model. */
@@ -559,6 +769,7 @@ static int c_reply(struct cconn *c)
 	struct mkey *m = &model[k];
 	const char *r = c->in;
 	m->pend = P_NONE;
+	m->ptx = 0;
 	if (!strncmp(r, "-OOM ", 5)) {
 		c_oom++;
 		return 0; /* refused: nothing changed */
@@ -575,20 +786,72 @@ static int c_reply(struct cconn *c)
 		}
 		m->present = 0;
 	} else if (op == P_INCR && r[0] == ':') {
-		long long v = atoll(r + 1);
-		if (v != m->count + 1) {
-			fprintf(stderr, "campaign: INCR cc:%d gave %lld, the model says %lld\n", k, v,
-				m->count + 1);
+		return counter_reply(k, r) ? -1 : (c_acked++, 0);
+	} else if (op == P_SETPX && !strncmp(r, "+OK", 3)) {
+		m->present = 1;
+		m->gen = c->gen;
+		m->size = c->size;
+		m->exp_lo = c->exp_lo;
+		/* Sent at exp_lo - ttl, applied by now: the time is within these. */
+		m->exp_hi = c->exp_lo + (long long)((now() - c->sent) * 1000) + 1;
+	} else if (op == P_PERSIST && r[0] == ':') {
+		/* 0: no time to remove (none, or the key is gone). */
+		if (atoi(r + 1) == 1) {
+			m->exp_lo = m->exp_hi = 0;
+		} else if (m->present && m->exp_lo && wall_ms() < m->exp_lo - C_SLACK_MS) {
+			fprintf(stderr, "campaign: PERSIST ce:%d answered 0 while its time was not up\n", k);
+			return -1;
+		} else if (m->exp_lo) {
+			m->present = 0; /* it had expired */
+			m->exp_lo = m->exp_hi = 0;
+		}
+	} else if (op == P_TXN && r[0] == '+') {
+		const char *set = line_of(r, 4), *incr = line_of(r, 5), *hdr = line_of(r, 3);
+		struct mkey *m2 = &model[c->k2];
+		m2->pend = P_NONE;
+		m2->ptx = 0;
+		if (hdr && !strncmp(hdr, "-EXECABORT", 10)) {
+			c_oom++; /* refused while queueing: memory was full */
+			return 0;
+		}
+		if (!hdr || strncmp(hdr, "*2", 2)) {
+			fprintf(stderr, "campaign: EXEC answered %.60s\n", hdr ? hdr : r);
 			return -1;
 		}
-		m->count = v;
-		m->present = 1;
+		if (!strncmp(set, "+OK", 3)) {
+			m->present = 1;
+			m->gen = c->gen;
+			m->size = c->size;
+		} else if (!strncmp(set, "-OOM ", 5)) {
+			c_oom++;
+		} else {
+			fprintf(stderr, "campaign: SET in EXEC answered %.60s\n", set);
+			return -1;
+		}
+		if (incr[0] == ':' && counter_reply(c->k2, incr))
+			return -1;
+		if (!strncmp(incr, "-OOM ", 5))
+			c_oom++;
+		c_txn++;
 	} else {
 		fprintf(stderr, "campaign: unexpected reply to %d on key %d: %.60s\n", op, k, r);
 		return -1;
 	}
 	c_acked++;
 	return 0;
+}
+
+/* Whether c->in holds the whole reply: one line, or a transaction's six
+ * (four when EXEC refuses it). */
+static int reply_complete(const struct cconn *c)
+{
+	int n = 0;
+	for (size_t i = 0; i < c->have; i++)
+		n += c->in[i] == '\n';
+	if (c->lines == 1 || n >= c->lines)
+		return n >= 1;
+	const char *exec = line_of(c->in, 3);
+	return n >= 4 && exec && exec[0] == '-';
 }
 
 static int campaign(int port, double secs, const char *path, unsigned seed)
@@ -642,7 +905,7 @@ static int campaign(int port, double secs, const char *path, unsigned seed)
 			}
 			c->have += (size_t)got;
 			c->in[c->have] = 0;
-			if (!memchr(c->in, '\n', c->have))
+			if (!reply_complete(c) && c->have < sizeof(c->in) - 1)
 				continue;
 			if (c_reply(c) < 0) {
 				save_model(path);
@@ -662,7 +925,9 @@ static int campaign(int port, double secs, const char *path, unsigned seed)
 	}
 	for (int i = 0; i < C_CONNS; i++)
 		close(cs[i].fd);
-	printf("campaign: %ld writes acknowledged, %ld refused (OOM)\n", c_acked, c_oom);
+	printf("campaign: %ld writes acknowledged, %ld refused (OOM), %ld transactions, %ld keys "
+	       "seen expired\n",
+	       c_acked, c_oom, c_txn, c_expired);
 	return save_model(path) ? 1 : 0;
 }
 

@@ -31,11 +31,18 @@ static int run(const char *in, size_t n, const size_t *cuts, size_t ncuts, char 
 				continue;
 			for (uint32_t a = 0; a < p.argc; a++) {
 				const struct kv_arg *g = &p.argv[a];
-				cr_assert(g->seq + g->len <= n);
-				if (g->copy)
-					cr_assert(!memcmp(g->copy, in + g->seq, g->len));
-				o += (size_t)snprintf(out + o, cap - o, "%.*s%s", (int)g->len,
-						      in + g->seq, a + 1 < p.argc ? "|" : ";");
+				const char *bytes = g->copy;
+				if (g->seq == KV_ARG_SYNTHETIC) {
+					/* Unescaped inline argument: only its copy holds it. */
+					cr_assert_not_null(g->copy);
+				} else {
+					cr_assert(g->seq + g->len <= n);
+					if (g->copy)
+						cr_assert(!memcmp(g->copy, in + g->seq, g->len));
+					bytes = in + g->seq;
+				}
+				o += (size_t)snprintf(out + o, cap - o, "%.*s%s", (int)g->len, bytes,
+						      a + 1 < p.argc ? "|" : ";");
 			}
 		}
 	}
@@ -142,7 +149,7 @@ Test(resp, malformed)
 		{ "*99999999999999999999\r\n", "ERR(invalid multibulk length)" },
 		{ "*1\r\n$4\r\nPINGX\r\n", "ERR(expected CR after bulk data)" },
 		{ "*1\r\n$4\r\nPING\rX", "ERR(expected LF after bulk data)" },
-		{ "*1\r\n:4\r\n", "ERR(expected '$')" },
+		{ "*1\r\n:4\r\n", "ERR(expected '$', got ':')" },
 		{ "*1\r\n$-1\r\n", "ERR(invalid bulk length)" },
 		{ "*1\r\n$4294967296\r\n", "ERR(invalid bulk length)" },
 		{ "*1\r\n$1048577\r\n", "ERR(invalid bulk length)" },
@@ -187,4 +194,75 @@ Test(resp, too_many_inline_args)
 	char out[256];
 	run(line, o, NULL, 0, out, sizeof(out));
 	cr_assert_str_eq(out, "ERR(too many arguments)");
+}
+
+/* Inline commands are split as Redis splits them. */
+Test(resp, inline_quotes_and_escapes)
+{
+	static const struct bad cases[] = {
+		{ "SET \"a b\" \"c d\"\r\n", "SET|a b|c d;" },
+		{ "SET k \"x\\x41\\ny\"\n", "SET|k|xA\ny;" },
+		{ "SET j 'a\"b'\n", "SET|j|a\"b;" },
+		{ "SET j 'it\\'s'\n", "SET|j|it's;" },
+		{ "SET e \"\"\n", "SET|e|;" },
+		{ "SET a\"b c\" v\n", "SET|ab c|v;" },
+		{ "set \"\"\"k\"\"\" v\r\n", "ERR(unbalanced quotes in request)" },
+		{ "SET \"open\n", "ERR(unbalanced quotes in request)" },
+		{ "SET 'open\n", "ERR(unbalanced quotes in request)" },
+		{ "  \t PING  \r\n", "PING;" },
+		{ "\"\\q\\\\\"\n", "q\\;" },
+	};
+	char out[256];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		whole(cases[i].in, out, sizeof(out));
+		cr_assert_str_eq(out, cases[i].expect, "case %zu", i);
+	}
+}
+
+/* A quoted argument without escapes is still a slice of the stream. */
+Test(resp, inline_quoted_argument_keeps_its_range)
+{
+	struct resp_parser p;
+	resp_init(&p, &lim);
+	const char *in = "SET \"a b\" \"x\\ny\"\n";
+	size_t used;
+	cr_assert_eq(resp_parse(&p, 100, in, strlen(in), &used), KV_DONE);
+	cr_assert_eq(p.argc, 3);
+	cr_assert_eq(p.argv[1].seq, 100 + 5);
+	cr_assert_eq(p.argv[1].len, 3);
+	cr_assert_eq(p.argv[2].seq, KV_ARG_SYNTHETIC);
+	cr_assert_eq(p.argv[2].len, 3);
+	cr_assert(!memcmp(p.argv[2].copy, "x\ny", 3));
+	resp_free(&p);
+}
+
+/* Arguments are counted as they come, not reserved as announced: 20,000
+ * of them parse, and an announced count of 2^31 costs nothing up front. */
+Test(resp, many_arguments)
+{
+	static const struct kv_limits big = {
+		.max_args = 0x7fffffff, .max_bulk = 1 << 20, .copy_max = 16, .max_line = 4096,
+		.copy_total = 1 << 20,
+	};
+	struct resp_parser p;
+	resp_init(&p, &big);
+	static char in[20000 * 12 + 32];
+	size_t n = (size_t)snprintf(in, sizeof(in), "*20000\r\n");
+	for (int i = 0; i < 20000; i++)
+		n += (size_t)snprintf(in + n, sizeof(in) - n, "$5\r\n%05d\r\n", i);
+	size_t used;
+	cr_assert_eq(resp_parse(&p, 0, in, n, &used), KV_DONE);
+	cr_assert_eq(p.argc, 20000);
+	cr_assert(!memcmp(p.argv[19999].copy, "19999", 5));
+	resp_free(&p);
+	resp_init(&p, &big);
+	const char *huge = "*2147483647\r\n$1\r\na\r\n";
+	cr_assert_eq(resp_parse(&p, 0, huge, strlen(huge), &used), KV_NEED);
+	cr_assert_lt(p.argv_cap, 1024);
+	resp_free(&p);
+	resp_init(&p, &big);
+	const char *over = "*2147483648\r\n";
+	cr_assert_eq(resp_parse(&p, 0, over, strlen(over), &used), KV_ERR);
+	cr_assert_str_eq(p.err, "invalid multibulk length");
+	resp_free(&p);
 }
