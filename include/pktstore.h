@@ -146,6 +146,10 @@ enum {
 					   is readable (status 0), or waiting for
 					   it failed (status -errno); user is the
 					   watch's pointer */
+	PKTSTORE_REC_WRITABLE = 1 << 4, /* event: pktstore_send() on this flow took
+					   less than it was given (-EAGAIN, or a
+					   short count on the recv path) and can
+					   take more now; reported once per refusal */
 };
 
 /* Flow description. */

@@ -60,6 +60,10 @@ struct ps_backend_ops {
 	 * core sends with sendmsg(2) for a backend without it. */
 	int (*send)(struct pktstore *ps, struct ps_flow *f, const struct iovec *iov,
 		    unsigned iovcnt, size_t len, unsigned flags);
+	/* Optional: a send on f took less than it was given; call
+	 * ps_flow_writable() when it can take more. (A backend with its own
+	 * send calls that when its queue drains, and needs none of this.) */
+	void (*want_writable)(struct pktstore *ps, struct ps_flow *f);
 	/* pktstore_watch(3): with `on`, wait (once) for fd, the core's watch
 	 * number i, to be readable, with the flows, and report it with
 	 * ps_watch_fired(); the core asks again after each report. Without
@@ -81,6 +85,9 @@ const struct ps_backend_ops *ps_backend_by_name(const char *name);
 void ps_land(struct pktstore *ps, struct ps_flow *f, uint64_t off, uint32_t len, int status);
 /* How many fds pktstore_watch() takes: watch numbers are below it. */
 #define PS_WATCH_MAX 64
+/* f's sends can take more bytes again: if a send was refused or cut short
+ * since the last report, the application hears of it (once). */
+void ps_flow_writable(struct pktstore *ps, struct ps_flow *f);
 /* Watch number i's fd is readable (status 0), or its wait failed
  * (-errno): the next receive call reports it. */
 void ps_watch_fired(struct pktstore *ps, unsigned i, int status);

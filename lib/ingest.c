@@ -103,6 +103,15 @@ void ps_land(struct pktstore *ps, struct ps_flow *f, uint64_t off, uint32_t len,
 	}
 }
 
+void ps_flow_writable(struct pktstore *ps, struct ps_flow *f)
+{
+	if (!f->want_writable)
+		return;
+	f->want_writable = false;
+	f->writable = true;
+	ps_ready_push(ps, f);
+}
+
 void ps_hangup_notice(struct pktstore *ps, struct ps_flow *f)
 {
 	if (f->hup_noticed)
@@ -205,8 +214,8 @@ bool ps_out_of_space(const struct pktstore *ps, const struct ps_flow *f)
 	return no_room && (f ? f->starved : ps->nstarved > 0);
 }
 
-/* Records of the ready flows in turn, and each flow's end or hang-up
- * event after its last record, up to max. */
+/* Records of the ready flows in turn, and each flow's end, hang-up or
+ * writable event after its last record, up to max. */
 unsigned ps_deliver_any(struct pktstore *ps, struct pktstore_rec *recs, unsigned max)
 {
 	unsigned n = 0;
@@ -216,10 +225,18 @@ unsigned ps_deliver_any(struct pktstore *ps, struct pktstore_rec *recs, unsigned
 		n += ps_deliver(ps, f, recs + n, max - n);
 		bool end = f->run == PS_RUN_ENDED && !f->end_reported;
 		bool hup = !end && f->run == PS_RUN_ACTIVE && f->hup_noticed && !f->hup_reported;
+		bool wr = f->writable && f->run != PS_RUN_NONE;
 
-		if (ps_has_pending(f) || ((end || hup) && n == max)) {
+		if (ps_has_pending(f) || ((end || hup || wr) && n + (end || hup) + wr > max)) {
 			ps_ready_push_front(ps, f); /* out[] is full */
 			break;
+		}
+		if (wr) {
+			/* Before an end: the last replies may still go out. */
+			f->writable = false;
+			recs[n++] = (struct pktstore_rec){ .flow = f->id,
+							   .flags = PKTSTORE_REC_WRITABLE,
+							   .user = f->user };
 		}
 		if (end) {
 			f->end_reported = true;

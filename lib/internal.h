@@ -233,6 +233,8 @@ struct ps_flow {
 	bool end_reported;
 	bool hup_noticed;      /* hang-up while starved: seen by the backend */
 	bool hup_reported;     /* ... and handed to the application */
+	bool want_writable;    /* a send took less than it was given */
+	bool writable;         /* ... and it can take more now: to report */
 	bool starved;          /* receiving waits for free space */
 	bool in_ready;
 	uint64_t next_seq;     /* seq of the next record */

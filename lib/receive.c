@@ -124,6 +124,18 @@ int pktstore_fd(struct pktstore *ps)
 	return ps->be ? ps->be->fd(ps) : -EROFS;
 }
 
+/* The recv path's send: straight to the socket. */
+static int send_now(struct ps_flow *f, const struct iovec *iov, unsigned iovcnt)
+{
+	struct msghdr m = { .msg_iov = (struct iovec *)(uintptr_t)iov, .msg_iovlen = iovcnt };
+	ssize_t n;
+
+	do
+		n = sendmsg(f->fd, &m, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : (int)n;
+}
+
 #define SEND_IOV_MAX 64    /* iovecs per pktstore_send() */
 #define SEND_LEN_MAX (1u << 20)
 
@@ -151,16 +163,17 @@ int pktstore_send(struct pktstore *ps, uint64_t flow, const struct iovec *iov, u
 	}
 	if (!len)
 		return 0;
-	if (ps->be->send)
-		return ps->be->send(ps, f, iov, iovcnt, len, flags);
 
-	struct msghdr m = { .msg_iov = (struct iovec *)(uintptr_t)iov, .msg_iovlen = iovcnt };
-	ssize_t n;
+	int n = ps->be->send ? ps->be->send(ps, f, iov, iovcnt, len, flags) : send_now(f, iov, iovcnt);
 
-	do
-		n = sendmsg(f->fd, &m, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : (int)n;
+	/* Less taken than given: say when more can go. */
+	if (n == -EAGAIN || (n >= 0 && (size_t)n < len)) {
+		f->want_writable = true;
+		f->writable = false;
+		if (ps->be->want_writable)
+			ps->be->want_writable(ps, f);
+	}
+	return n;
 }
 
 int pktstore_attach(struct pktstore *ps, int sockfd, uint64_t tag, uint64_t *flow)

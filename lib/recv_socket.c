@@ -31,6 +31,7 @@
 struct socket_state {
 	int epfd;
 	struct ps_be_arena ar;
+	bool *want_out; /* by flow slot: a send waits for room (EPOLLOUT) */
 };
 
 static int watch(struct pktstore *ps, struct ps_flow *f, int op)
@@ -39,6 +40,8 @@ static int watch(struct pktstore *ps, struct ps_flow *f, int op)
 	struct epoll_event ev = { .events = ps_flow_starved(f) ? EPOLLRDHUP : EPOLLIN | EPOLLRDHUP,
 				  .data.u64 = ps_flow_id(f) };
 
+	if (s->want_out[ps_flow_slot(f)])
+		ev.events |= EPOLLOUT;
 	return epoll_ctl(s->epfd, op, ps_flow_fd(f), &ev) ? -errno : 0;
 }
 
@@ -88,7 +91,8 @@ static int socket_init(struct pktstore *ps)
 	}
 	ps_be_arena(ps, &s->ar);
 	ps_be_set_state(ps, s);
-	return 0;
+	s->want_out = calloc(s->ar.max_flows ? s->ar.max_flows : 1, sizeof(*s->want_out));
+	return s->want_out ? 0 : -ENOMEM;
 }
 
 static void socket_fini(struct pktstore *ps)
@@ -98,19 +102,36 @@ static void socket_fini(struct pktstore *ps)
 	if (!s)
 		return;
 	close(s->epfd);
+	free(s->want_out);
 	free(s);
 	ps_be_set_state(ps, NULL);
 }
 
 static int socket_attach(struct pktstore *ps, struct ps_flow *f)
 {
+	((struct socket_state *)ps_be_state(ps))->want_out[ps_flow_slot(f)] = false;
 	return watch(ps, f, EPOLL_CTL_ADD);
 }
 
 static void socket_detach(struct pktstore *ps, struct ps_flow *f)
 {
-	if (ps_flow_receiving(f))
+	struct socket_state *s = ps_be_state(ps);
+
+	if (ps_flow_receiving(f) || s->want_out[ps_flow_slot(f)])
 		watch(ps, f, EPOLL_CTL_DEL);
+	s->want_out[ps_flow_slot(f)] = false;
+}
+
+/* A send took less than it was given: watch for room too. */
+static void socket_want_writable(struct pktstore *ps, struct ps_flow *f)
+{
+	struct socket_state *s = ps_be_state(ps);
+
+	if (s->want_out[ps_flow_slot(f)])
+		return;
+	s->want_out[ps_flow_slot(f)] = true;
+	if (watch(ps, f, ps_flow_receiving(f) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD))
+		ps_flow_writable(ps, f); /* cannot watch it: let the caller try */
 }
 
 static void end_flow(struct pktstore *ps, struct ps_flow *f, int status)
@@ -198,6 +219,12 @@ static int socket_poll(struct pktstore *ps, struct ps_flow *only, bool wait)
 		}
 		struct ps_flow *f = ps_be_flow(ps, ev[i].data.u64);
 
+		if (f && ev[i].events & EPOLLOUT && s->want_out[ps_flow_slot(f)]) {
+			s->want_out[ps_flow_slot(f)] = false;
+			watch(ps, f, ps_flow_receiving(f) ? EPOLL_CTL_MOD : EPOLL_CTL_DEL);
+			ps_flow_writable(ps, f);
+			landed++;
+		}
 		if (!f || !ps_flow_receiving(f))
 			continue;
 		if (!ps_flow_starved(f)) {
@@ -260,4 +287,5 @@ const struct ps_backend_ops ps_backend_socket = {
 	.resume = socket_resume,
 	.fd = socket_fd,
 	.watch = socket_watch,
+	.want_writable = socket_want_writable,
 };

@@ -240,7 +240,9 @@ static void hangup_done(struct ps_ring *r, struct ps_flow *f, int res)
 /* Bytes queued for f behind the send in flight. */
 #define SEND_QUEUE_MAX (4u << 20)
 
-/* Post the send of out from out_sent (the ring is enabled). */
+/* Post the send of out from out_sent (the ring is enabled). io_uring
+ * waits for room itself, on a non-blocking socket too: a net request
+ * fails with -EAGAIN only when it asked for MSG_DONTWAIT. */
 static int post_send(struct ps_ring *r, struct ps_flow *f)
 {
 	struct ps_ring_flow *rf = ps_ring_flow(r, f);
@@ -269,6 +271,7 @@ static int post_send(struct ps_ring *r, struct ps_flow *f)
 	rf->sending = true;
 	return 0;
 }
+
 
 /* f's send ended and nothing follows it. */
 static void send_over(struct ps_ring *r, struct ps_flow *f)
@@ -352,6 +355,10 @@ static void send_done(struct ps_ring *r, struct ps_flow *f, int res)
 		rf->send_err = ret;
 		send_drop(r, rf);
 	}
+	/* The queue behind the send in flight is empty: a send refused for
+	 * want of room can go now. */
+	if (!rf->pend.bytes)
+		ps_flow_writable(r->ps, f);
 }
 
 /* Whether f's send has its completion in the ring already (went out at

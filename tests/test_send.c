@@ -8,6 +8,7 @@
  * back, not a hang; bad arguments are refused. On every receive path.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -51,6 +52,22 @@ static void *read_back(void *arg)
 			break;
 		if (!check_stream(r->stream, r->got, buf, (size_t)n))
 			r->ok = 0;
+		r->got += (uint64_t)n;
+	}
+	return NULL;
+}
+
+/* Read `want` bytes, whatever they are. */
+static void *drain_all(void *arg)
+{
+	struct reader *r = arg;
+	static __thread uint8_t buf[64 << 10];
+
+	while (r->got < r->want) {
+		ssize_t n = recv(r->fd, buf, sizeof(buf), 0);
+
+		if (n <= 0)
+			break;
 		r->got += (uint64_t)n;
 	}
 	return NULL;
@@ -358,3 +375,81 @@ static void held_until_sent(enum pktstore_recv_path rp)
 
 Test(send, held_until_sent_uring_inc) { held_until_sent(PKTSTORE_PATH_URING_INC); }
 Test(send, held_until_sent_uring_fixed) { held_until_sent(PKTSTORE_PATH_URING_FIXED); }
+
+/*
+ * A server that drives the store itself learns when a flow whose send was
+ * refused (its peer reads slowly) can take more: a PKTSTORE_REC_WRITABLE
+ * event, once per refusal, from the same receive call that waits for
+ * everything else. Nothing else happens meanwhile: without the event the
+ * server would wait forever with replies unsent.
+ */
+static void writable_after_refusal(enum pktstore_recv_path rp)
+{
+	struct pktstore *ps = open_path(rp);
+	/* Small buffers, so the store's own queue fills soon; the reader's
+	 * stays above a segment (64 KiB on loopback), or TCP would trickle. */
+	int c, s, small = 4096, rbuf = 256 << 10;
+	uint64_t flow;
+	static char chunk[256 << 10];
+	struct iovec v = { chunk, sizeof(chunk) };
+	uint64_t queued = 0;
+	int ret;
+
+	tcp_pair(&c, &s);
+	setsockopt(c, SOL_SOCKET, SO_RCVBUF, &rbuf, sizeof(rbuf));
+	setsockopt(s, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	/* Non-blocking, as event-driven servers keep their sockets: a send
+	 * to a full one must wait for room, not fail. */
+	fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK);
+	cr_assert_eq(pktstore_attach(ps, s, 0, &flow), 0);
+	fill_stream(4, 0, (uint8_t *)chunk, sizeof(chunk)); /* one chunk, repeated */
+	/* Fill what the store (or the socket) takes, until it refuses. */
+	for (int i = 0; i < 1000; i++) {
+		ret = pktstore_send(ps, flow, &v, 1, 0);
+		if (ret == -EAGAIN)
+			break;
+		cr_assert_gt(ret, 0, "%s", pktstore_strerror(ret));
+		queued += (uint64_t)ret;
+		if ((size_t)ret < sizeof(chunk))
+			break; /* the recv path: a short count */
+	}
+	cr_assert(ret == -EAGAIN || (ret > 0 && (size_t)ret < sizeof(chunk)),
+		  "never refused: %d", ret);
+	struct pktstore_rec r[4];
+
+	/* The store's own queue is full until the peer reads (the recv path
+	 * reports what epoll says of the socket, which may be room at once). */
+	if (rp != PKTSTORE_PATH_RECV)
+		cr_assert_eq(pktstore_recv_persist_any(ps, r, 4, PKTSTORE_NONBLOCK), -EAGAIN,
+			     "writable before the peer read anything");
+	/* The peer drains it all; the store's own wait hears that the flow
+	 * can take more. */
+	struct reader rd = { 0 };
+
+	rd.fd = c;
+	rd.want = queued;
+	cr_assert_eq(pthread_create(&rd.t, NULL, drain_all, &rd), 0);
+	int n = pktstore_recv_persist_any(ps, r, 4, 0);
+
+	cr_assert_eq(n, 1, "%d", n);
+	cr_assert_eq(r[0].flags, PKTSTORE_REC_WRITABLE);
+	cr_assert_eq(r[0].flow, flow);
+	/* The rest goes out as the store keeps being called; once per
+	 * refusal: no second event. */
+	for (int i = 0; i < 2000 && __atomic_load_n(&rd.got, __ATOMIC_ACQUIRE) < queued; i++) {
+		struct pollfd p = { .fd = pktstore_fd(ps), .events = POLLIN };
+
+		poll(&p, 1, 10);
+		cr_assert_eq(pktstore_recv_persist_any(ps, r, 4, PKTSTORE_NONBLOCK), -EAGAIN);
+	}
+	pthread_join(rd.t, NULL);
+	cr_assert_eq(rd.got, queued);
+	cr_assert_eq(pktstore_detach(ps, flow), 0);
+	close(c);
+	close(s);
+	cr_assert_eq(pktstore_close(ps), 0);
+}
+
+Test(send, writable_after_refusal_uring_inc) { writable_after_refusal(PKTSTORE_PATH_URING_INC); }
+Test(send, writable_after_refusal_uring_fixed) { writable_after_refusal(PKTSTORE_PATH_URING_FIXED); }
+Test(send, writable_after_refusal_recv) { writable_after_refusal(PKTSTORE_PATH_RECV); }
