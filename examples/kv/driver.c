@@ -203,7 +203,10 @@ int flow_feed(struct kv_server *s, struct kflow *f, struct krec *r, struct repla
 	f->cmd_idx = 0;
 	if (r->ts_ms > s->now_ms)
 		s->now_ms = r->ts_ms;
-	struct conn *c = f->conn && !f->conn->discard && !rp ? f->conn : NULL;
+	/* A closing connection stays attached until its replies are out
+	 * (server.c): what it still sends applies, as replay will apply it,
+	 * but is not answered. */
+	struct conn *c = f->conn && !f->conn->discard && !f->conn->closing && !rp ? f->conn : NULL;
 	while (off < r->len && !f->broken) {
 		size_t used = 0;
 		int rc = ops->parse(f, r->seq + off, r->data + off, r->len - off, &used);

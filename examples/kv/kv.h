@@ -170,11 +170,14 @@ struct conn {
 	uint8_t closing;        /* close once the output is flushed */
 	uint8_t detached;
 	uint8_t discard;        /* output is dropped (overflow): writes still apply */
-	uint8_t polled;         /* fd is in the epoll set for EPOLLOUT */
+	uint8_t blocked;        /* the store refused output: wait for its
+				   PKTSTORE_REC_WRITABLE event */
+	uint8_t dirty;          /* on the server's list of connections to serve */
 	uint8_t lingering;      /* our side is shut down; draining the peer's */
 	uint8_t multi_dirty;    /* a command was refused while queueing: EXECABORT */
 	uint8_t watch_dirty;    /* a watched key changed: EXEC answers nil */
 	uint64_t close_deadline_ns;
+	uint64_t sent;          /* bytes pktstore_send() took for this connection */
 	uint64_t id;            /* CLIENT ID */
 	uint64_t created_ms, last_ms;
 	char *name, *lib_name, *lib_ver;
@@ -185,6 +188,7 @@ struct conn {
 	struct watch **watched; /* keys this connection watches */
 	uint32_t nwatched, watchcap;
 	struct conn *next, *prev;
+	struct conn *dnext;     /* the list of connections to serve */
 };
 
 struct kentry {
@@ -239,7 +243,8 @@ struct kv_server {
 	struct conn *conns;
 	struct watch_table *watches;
 	struct script_cache *scripts;
-	int ep, resp_fd, http_fd;
+	struct conn *dirty;       /* connections to serve after a batch */
+	int resp_fd, http_fd, timer_fd, signal_fd;
 	int replaying;
 	uint64_t start_ms;
 	struct kv_stats st;
@@ -346,6 +351,7 @@ void out_range(struct conn *c, struct kflow *f, uint64_t seq, uint32_t len);
 void out_mark(const struct conn *c, struct out_mark *m);
 void out_rewind(struct kv_server *s, struct conn *c, const struct out_mark *m);
 int out_flush(struct kv_server *s, struct conn *c);
+int out_in_socket(const struct conn *c);
 void out_free(struct kv_server *s, struct conn *c);
 void out_set_limit(uint64_t bytes);
 

@@ -2,17 +2,23 @@
 /*
  * reply.c - per-connection output. Text (headers, integers, short values)
  * is packed into DRAM blocks shared by consecutive replies; longer values
- * are sent from the arena with their records pinned until the kernel has
- * taken the bytes. A client that does not read is cut off once more than
- * the output limit is queued for it, counted in bytes as Redis's
- * client-output-buffer-limit does (its commands still apply).
+ * are named where they lie in the arena, their records pinned until the
+ * store has taken them. Everything goes out through pktstore_send(), which
+ * copies the text and sends the values from the arena, holding their
+ * segment itself until they are sent. A client that does not read is cut
+ * off once more than the output limit is queued for it, counted in bytes
+ * as Redis's client-output-buffer-limit does (its commands still apply).
  */
 #include <errno.h>
-#include <limits.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "kv.h"
@@ -226,45 +232,91 @@ void out_rewind(struct kv_server *s, struct conn *c, const struct out_mark *m)
 		c->discard = c->closing = 0;
 }
 
-/* 1: all sent; 0: the socket is full; <0: the connection is dead. */
+/* What one pktstore_send() takes at most (pktstore_send(3)). */
+#define SEND_IOV 64
+#define SEND_BYTES (1u << 20)
+
+/* The first len bytes of the queue went: items taken whole are dropped,
+ * with their block or record pin (the store copied them, or holds the
+ * arena segment of what it sends from there). */
+static void consume(struct kv_server *s, struct conn *c, size_t len)
+{
+	c->qbytes -= len;
+	while (c->qhead != c->qtail) {
+		struct oitem *it = &c->q[c->qhead % c->qcap];
+		if (len < it->len) {
+			it->p += len;
+			it->len -= (uint32_t)len;
+			return;
+		}
+		len -= it->len;
+		item_done(s, c, it);
+		c->qhead++;
+	}
+}
+
+/*
+ * Hand the queue to the store, in pieces of at most SEND_IOV items and
+ * SEND_BYTES. It sends through its ring, in order with what it took
+ * before; PKTSTORE_SEND_MORE lets the next receive call submit the send
+ * with its own wait, so a request costs one system call. A closing
+ * connection's last replies are submitted at once instead: it is detached
+ * as soon as they are in its socket (server.c). What the store refuses (it
+ * holds too much that this peer has not read) stays queued, still counted
+ * against the output limit, until the flow's PKTSTORE_REC_WRITABLE event.
+ * 1: all taken; 0: refused, wait for that event; <0: the connection is dead.
+ */
 int out_flush(struct kv_server *s, struct conn *c)
 {
+	unsigned flags = c->closing ? 0 : PKTSTORE_SEND_MORE;
 	while (c->qhead != c->qtail) {
-		struct iovec iov[IOV_MAX < 256 ? IOV_MAX : 256];
-		int n = 0;
-		for (uint32_t i = c->qhead; i != c->qtail && n < (int)(sizeof(iov) / sizeof(iov[0]));
-		     i++, n++) {
-			iov[n].iov_base = (void *)c->q[i % c->qcap].p;
-			iov[n].iov_len = c->q[i % c->qcap].len;
+		struct iovec iov[SEND_IOV];
+		unsigned n = 0;
+		size_t total = 0;
+		for (uint32_t i = c->qhead; i != c->qtail && n < SEND_IOV && total < SEND_BYTES; i++) {
+			const struct oitem *it = &c->q[i % c->qcap];
+			size_t len = it->len < SEND_BYTES - total ? it->len : SEND_BYTES - total;
+			iov[n].iov_base = (void *)it->p;
+			iov[n++].iov_len = len;
+			total += len;
 		}
-		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-		ssize_t w = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			return -errno;
+		int w = pktstore_send(s->ps, c->flow->id, iov, n, flags);
+		if (w == -EAGAIN) {
+			c->blocked = 1;
+			return 0;
 		}
-		size_t left = (size_t)w;
-		c->qbytes -= left;
-		while (left) {
-			struct oitem *it = &c->q[c->qhead % c->qcap];
-			if (left < it->len) {
-				it->p += left;
-				it->len -= (uint32_t)left;
-				break;
-			}
-			left -= it->len;
-			item_done(s, c, it);
-			c->qhead++;
-		}
-		while (c->qhead != c->qtail && c->q[c->qhead % c->qcap].len == 0) {
-			item_done(s, c, &c->q[c->qhead % c->qcap]);
-			c->qhead++;
+		if (w < 0)
+			return w;
+		c->sent += (uint64_t)w;
+		consume(s, c, (size_t)w);
+		if ((size_t)w < total) {
+			/* A short count (the recv(2) path, a full socket): the store
+			 * reports room too. */
+			c->blocked = 1;
+			return 0;
 		}
 	}
 	return 1;
+}
+
+/*
+ * Whether every byte the store took for c is in its socket by now, sent or
+ * in the socket's own buffer: detaching, which ends the store's sends,
+ * then loses none of it. Bytes the peer acknowledged plus those still in
+ * the socket, read in that order so that the sum can only fall short.
+ */
+int out_in_socket(const struct conn *c)
+{
+	if (!c->sent)
+		return 1;
+	struct tcp_info ti;
+	socklen_t l = sizeof(ti);
+	int outq;
+	if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0 ||
+	    l < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof(ti.tcpi_bytes_acked) ||
+	    ioctl(c->fd, SIOCOUTQ, &outq) < 0)
+		return 0; /* cannot tell: the grace decides */
+	return ti.tcpi_bytes_acked + (uint64_t)outq >= c->sent;
 }
 
 void out_free(struct kv_server *s, struct conn *c)

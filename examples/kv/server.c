@@ -1,9 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * server.c - the event loop: listeners, connections, the store's fd.
+ * server.c - listeners and connections, driven by the store itself.
  *
- * The library reads every connection; this loop only accepts, writes
- * replies and closes. A reply is queued only after the records completing
+ * There is no event loop here. The listeners, a timerfd that paces the
+ * housekeeping and a signalfd are watched by the store (pktstore_watch),
+ * replies go out through its ring (pktstore_send, reply.c), and one
+ * blocking pktstore_recv_persist_any() per round waits for all of it: on
+ * the io_uring receive paths that call is the round's one system call. It
+ * submits the replies queued in the last round, waits, and hands back
+ * records, ends of streams, room to send and the watched descriptors'
+ * events.
+ *
+ * The library reads every connection; this file accepts, hands replies to
+ * the store and closes. A reply is queued only after the records completing
  * its command came back from pktstore_recv_persist_any(), which is the
  * acknowledgement rule: nothing is answered before it is durable.
  */
@@ -11,11 +20,13 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -26,23 +37,23 @@
  * descriptors. */
 #define MAX_PARTIAL_RECORDS 4096
 #define CLOSE_GRACE_NS 2000000000ull
+/* The housekeeping's pace: slow-client deadlines, lingering closes, active
+ * expiry, cleaning passes that wait for their back-off. */
+#define TICK_NS 50000000ll
 
-static volatile sig_atomic_t stop;
-static char tag_store, tag_resp, tag_http;
+static int stop;
+/* The watches' user pointers: which descriptor an event is for. */
+static char tag_resp, tag_http, tag_timer, tag_signal;
 
-static void on_signal(int sig)
+/* Serve c after this batch: hand its replies to the store, move a closing
+ * connection on. */
+static void mark(struct kv_server *s, struct conn *c)
 {
-	(void)sig;
-	stop = 1;
-}
-
-static void watch_out(struct kv_server *s, struct conn *c, int on)
-{
-	if (on == c->polled)
+	if (!c || c->dirty)
 		return;
-	struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = c };
-	epoll_ctl(s->ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, c->fd, &ev);
-	c->polled = (uint8_t)on;
+	c->dirty = 1;
+	c->dnext = s->dirty;
+	s->dirty = c;
 }
 
 static void process(struct kv_server *s, const struct pktstore_rec *pr);
@@ -81,7 +92,6 @@ void conn_close(struct kv_server *s, struct conn *c)
 {
 	struct kflow *f = c->flow;
 	detach(s, c);
-	watch_out(s, c, 0);
 	out_free(s, c);
 	multi_free(s, c);
 	free(c->name);
@@ -94,6 +104,12 @@ void conn_close(struct kv_server *s, struct conn *c)
 		s->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	if (c->dirty) {
+		struct conn **pp = &s->dirty;
+		while (*pp != c)
+			pp = &(*pp)->dnext;
+		*pp = c->dnext;
+	}
 	s->nconns--;
 	f->conn = NULL;
 	f->closed = 1;
@@ -118,7 +134,9 @@ static void refuse(int fd, int proto, const char *why)
 static void on_accept(struct kv_server *s, int lfd, int proto)
 {
 	for (;;) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		/* Non-blocking: on the recv(2) path pktstore_send() writes to the
+		 * socket itself, and a slow reader must not stop the server. */
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
 		if (s->nconns >= s->cfg.max_clients) {
@@ -168,9 +186,14 @@ static void process(struct kv_server *s, const struct pktstore_rec *pr)
 	struct kflow *f = flow_get(s, pr->flow);
 	if (!f || f->proto == KV_META)
 		return;
+	mark(s, f->conn);
 	if (!pr->len) {
-		if (f->conn)
+		if (f->conn) {
 			f->conn->closing = 1; /* end of stream: answer what came, then close */
+			/* Try the output again: a send that failed (the peer reset)
+			 * says so there, and no room will be reported for it. */
+			f->conn->blocked = 0;
+		}
 		return;
 	}
 	if (f->started && pr->seq < f->next_seq)
@@ -215,34 +238,10 @@ static void process(struct kv_server *s, const struct pktstore_rec *pr)
 static int by_id(const void *a, const void *b)
 {
 	const struct pktstore_rec *x = a, *y = b;
-	/* End-of-stream markers carry id 0; they belong after the data. */
+	/* Events (ends of streams, room to send, watched descriptors) carry
+	 * id 0; they belong after the data. */
 	uint64_t i = x->id ? x->id : UINT64_MAX, j = y->id ? y->id : UINT64_MAX;
 	return i < j ? -1 : i > j;
-}
-
-static void drain(struct kv_server *s)
-{
-	static struct pktstore_rec recs[BATCH];
-	for (int rounds = 0; rounds < 64; rounds++) {
-		int n = pktstore_recv_persist_any(s->ps, recs, BATCH, PKTSTORE_NONBLOCK);
-		if (n == -ENOSPC) {
-			compact_maybe(s);
-			return;
-		}
-		if (n < 0) {
-			static struct kv_ratelimit rl;
-			if (n != -EAGAIN && n != -EINTR)
-				kv_log_limited(&rl, "receive: %s", pktstore_strerror(n));
-			return;
-		}
-		if (n == 0)
-			return;
-		/* Apply in persist order, the order replay will use. */
-		qsort(recs, (size_t)n, sizeof(recs[0]), by_id);
-		for (int i = 0; i < n; i++)
-			process(s, &recs[i]);
-		compact_maybe(s);
-	}
 }
 
 /*
@@ -268,31 +267,168 @@ static int linger_done(struct conn *c, uint64_t now)
 	return now > c->close_deadline_ns;
 }
 
-static void service_conns(struct kv_server *s)
+/*
+ * Hand c's replies to the store; move a closing connection on. It stays
+ * attached (its records still apply, unanswered) until every reply is in
+ * its socket or the grace is over, because detaching ends the store's
+ * sends and would drop what a slow reader has not taken yet; then it is
+ * detached and lingers.
+ */
+static void serve_conn(struct kv_server *s, struct conn *c, uint64_t now)
 {
+	if (c->qhead != c->qtail && !c->blocked && !c->detached) {
+		int rc = out_flush(s, c);
+		if (rc < 0) {
+			c->closing = 1;
+			out_free(s, c);
+			c->sent = 0; /* none of it will go out: nothing to wait for */
+		}
+	}
+	if (!c->closing)
+		return;
+	if (!c->detached) {
+		if (!c->close_deadline_ns)
+			c->close_deadline_ns = now + CLOSE_GRACE_NS;
+		if ((c->qhead != c->qtail || !out_in_socket(c)) && now <= c->close_deadline_ns)
+			return;
+		detach(s, c);
+	}
+	if (linger_done(c, now))
+		conn_close(s, c);
+}
+
+/* The connections this batch touched. */
+static void serve_dirty(struct kv_server *s)
+{
+	if (!s->dirty)
+		return;
+	uint64_t now = now_ns();
+	while (s->dirty) {
+		struct conn *c = s->dirty;
+		s->dirty = c->dnext;
+		c->dirty = 0;
+		serve_conn(s, c, now);
+	}
+}
+
+/* Every connection: deadlines and lingering closes move on time alone. */
+static void housekeeping(struct kv_server *s)
+{
+	uint64_t ticks;
+	if (read(s->timer_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN) {
+		static struct kv_ratelimit rl;
+		kv_log_limited(&rl, "timer: %s", strerror(errno));
+	}
+	/* Keys whose time is up go a few at a time (ks_active_expire). */
+	ks_active_expire(s, 2000);
 	uint64_t now = now_ns();
 	for (struct conn *c = s->conns, *next; c; c = next) {
 		next = c->next;
-		if (c->qhead != c->qtail && !c->polled) {
-			int rc = out_flush(s, c);
-			if (rc < 0) {
-				c->closing = 1;
-				out_free(s, c);
-			} else if (rc == 0) {
-				watch_out(s, c, 1);
-			}
-		}
-		if (!c->closing)
-			continue;
-		if (!c->detached) {
-			detach(s, c);
-			c->close_deadline_ns = now + CLOSE_GRACE_NS;
-		}
-		if (c->qhead != c->qtail && now <= c->close_deadline_ns)
-			continue;
-		if (linger_done(c, now))
-			conn_close(s, c);
+		if (c->closing || (c->qhead != c->qtail && !c->blocked))
+			serve_conn(s, c, now);
 	}
+	compact_maybe(s);
+}
+
+static void on_signal(struct kv_server *s)
+{
+	struct signalfd_siginfo si;
+	if (read(s->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		stop = 1;
+}
+
+/*
+ * The store returns -ENOSPC at once while it is full, blocking or not: it
+ * hands out nothing until records are released, and does not wait for the
+ * watched descriptors meanwhile. Make room; if nothing was released, wait
+ * for the next tick (or a signal) instead of calling again at once, which
+ * would spin.
+ */
+static void out_of_space(struct kv_server *s)
+{
+	uint64_t released = s->released;
+	compact_maybe(s);
+	serve_dirty(s);
+	if (s->released != released)
+		return;
+	struct pollfd p[2] = { { .fd = s->timer_fd, .events = POLLIN },
+			       { .fd = s->signal_fd, .events = POLLIN } };
+	if (poll(p, 2, -1) <= 0)
+		return;
+	if (p[1].revents)
+		on_signal(s);
+	if (p[0].revents)
+		housekeeping(s);
+}
+
+/* A watched descriptor's event; status < 0: waiting for it failed, and the
+ * store waits for it no more until it is watched again. */
+static void on_watched(struct kv_server *s, const struct pktstore_rec *r, int *tick)
+{
+	int fd = r->user == &tag_resp ? s->resp_fd : r->user == &tag_http ? s->http_fd
+		 : r->user == &tag_timer ? s->timer_fd : s->signal_fd;
+	if (r->status < 0) {
+		static struct kv_ratelimit rl;
+		kv_log_limited(&rl, "waiting for fd %d failed: %s; watching it again", fd,
+			       pktstore_strerror(r->status));
+		pktstore_unwatch(s->ps, fd);
+		int rc = pktstore_watch(s->ps, fd, r->user);
+		if (rc < 0) {
+			kv_log("cannot watch fd %d: %s", fd, pktstore_strerror(rc));
+			stop = 1;
+		}
+		return;
+	}
+	if (r->user == &tag_resp)
+		on_accept(s, s->resp_fd, KV_RESP);
+	else if (r->user == &tag_http)
+		on_accept(s, s->http_fd, KV_HTTP);
+	else if (r->user == &tag_timer)
+		*tick = 1; /* after the batch's records */
+	else if (r->user == &tag_signal)
+		on_signal(s);
+}
+
+/* One round: wait for anything, apply the records in persist order (the
+ * order replay will use), then hand the replies to the store, which the
+ * next round's call submits. */
+static void round_once(struct kv_server *s)
+{
+	static struct pktstore_rec recs[BATCH];
+	int n = pktstore_recv_persist_any(s->ps, recs, BATCH, 0);
+	if (n == -ENOSPC)
+		return out_of_space(s);
+	if (n <= 0) {
+		/* No error is expected here (signals come through the signalfd,
+		 * and a watched fd keeps the call from returning 0); should one
+		 * come, it is not retried faster than the housekeeping. */
+		static struct kv_ratelimit rl;
+		kv_log_limited(&rl, "receive: %s", n ? pktstore_strerror(n) : "nothing to wait for");
+		struct pollfd p = { .fd = s->timer_fd, .events = POLLIN };
+		poll(&p, 1, (int)(TICK_NS / 1000000));
+		return;
+	}
+	qsort(recs, (size_t)n, sizeof(recs[0]), by_id);
+	int tick = 0;
+	for (int i = 0; i < n; i++) {
+		const struct pktstore_rec *r = &recs[i];
+		if (r->flags & PKTSTORE_REC_READABLE) {
+			on_watched(s, r, &tick);
+		} else if (r->flags & PKTSTORE_REC_WRITABLE) {
+			struct kflow *f = flow_get(s, r->flow);
+			if (f && f->conn) {
+				f->conn->blocked = 0;
+				mark(s, f->conn);
+			}
+		} else {
+			process(s, r);
+		}
+	}
+	serve_dirty(s);
+	if (tick)
+		housekeeping(s);
+	else
+		compact_maybe(s);
 }
 
 /* HOST:PORT with HOST an IPv4 or IPv6 address ([::1] too) or localhost;
@@ -384,17 +520,32 @@ int server_run(struct kv_server *s)
 		kv_log("cannot listen on %s: %s", s->cfg.http_addr, strerror(-s->http_fd));
 		return 1;
 	}
-	s->ep = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev = { .events = EPOLLIN };
-	ev.data.ptr = &tag_resp;
-	epoll_ctl(s->ep, EPOLL_CTL_ADD, s->resp_fd, &ev);
-	ev.data.ptr = &tag_http;
-	if (s->http_fd >= 0)
-		epoll_ctl(s->ep, EPOLL_CTL_ADD, s->http_fd, &ev);
-	ev.data.ptr = &tag_store;
-	if (epoll_ctl(s->ep, EPOLL_CTL_ADD, pktstore_fd(s->ps), &ev) < 0) {
-		kv_log("cannot poll the store: %s", strerror(errno));
+	/* SIGINT and SIGTERM arrive as a readable signalfd in the store's own
+	 * wait: a blocking io_uring wait is no place to count on EINTR. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	s->signal_fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+	s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	struct itimerspec tick = { .it_interval = { 0, TICK_NS }, .it_value = { 0, TICK_NS } };
+	if (s->signal_fd < 0 || s->timer_fd < 0 || timerfd_settime(s->timer_fd, 0, &tick, NULL) < 0) {
+		kv_log("cannot make the timer or the signal fd: %s", strerror(errno));
 		return 1;
+	}
+	struct {
+		int fd;
+		void *tag;
+	} w[] = { { s->resp_fd, &tag_resp }, { s->http_fd, &tag_http },
+		  { s->timer_fd, &tag_timer }, { s->signal_fd, &tag_signal } };
+	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		int rc = w[i].fd < 0 ? 0 : pktstore_watch(s->ps, w[i].fd, w[i].tag);
+		if (rc < 0) {
+			kv_log("the store cannot watch fd %d: %s", w[i].fd, pktstore_strerror(rc));
+			return 1;
+		}
 	}
 	out_set_limit(s->cfg.max_output);
 	const char *ra = s->cfg.resp_addr, *ha = s->cfg.http_addr;
@@ -405,45 +556,15 @@ int server_run(struct kv_server *s)
 		kv_log("RESP on %.*s:%u, HTTP off (it has no AUTH: --http turns it on)",
 		       (int)(strrchr(ra, ':') - ra), ra, s->resp_port);
 
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	while (!stop) {
-		struct epoll_event evs[64];
-		/* The store's fd says when records may wait; the timeout only
-		 * paces housekeeping (slow-client deadlines, lingering closes). */
-		int n = epoll_wait(s->ep, evs, 64, 50);
-		for (int i = 0; i < n; i++) {
-			void *p = evs[i].data.ptr;
-			if (p == &tag_resp) {
-				on_accept(s, s->resp_fd, KV_RESP);
-			} else if (p == &tag_http) {
-				on_accept(s, s->http_fd, KV_HTTP);
-			} else if (p != &tag_store) {
-				struct conn *c = p;
-				int rc = out_flush(s, c);
-				if (rc != 0)
-					watch_out(s, c, 0);
-				if (rc < 0) {
-					c->closing = 1;
-					out_free(s, c);
-				}
-			}
-		}
-		drain(s);
-		/* Keys whose time is up go a few at a time (ks_active_expire). */
-		ks_active_expire(s, 2000);
-		service_conns(s);
-		compact_maybe(s);
-	}
+	while (!stop)
+		round_once(s);
 	kv_log("shutting down");
 	while (s->conns)
 		conn_close(s, s->conns);
-	close(s->ep);
-	close(s->resp_fd);
-	if (s->http_fd >= 0)
-		close(s->http_fd);
+	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
+		if (w[i].fd >= 0) {
+			pktstore_unwatch(s->ps, w[i].fd);
+			close(w[i].fd);
+		}
 	return 0;
 }
