@@ -173,6 +173,7 @@ struct conn {
 	uint8_t blocked;        /* the store refused output: wait for its
 				   PKTSTORE_REC_WRITABLE event */
 	uint8_t dirty;          /* on the server's list of connections to serve */
+	uint8_t ended;          /* its stream ended (or hung up): it sends nothing more */
 	uint8_t lingering;      /* our side is shut down; draining the peer's */
 	uint8_t multi_dirty;    /* a command was refused while queueing: EXECABORT */
 	uint8_t watch_dirty;    /* a watched key changed: EXEC answers nil */
@@ -245,6 +246,7 @@ struct kv_server {
 	struct script_cache *scripts;
 	struct conn *dirty;       /* connections to serve after a batch */
 	int resp_fd, http_fd, timer_fd, signal_fd;
+	int sock_flags;           /* accept4() flags of connections (server.c) */
 	int replaying;
 	uint64_t start_ms;
 	struct kv_stats st;

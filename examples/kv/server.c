@@ -134,9 +134,7 @@ static void refuse(int fd, int proto, const char *why)
 static void on_accept(struct kv_server *s, int lfd, int proto)
 {
 	for (;;) {
-		/* Non-blocking: on the recv(2) path pktstore_send() writes to the
-		 * socket itself, and a slow reader must not stop the server. */
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(lfd, NULL, NULL, s->sock_flags | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
 		if (s->nconns >= s->cfg.max_clients) {
@@ -190,6 +188,7 @@ static void process(struct kv_server *s, const struct pktstore_rec *pr)
 	if (!pr->len) {
 		if (f->conn) {
 			f->conn->closing = 1; /* end of stream: answer what came, then close */
+			f->conn->ended = 1;
 			/* Try the output again: a send that failed (the peer reset)
 			 * says so there, and no room will be reported for it. */
 			f->conn->blocked = 0;
@@ -324,6 +323,11 @@ static void housekeeping(struct kv_server *s)
 	uint64_t now = now_ns();
 	for (struct conn *c = s->conns, *next; c; c = next) {
 		next = c->next;
+		/* On the recv(2) path the store stops watching a flow for room
+		 * once its stream has ended, so no PKTSTORE_REC_WRITABLE comes
+		 * for it: try again here. A refused try takes nothing. */
+		if (c->ended && s->sock_flags & SOCK_NONBLOCK)
+			c->blocked = 0;
 		if (c->closing || (c->qhead != c->qtail && !c->blocked))
 			serve_conn(s, c, now);
 	}
@@ -346,6 +350,8 @@ static void on_signal(struct kv_server *s)
  */
 static void out_of_space(struct kv_server *s)
 {
+	static struct kv_ratelimit rl;
+	kv_log_limited(&rl, "the arena is full: receiving waits until records are released");
 	uint64_t released = s->released;
 	compact_maybe(s);
 	serve_dirty(s);
@@ -520,6 +526,17 @@ int server_run(struct kv_server *s)
 		kv_log("cannot listen on %s: %s", s->cfg.http_addr, strerror(-s->http_fd));
 		return 1;
 	}
+	/* Accepted sockets are non-blocking on the recv(2) path, where
+	 * pktstore_send() writes to them on this thread and a slow reader must
+	 * not stop the server. On the io_uring paths they stay blocking: once
+	 * a peer has shut down its sending side, the kernel no longer waits
+	 * for room for a send in a poll but in a worker thread, where a
+	 * non-blocking socket fails it with EAGAIN, which the store takes for
+	 * the end of the connection's output (and reports as a refusal that
+	 * no PKTSTORE_REC_WRITABLE follows). */
+	struct pktstore_stats st;
+	if (pktstore_stats(s->ps, &st) == 0 && st.recv_path == PKTSTORE_PATH_RECV)
+		s->sock_flags = SOCK_NONBLOCK;
 	/* SIGINT and SIGTERM arrive as a readable signalfd in the store's own
 	 * wait: a blocking io_uring wait is no place to count on EINTR. */
 	sigset_t sigs;

@@ -1,0 +1,77 @@
+#!/bin/bash
+# Replies go out through the store's ring (pktstore_send): replies far
+# larger than the store's send queue (4 MiB) and the socket buffers, to a
+# client that reads them only later, all arrive intact and in order, also
+# when the client has shut down its sending side (the connection is closed
+# only once they are all in its socket); the output limit still cuts off a
+# client that does not read; and a store filled by commands still being
+# received (the server cannot release them) leaves the server idle, not
+# spinning, until they go.
+. "$(dirname "$0")/lib.sh" "$@"
+need python3 redis-cli timeout
+C="$(dirname "$0")/output_client.py"
+
+cpu_ticks() {
+	awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"
+}
+
+start_server
+# 7,500 GETs of 4,000-byte values: 30 MB of replies, unread for 0.5 s.
+out=$(tmo 60 python3 "$C" pipeline "$RESP_PORT" 7500 0.5) || fail "pipeline: $out"
+echo "pipeline: $out"
+out=$(tmo 60 python3 "$C" pipeline "$RESP_PORT" 7500 0.5 halfclose) || fail "half-closed: $out"
+echo "half-closed: $out"
+alive
+expect_eq after-pipelines "$(rcli ping)" PONG
+# Half-closed and never reading: cut off after the grace (2 s), while the
+# others are served; the store's send waiting for room is ended by the
+# detach, which must not hang on it.
+python3 "$C" noread "$RESP_PORT" 20000 6 halfclose >"$WORK/hc.out" 2>&1 &
+hc=$!
+sleep 1
+for i in 1 2 3 4 5; do
+	expect_eq "served-meanwhile-$i" "$(rcli ping)" PONG
+	sleep 0.5
+done
+wait "$hc" || fail "half-closed, not reading: $(cat "$WORK/hc.out")"
+echo "half-closed, not reading: $(cat "$WORK/hc.out")"
+alive
+stop_server_clean
+
+# --max-output 1M: 80 MB of replies to a client that reads nothing.
+start_server --max-output 1M
+out=$(tmo 60 python3 "$C" noread "$RESP_PORT" 20000 1) || fail "output limit: $out"
+echo "non-reading client: $out"
+alive
+expect_eq after-cutoff "$(rcli ping)" PONG
+# A client that reads gets replies beyond the limit in all.
+out=$(tmo 60 python3 "$C" pipeline "$RESP_PORT" 200 0) || fail "reading client: $out"
+stop_server_clean
+
+# An 8 MiB arena and 40 clients each in the middle of a 500 KB value: the
+# store fills with records the server must keep, and hands out nothing
+# until some are released.
+rm -f "$WORK/arena"
+start_server --size 8M
+coproc FILL { exec python3 "$C" fill "$RESP_PORT" 40 450000; }
+IFS= read -r -t "$(ts 30)" line <&"${FILL[0]}" || fail "the fill client did not start"
+echo "$line"
+for _ in $(seq $((50 * TIME_SCALE))); do
+	grep -q "the arena is full" "$WORK/server.log" && break
+	sleep 0.1
+done
+grep -q "the arena is full" "$WORK/server.log" || fail "the arena did not fill"
+sleep 0.5
+t0=$(cpu_ticks)
+sleep 3
+t1=$(cpu_ticks)
+echo "server with a full store: $((t1 - t0)) CPU ticks in 3 s"
+[ $((t1 - t0)) -le 15 ] || fail "a server whose store is full used $((t1 - t0)) ticks in 3 s"
+alive
+# They leave: their records go, and the server serves again.
+exec {FILL[1]}>&-
+wait "$FILL_PID"
+expect_eq after-full "$(rcli set k v)" OK
+expect_eq after-full-get "$(rcli get k)" v
+stop_server_clean
+echo PASS
