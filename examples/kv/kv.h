@@ -174,6 +174,7 @@ struct conn {
 				   PKTSTORE_REC_WRITABLE event */
 	uint8_t dirty;          /* on the server's list of connections to serve */
 	uint8_t ended;          /* its stream ended (or hung up): it sends nothing more */
+	uint8_t gone;           /* the peer reset or a send failed: nothing more reaches it */
 	uint8_t lingering;      /* our side is shut down; draining the peer's */
 	uint8_t multi_dirty;    /* a command was refused while queueing: EXECABORT */
 	uint8_t watch_dirty;    /* a watched key changed: EXEC answers nil */

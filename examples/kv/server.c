@@ -189,6 +189,9 @@ static void process(struct kv_server *s, const struct pktstore_rec *pr)
 		if (f->conn) {
 			f->conn->closing = 1; /* end of stream: answer what came, then close */
 			f->conn->ended = 1;
+			/* Reset, not shut down: no reply will be read. */
+			if (pr->flags & PKTSTORE_REC_END && pr->status < 0)
+				f->conn->gone = 1;
 			/* Try the output again: a send that failed (the peer reset)
 			 * says so there, and no room will be reported for it. */
 			f->conn->blocked = 0;
@@ -279,8 +282,8 @@ static void serve_conn(struct kv_server *s, struct conn *c, uint64_t now)
 		int rc = out_flush(s, c);
 		if (rc < 0) {
 			c->closing = 1;
+			c->gone = 1;
 			out_free(s, c);
-			c->sent = 0; /* none of it will go out: nothing to wait for */
 		}
 	}
 	if (!c->closing)
@@ -288,7 +291,8 @@ static void serve_conn(struct kv_server *s, struct conn *c, uint64_t now)
 	if (!c->detached) {
 		if (!c->close_deadline_ns)
 			c->close_deadline_ns = now + CLOSE_GRACE_NS;
-		if ((c->qhead != c->qtail || !out_in_socket(c)) && now <= c->close_deadline_ns)
+		if (!c->gone && (c->qhead != c->qtail || !out_in_socket(c)) &&
+		    now <= c->close_deadline_ns)
 			return;
 		detach(s, c);
 	}
@@ -431,10 +435,17 @@ static void round_once(struct kv_server *s)
 		}
 	}
 	serve_dirty(s);
-	if (tick)
+	if (tick) {
 		housekeeping(s);
-	else
+	} else {
+		/* After every batch too, as the keys' clock (the newest record's
+		 * time) moves with the batches: a SCAN that skips a key whose time
+		 * is up and a DBSIZE right after it must agree, as Redis's do
+		 * (whose expiry finds such keys among those with a time). Nothing
+		 * to walk without keys that have one. */
+		ks_active_expire(s, 2000);
 		compact_maybe(s);
+	}
 }
 
 /* HOST:PORT with HOST an IPv4 or IPv6 address ([::1] too) or localhost;
