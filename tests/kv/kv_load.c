@@ -552,6 +552,11 @@ static int c_verify(int port)
 		} else {
 			/* Expiring strings: which states the clock allows. */
 			long long t = len >= 0 ? pttl(fd, name) : -2, after = wall_ms();
+			/* PTTL is -1 for a key without a time and -2 for one that
+			 * is gone (its time came between the GET and the PTTL):
+			 * neither is a time, however near the bounds come to 0. */
+			if (t == -2)
+				len = -1;
 			int gone = m->exp_hi && now > m->exp_hi + C_SLACK_MS;
 			int there = !m->exp_lo || after < m->exp_lo - C_SLACK_MS;
 			int acked_val = value_is(got, len, k, 1, m->gen, m->size);
@@ -564,11 +569,11 @@ static int c_verify(int port)
 			/* With the time it had: none, or within its bounds. */
 			if (is_acked && len >= 0)
 				is_acked = !m->exp_lo ? t == -1
-					   : t >= m->exp_lo - after - C_SLACK_MS &&
+					   : t >= 0 && t >= m->exp_lo - after - C_SLACK_MS &&
 					     t <= m->exp_hi - now + C_SLACK_MS;
 			if (m->pend == P_SETPX)
 				is_pend = len == -1 || (value_is(got, len, k, 1, m->pgen, m->psize) &&
-							t >= m->pexp_lo - after - C_SLACK_MS);
+							t >= 0 && t >= m->pexp_lo - after - C_SLACK_MS);
 			else if (m->pend == P_PERSIST)
 				is_pend = acked_val && m->present && t == -1;
 			if (is_pend && !is_acked) {
