@@ -10,7 +10,8 @@ set -euo pipefail
 [ -z "${CLI_TEST_DEBUG:-}" ] || set -x
 cli=$1 demo=$2
 shift 2
-dir=$(mktemp -d /dev/shm/pktstore-cli.XXXXXX)
+# The arena directory of every test: PKTSTORE_TEST_PM_DIR (tests/util.c).
+dir=$(mktemp -d "${PKTSTORE_TEST_PM_DIR:-/dev/shm}/pktstore-cli.XXXXXX")
 holder=
 trap '[ -z "$holder" ] || kill "$holder" 2>/dev/null; rm -rf "$dir"' EXIT
 a=$dir/a.arena

@@ -159,6 +159,7 @@ static void traffic(int clients, unsigned seed)
 int main(int argc, char **argv)
 {
 	int out[2];
+	const char *dir = getenv("PKTSTORE_TEST_PM_DIR"); /* as tests/util.c */
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: ingest_test SERVER_BINARY\n");
@@ -166,7 +167,8 @@ int main(int argc, char **argv)
 	}
 	signal(SIGALRM, on_alarm);
 	alarm(60);
-	snprintf(arena, sizeof(arena), "/dev/shm/pktstore-ingest-%d.arena", (int)getpid());
+	snprintf(arena, sizeof(arena), "%s/pktstore-ingest-%d.arena", dir && *dir ? dir : "/dev/shm",
+		 (int)getpid());
 	unlink(arena);
 	if (pipe(out))
 		fail("pipe");
