@@ -7,7 +7,8 @@
 # runs, with every arena on that mount:
 #   cache-line boot: the whole suite, pktstore-demo and the pktstore-kv demo
 #   byte boot:       (nvdimm-persistence=cpu, the eADR case) the tests the
-#                    medium can change, then the suite with io_uring refused
+#                    medium can change and the receive paths' power-loss
+#                    workloads, then the suite with io_uring refused
 #                    (a seccomp filter, as Docker's default profile refuses
 #                    it) but what cannot see the receive path, and both
 #                    demos with and without io_uring
@@ -272,7 +273,7 @@ boot() {
 	cacheline:default) runs="suite demo kv-demo" ;;
 	cacheline:full) runs="suite suite-no-uring-all demo kv-demo" ;;
 	cacheline:ci) runs="suite-ci kv-ci powerfail-ci demo kv-demo" ;;
-	byte:default) runs="suite-medium suite-no-uring demo demo-no-uring kv-demo kv-demo-no-uring" ;;
+	byte:default) runs="suite-medium powerfail-ci suite-no-uring demo demo-no-uring kv-demo kv-demo-no-uring" ;;
 	byte:full) runs="suite demo" ;;
 	byte:ci) runs="suite-no-uring-ci demo demo-no-uring kv-demo-no-uring" ;;
 	*) die "MODES: unknown mode '$mode' (cacheline, byte)" ;;
