@@ -87,20 +87,11 @@ apt_update() {
 }
 
 # --- what the host needs ---------------------------------------------------
-./scripts/install-deps.sh || die "installing the build dependencies failed"
-vm_pkgs=(qemu-system-x86 busybox-static ndctl e2fsprogs cpio xz-utils zstd kmod)
-missing=()
-for p in "${vm_pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	say "installing: ${missing[*]}"
-	apt_update && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
-		--no-install-recommends "${missing[@]}" >/dev/null ||
-		say "installing ${missing[*]} failed"
-fi
+# A package that cannot be installed is named by the checks below: QEMU
+# missing is a skip, the rest an error.
+./scripts/install-deps.sh --vm || say "installing the packages the build and the VM run need failed"
 command -v $QEMU >/dev/null || skip "$QEMU is not installed and could not be (package qemu-system-x86)"
-[ -x /bin/busybox ] && /bin/busybox --list | grep -qx insmod ||
+[ -x /bin/busybox ] && /bin/busybox --list | grep -x insmod >/dev/null ||
 	die "busybox-static is needed for the guest's initramfs"
 [ -x /sbin/depmod ] || die "depmod (package kmod) is needed to read a kernel package's modules"
 command -v ndctl >/dev/null || die "ndctl is needed in the guest (it runs the host's)"
