@@ -244,8 +244,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'say "interrupted"; exit 130' INT TERM
 
+# RUNDIR/KERNEL-MODE per boot, replaced when that boot runs again: the
+# logs of the other kernels' last boots stay.
 RUNDIR=$VM_CACHE/run
-rm -rf "$RUNDIR" && mkdir -p "$RUNDIR" || die "cannot create $RUNDIR"
+mkdir -p "$RUNDIR" || die "cannot create $RUNDIR"
 declare -a SUMMARY=()
 status=0
 
@@ -254,7 +256,7 @@ boot() {
 	local label=$1 kdir=$2 initrd=$3 mode=$4 res=$RUNDIR/$1 machine=pc,nvdimm=on runs
 	local kernel
 	kernel=$(ls "$kdir"/root/boot/vmlinuz-* | head -1)
-	mkdir -p "$res" && chmod 777 "$res"
+	rm -rf "$res" && mkdir -p "$res" && chmod 777 "$res" || die "cannot create $res"
 	# default: the whole suite once per kernel, at cache-line granularity;
 	# at byte granularity what the medium can change, and with io_uring
 	# refused what the receive path can (scripts/vm/guest.sh says what each
