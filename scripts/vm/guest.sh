@@ -146,7 +146,8 @@ CI_POWERFAIL='powerfail/@(recv|uring_inc|uring_fixed|full)'
 NO_URING="$BUILD/vm/no-uring"
 
 # powerfail NAME FILTER: the power-loss test's cases FILTER picks (a
-# Criterion --filter), POINTS crash points in all.
+# Criterion --filter), with PKTSTORE_POWERFAIL_POINTS=POINTS (split among the
+# seven workloads, at least 20 each).
 powerfail() {
 	local name=$1 log=$RES/$1.log t0 rc cpass cskip cfail
 	t0=$(date +%s)
@@ -156,7 +157,7 @@ powerfail() {
 	# The cases FILTER leaves out are reported as skipped and disabled.
 	cskip=$(grep '^\[SKIP\]' "$log" | grep -vc 'Test is disabled$')
 	cfail=$(grep -cE '^\[(FAIL|CRASH)\]|^\[----\].*(FAIL|CRASH)' "$log")
-	say "RUN $name rc=$rc time=$(($(date +%s) - t0))s cases $2, $POINTS points: ${cpass} passed, ${cskip} skipped, ${cfail} failed"
+	say "RUN $name rc=$rc time=$(($(date +%s) - t0))s cases $2, PKTSTORE_POWERFAIL_POINTS=$POINTS (at least 20 crash points a workload): ${cpass} passed, ${cskip} skipped, ${cfail} failed"
 	grep -h '^\[SKIP\]' "$log" | grep -v 'Test is disabled$' | sed 's/^/PKTSTORE-VM:   /'
 	grep -E '^\[(FAIL|CRASH)\]|Assertion Failed' "$log" | head -10 | sed 's/^/PKTSTORE-VM:   /'
 	[ $rc -eq 0 ] && [ "$cpass" -gt 0 ] || failed=1
