@@ -295,10 +295,15 @@ boot() {
 		-append "console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off rdinit=/init" \
 		-serial stdio </dev/null >"$res/console.log" 2>&1 &
 	QEMU_PID=$!
+	# The guest's lines as they come, in the background: bash runs a trap
+	# (TERM from CI's time limit, INT) only once a foreground command ends,
+	# but at once during wait, so the cleanup stops QEMU without delay.
 	tail -n +1 -F --pid=$QEMU_PID "$res/console.log" 2>/dev/null |
-		sed -un "s/\r//; s/^PKTSTORE-VM: /  $label: /p"
+		sed -un "s/\r//; s/^PKTSTORE-VM: /  $label: /p" &
+	local shown=$!
 	wait $QEMU_PID
 	local qrc=$? t1=$(date +%s)
+	wait $shown
 	QEMU_PID=
 	rm -f "$res/nvdimm.img"
 	local done_line
