@@ -87,7 +87,7 @@ suite() {
 	grep -h '^\[SKIP\]' "$RES/lasttest-$name.log" 2>/dev/null | sort | head -60 |
 		sed 's/^/PKTSTORE-VM:   /'
 	sed -n 's/^ *[0-9]*\/[0-9]* Test *#[0-9]*: \([^ ]*\) .* \([0-9.]*\) sec$/\2 \1/p' "$log" |
-		sort -rn | head -6 | awk '{ printf "%s %.0fs", NR > 1 ? "," : "PKTSTORE-VM:   slowest:", $1 ; printf " %s", $2 } END { print "" }'
+		sort -rn | head -6 | awk '{ printf "%s %.0fs", (NR > 1 ? "," : "PKTSTORE-VM:   slowest:"), $1; printf " %s", $2 } END { print "" }'
 	[ $rc -eq 0 ] || failed=1
 }
 
