@@ -32,6 +32,7 @@
 #             and the kv scripts' own; default 8: TCG runs ~10x slower)
 #   VM_CPUS, VM_MEM             guest CPUs (default 2), memory (default 2G)
 #   VM_CACHE  where kernels and initramfs images are kept (/var/tmp/pktstore-vm)
+#   VM_QEMU   the QEMU binary (default qemu-system-x86_64)
 #   VM_BOOT_TIMEOUT             seconds one boot may take (default 2400)
 #   VM_CTEST_ARGS               extra ctest arguments in the guest (e.g. -R roundtrip)
 #   VM_SCOPE  what each boot runs (boot() lists it): "default"; "full", the
@@ -65,7 +66,7 @@ case $VM_SCOPE in
 default | full | ci) ;;
 *) echo "test-vm: ERROR: VM_SCOPE=$VM_SCOPE: use default, full or ci"; exit 2 ;;
 esac
-QEMU=qemu-system-x86_64
+QEMU=${VM_QEMU:-qemu-system-x86_64}
 
 say() { echo "test-vm: $*"; }
 skip() {
