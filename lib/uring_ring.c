@@ -29,7 +29,6 @@
  */
 int ps_ring_init(struct ps_ring *r, struct pktstore *ps, const struct ps_ring_setup *s)
 {
-	struct ps_be_arena ar;
 	unsigned common = IORING_SETUP_CQSIZE | s->flags;
 	struct io_uring_params p = {
 		.flags = common | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
@@ -43,8 +42,8 @@ int ps_ring_init(struct ps_ring *r, struct pktstore *ps, const struct ps_ring_se
 	r->epfd = r->evfd = -1;
 	for (unsigned i = 0; i < PS_WATCH_MAX; i++)
 		r->watch[i].fd = -1;
-	ps_be_arena(ps, &ar);
-	r->nfl = ar.max_flows ? ar.max_flows : 1;
+	ps_be_arena(ps, &r->ar);
+	r->nfl = r->ar.max_flows ? r->ar.max_flows : 1;
 	r->fl = calloc(r->nfl, sizeof(*r->fl));
 	r->sending = calloc(r->nfl, sizeof(*r->sending));
 	if (!r->fl || !r->sending)
@@ -258,7 +257,7 @@ static int post_send(struct ps_ring *r, struct ps_flow *f)
 	struct iovec *iov = (struct iovec *)(rf->msg + 1);
 
 	rf->msg->msg_iov = iov;
-	rf->msg->msg_iovlen = ps_sendq_iov(&rf->out, r->ps, rf->out_sent, iov, PS_SEND_IOV);
+	rf->msg->msg_iovlen = ps_sendq_iov(&rf->out, &r->ar, rf->out_sent, iov, PS_SEND_IOV);
 	/* MSG_WAITALL: the kernel sends it all, waiting for room, before it
 	 * completes; a short completion is sent on from where it stopped. */
 	io_uring_prep_sendmsg(sqe, ps_flow_fd(f), rf->msg, MSG_NOSIGNAL | MSG_WAITALL);
@@ -390,7 +389,7 @@ int ps_ring_send(struct ps_ring *r, struct ps_flow *f, const struct iovec *iov, 
 	}
 	if (len > SEND_QUEUE_MAX - rf->pend.bytes)
 		return -EAGAIN; /* the peer reads too slowly: receive (reap) first */
-	ret = ps_sendq_add(&rf->pend, r->ps, iov, iovcnt, r->send_from_arena);
+	ret = ps_sendq_add(&rf->pend, r->ps, &r->ar, iov, iovcnt, r->send_from_arena);
 	if (ret)
 		return ret;
 	if (!rf->sending) {

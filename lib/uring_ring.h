@@ -35,6 +35,7 @@ struct ps_sendq {
 	uint32_t buf_len, buf_cap;
 	struct ps_send_piece *piece;
 	uint32_t n, cap;
+	uint32_t held;  /* pieces that hold arena bytes */
 	uint64_t bytes;
 };
 
@@ -50,10 +51,10 @@ struct ps_sendq {
 
 /* Queue iov's bytes, large arena pieces by reference when from_arena;
  * nothing taken on failure. */
-int ps_sendq_add(struct ps_sendq *q, struct pktstore *ps, const struct iovec *iov,
-		 unsigned iovcnt, bool from_arena);
+int ps_sendq_add(struct ps_sendq *q, struct pktstore *ps, const struct ps_be_arena *ar,
+		 const struct iovec *iov, unsigned iovcnt, bool from_arena);
 /* The queue's bytes from offset `from`, as at most max iovecs. */
-unsigned ps_sendq_iov(const struct ps_sendq *q, struct pktstore *ps, uint64_t from,
+unsigned ps_sendq_iov(const struct ps_sendq *q, const struct ps_be_arena *ar, uint64_t from,
 		      struct iovec *iov, unsigned max);
 /* Empty it, letting go of the arena bytes it held. */
 void ps_sendq_clear(struct ps_sendq *q, struct pktstore *ps);
@@ -89,6 +90,7 @@ struct ps_ring {
 	int evfd;       /* the ring's eventfd, in epfd */
 	bool fd_given;  /* pktstore_fd() was asked for: keep the eventfd clear */
 	bool send_from_arena; /* ps_ring_setup's */
+	struct ps_be_arena ar;
 	struct ps_ring_flow *fl;
 	uint32_t nfl;
 	uint64_t *sending;  /* ids of the flows with a send in flight */

@@ -81,28 +81,28 @@ static int copy_in(struct ps_sendq *q, const void *p, uint32_t len)
 	return 0;
 }
 
-int ps_sendq_add(struct ps_sendq *q, struct pktstore *ps, const struct iovec *iov,
-		 unsigned iovcnt, bool from_arena)
+int ps_sendq_add(struct ps_sendq *q, struct pktstore *ps, const struct ps_be_arena *ar,
+		 const struct iovec *iov, unsigned iovcnt, bool from_arena)
 {
-	struct ps_be_arena ar;
 	uint32_t n0 = q->n, buf0 = q->buf_len;
 	uint32_t last_len0 = n0 ? q->piece[n0 - 1].len : 0;
 	uint64_t bytes0 = q->bytes;
 	int ret = 0;
 
-	ps_be_arena(ps, &ar);
 	for (unsigned i = 0; i < iovcnt && !ret; i++) {
 		const char *p = iov[i].iov_base;
 		uint32_t len = (uint32_t)iov[i].iov_len;
-		uint64_t at = from_arena && len >= PS_SEND_REF_MIN ? arena_at(&ar, p, len)
+		uint64_t at = from_arena && len >= PS_SEND_REF_MIN ? arena_at(ar, p, len)
 								   : UINT64_MAX;
 
 		if (!len)
 			continue;
 		if (at != UINT64_MAX && q->n < PIECES_MAX) {
 			ret = piece_add(q, at, len, true);
-			if (!ret)
+			if (!ret) {
 				ps_be_hold(ps, at, len, true);
+				q->held++;
+			}
 		} else {
 			ret = copy_in(q, p, len);
 		}
@@ -111,8 +111,10 @@ int ps_sendq_add(struct ps_sendq *q, struct pktstore *ps, const struct iovec *io
 	if (ret) {
 		/* Nothing taken: the pieces added so far go again. */
 		for (uint32_t k = n0; k < q->n; k++)
-			if (q->piece[k].arena)
+			if (q->piece[k].arena) {
 				ps_be_hold(ps, q->piece[k].at, q->piece[k].len, false);
+				q->held--;
+			}
 		if (n0)
 			q->piece[n0 - 1].len = last_len0; /* copies it took in */
 		q->n = n0;
@@ -122,13 +124,11 @@ int ps_sendq_add(struct ps_sendq *q, struct pktstore *ps, const struct iovec *io
 	return ret;
 }
 
-unsigned ps_sendq_iov(const struct ps_sendq *q, struct pktstore *ps, uint64_t from,
+unsigned ps_sendq_iov(const struct ps_sendq *q, const struct ps_be_arena *ar, uint64_t from,
 		      struct iovec *iov, unsigned max)
 {
-	struct ps_be_arena ar;
 	unsigned n = 0;
 
-	ps_be_arena(ps, &ar);
 	for (uint32_t k = 0; k < q->n && n < max; k++) {
 		const struct ps_send_piece *pc = &q->piece[k];
 
@@ -136,7 +136,7 @@ unsigned ps_sendq_iov(const struct ps_sendq *q, struct pktstore *ps, uint64_t fr
 			from -= pc->len;
 			continue;
 		}
-		char *base = pc->arena ? ar.base + pc->at : q->buf + pc->at;
+		char *base = pc->arena ? ar->base + pc->at : q->buf + pc->at;
 
 		iov[n++] = (struct iovec){ .iov_base = base + from, .iov_len = pc->len - from };
 		from = 0;
@@ -146,9 +146,11 @@ unsigned ps_sendq_iov(const struct ps_sendq *q, struct pktstore *ps, uint64_t fr
 
 void ps_sendq_clear(struct ps_sendq *q, struct pktstore *ps)
 {
-	for (uint32_t k = 0; k < q->n; k++)
-		if (q->piece[k].arena)
+	for (uint32_t k = 0; k < q->n && q->held; k++)
+		if (q->piece[k].arena) {
 			ps_be_hold(ps, q->piece[k].at, q->piece[k].len, false);
+			q->held--;
+		}
 	q->n = 0;
 	q->buf_len = 0;
 	q->bytes = 0;

@@ -13,6 +13,10 @@ case "${1:-}" in
 --bench) pkgs+=(libpmemlog-dev libleveldb-dev gnuplot-nox valgrind) ;;
 --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
 --abi) pkgs+=(abigail-tools) ;;
+# make test-vm: QEMU, the guest's initramfs (busybox, cpio, the kernel
+# packages' compressed modules, depmod) and the fsdax setup the guest runs
+# from the host's tree (ndctl, mkfs.ext4).
+--vm) pkgs+=(qemu-system-x86 busybox-static ndctl e2fsprogs cpio xz-utils zstd kmod) ;;
 esac
 
 missing=()

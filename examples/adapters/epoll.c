@@ -2,6 +2,7 @@
 /* ingest-epoll: the ingest server (ingest.h) on a plain epoll loop, through
  * <pktstore/adapters/epoll.h>. usage: ingest-epoll ARENA [PORT] [BYTES] */
 #include <errno.h>
+#include <signal.h>
 #include <sys/epoll.h>
 
 #include <pktstore/adapters/epoll.h>
@@ -30,9 +31,19 @@ int main(int argc, char **argv)
 	in.kick = kick;
 	in.kick_arg = &a;
 	in.drains = &a.l.drains;
+	/* The signals that set ingest.c's flags arrive only inside the wait:
+	 * one that landed after the checks below and before epoll_wait would
+	 * be lost until the next event, perhaps for ever. */
+	sigset_t flags, wait_mask;
+
+	sigemptyset(&flags);
+	sigaddset(&flags, SIGUSR1);
+	sigaddset(&flags, SIGTERM);
+	sigaddset(&flags, SIGINT);
+	sigprocmask(SIG_BLOCK, &flags, &wait_mask);
 	while (!ingest_stop_wanted) {
 		struct epoll_event evs[64];
-		int n = epoll_wait(epfd, evs, 64, -1);
+		int n = epoll_pwait(epfd, evs, 64, -1, &wait_mask);
 
 		if (ingest_report_wanted) {
 			ingest_report_wanted = 0;

@@ -33,6 +33,7 @@ static pid_t server;
 static FILE *server_out;
 static unsigned port;
 static char arena[128];
+static const char *stage = "starting the server"; /* what a timeout was waiting for */
 
 static void fail(const char *why)
 {
@@ -45,8 +46,12 @@ static void fail(const char *why)
 
 static void on_alarm(int sig)
 {
+	static char why[200];
+
 	(void)sig;
-	fail("timed out: a call blocked (the server stopped reading or answering)");
+	snprintf(why, sizeof(why),
+		 "timed out: a call blocked (the server stopped reading or answering) while %s", stage);
+	fail(why);
 }
 
 static double now(void)
@@ -77,12 +82,15 @@ static struct counters ask(void)
 {
 	struct counters c;
 	char line[256];
+	const char *was = stage;
 
+	stage = "waiting for the counters asked for with SIGUSR1";
 	kill(server, SIGUSR1);
 	if (!fgets(line, sizeof(line), server_out) ||
 	    sscanf(line, "messages %lu closed %lu fulls %lu drains %lu", &c.messages, &c.closed,
 		   &c.fulls, &c.drains) != 4)
 		fail("no counters from the server");
+	stage = was;
 	return c;
 }
 
@@ -159,6 +167,7 @@ static void traffic(int clients, unsigned seed)
 int main(int argc, char **argv)
 {
 	int out[2];
+	const char *dir = getenv("PKTSTORE_TEST_PM_DIR"); /* as tests/util.c */
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: ingest_test SERVER_BINARY\n");
@@ -166,7 +175,8 @@ int main(int argc, char **argv)
 	}
 	signal(SIGALRM, on_alarm);
 	alarm(60);
-	snprintf(arena, sizeof(arena), "/dev/shm/pktstore-ingest-%d.arena", (int)getpid());
+	snprintf(arena, sizeof(arena), "%s/pktstore-ingest-%d.arena", dir && *dir ? dir : "/dev/shm",
+		 (int)getpid());
 	unlink(arena);
 	if (pipe(out))
 		fail("pipe");
@@ -186,6 +196,7 @@ int main(int argc, char **argv)
 		fail("the server did not start");
 
 	/* Plain traffic: every message acknowledged, the flows trimmed. */
+	stage = "sending messages and reading their acknowledgements";
 	traffic(NORMAL, 1);
 	struct counters c0 = ask();
 
@@ -193,6 +204,7 @@ int main(int argc, char **argv)
 		fail("not every message was counted");
 
 	/* Holders: unfinished messages that fill the arena. */
+	stage = "filling the arena";
 	int hold[HOLDERS];
 	static char bulk[HELD];
 
@@ -226,6 +238,7 @@ int main(int argc, char **argv)
 		fail("the loop keeps calling in while the arena is full (a busy loop)");
 
 	/* They hang up while it is full: every socket must be closed here. */
+	stage = "waiting for the hung-up sockets to be closed";
 	for (int i = 0; i < HOLDERS; i++)
 		close(hold[i]);
 	deadline = now() + 15;
@@ -243,11 +256,28 @@ int main(int argc, char **argv)
 	}
 
 	/* And the server goes on. */
+	stage = "sending messages after the hang-ups";
 	traffic(2, 7);
 	struct counters c3 = ask();
 
 	if (c3.messages != c0.messages + 2 * MESSAGES)
 		fail("new messages after the hang-ups were not all taken");
+	/* Those two hung up as well: once both are closed the server has
+	 * nothing left to do, and only the signal below can wake it. */
+	stage = "waiting for the last two sockets to be closed";
+	deadline = now() + 15;
+	while (c3.closed < NORMAL + HOLDERS + 2) {
+		if (now() > deadline)
+			fail("the last two clients' hang-ups were not closed");
+		usleep(100000);
+		c3 = ask();
+	}
+	/* Stop it 10 ms after its last answer: an idle loop is back in its
+	 * wait by then, and under tests/adapters/slow_loop.c it is in the 20 ms
+	 * before the wait, where a loop that waits with the signal unblocked
+	 * loses it. */
+	usleep(10000);
+	stage = "waiting for the server to end after SIGTERM";
 	kill(server, SIGTERM);
 	int status;
 

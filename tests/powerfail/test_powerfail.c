@@ -881,10 +881,14 @@ static void remove_files(const char *const *files, size_t n)
 	}
 }
 
-/* Scratch files: in PKTSTORE_POWERFAIL_DIR, default /dev/shm. */
+/* Scratch files: in PKTSTORE_POWERFAIL_DIR, else the tests' arena directory
+ * PKTSTORE_TEST_PM_DIR (tests/util.c), else /dev/shm. */
 static void paths(char (*p)[128], const char *what)
 {
 	const char *dir = getenv("PKTSTORE_POWERFAIL_DIR");
+
+	if (!dir || !*dir)
+		dir = getenv("PKTSTORE_TEST_PM_DIR");
 
 	snprintf(*p, sizeof(*p), "%s/pktstore-pf-%d.%s", dir && *dir ? dir : "/dev/shm",
 		 (int)getpid(), what);

@@ -29,8 +29,10 @@ static void *one_store(void *arg)
 	uint64_t flow;
 	uint8_t buf[300];
 	struct pktstore_rec r;
+	const char *dir = getenv("PKTSTORE_TEST_PM_DIR"); /* as tests/util.c */
 
-	snprintf(path, sizeof(path), "/dev/shm/pktstore-tsan-%d-%ld.arena", (int)getpid(), t);
+	snprintf(path, sizeof(path), "%s/pktstore-tsan-%d-%ld.arena", dir && *dir ? dir : "/dev/shm",
+		 (int)getpid(), t);
 	unlink(path);
 	pthread_barrier_wait(&start);
 	if (pktstore_open(path, &o, &ps) || pktstore_flow_create(ps, (uint64_t)t, &flow))
