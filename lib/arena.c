@@ -110,7 +110,7 @@ int ps_superblock_check(const struct ps_superblock *sb, uint64_t file_size)
 		return -EUCLEAN;
 	if (sb->nsegs * sb->seg_size > file_size - sb->data_off)
 		return -EUCLEAN;
-	if (sb->in_use > 1 || !sb->flow_id_limit || sb->flow_id_limit > PS_ID_MAX)
+	if (sb->in_use > 1 || !sb->flow_id_limit || sb->flow_id_limit > PS_FLOW_ID_MAX)
 		return -EUCLEAN;
 	return 0;
 }

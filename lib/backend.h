@@ -26,6 +26,10 @@ struct pktstore;
 struct ps_flow;
 struct iovec;
 
+/* Flow ids are below 2^PS_BE_FLOW_ID_BITS (the core gives no other and
+ * takes no other from the arena): a backend may tag the bits above. */
+#define PS_BE_FLOW_ID_BITS 56
+
 struct ps_backend_ops {
 	const char *name; /* as PKTSTORE_RECV_PATH and recv_path_name spell it */
 	enum pktstore_recv_path path;

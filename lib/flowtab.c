@@ -52,7 +52,7 @@ int ps_flows_load(struct pktstore *ps)
 			continue;
 		uint64_t trim;
 
-		if (e->crc != ps_flow_entry_crc(e) || e->id >= PS_ID_MAX || (e->id - 1) % max != slot ||
+		if (e->crc != ps_flow_entry_crc(e) || e->id >= PS_FLOW_ID_MAX || (e->id - 1) % max != slot ||
 		    (e->state != PS_FLOW_SOCKET && e->state != PS_FLOW_LOCAL) ||
 		    ps_trim_decode(e->id, e->trim_seq, &trim)) {
 			/* Torn or corrupt: its records become orphans and are
@@ -144,7 +144,7 @@ static int raise_id_limit(struct pktstore *ps, uint64_t id)
 
 	if (id < limit)
 		return 0;
-	ps->a.sb.flow_id_limit = PS_ID_MAX - id > max ? id + max : PS_ID_MAX;
+	ps->a.sb.flow_id_limit = PS_FLOW_ID_MAX - id > max ? id + max : PS_FLOW_ID_MAX;
 	int ret = ps_arena_sync(ps);
 
 	if (ret)
@@ -173,9 +173,9 @@ int ps_flow_new(struct pktstore *ps, enum ps_flow_state kind, int fd, uint64_t t
 	if (fd >= 0)
 		fill_addrs(&e, fd);
 	e.crc = ps_flow_entry_crc(&e);
-	/* Ids stay below PS_ID_MAX: the io_uring backends tag user data with
-	 * the bits above (UD_HUP, UD_CANCEL). */
-	if (id >= PS_ID_MAX)
+	/* Ids stay below PS_FLOW_ID_MAX: the io_uring backends tag user data
+	 * with the bits above. */
+	if (id >= PS_FLOW_ID_MAX)
 		return -EOVERFLOW;
 	int ret = raise_id_limit(ps, id);
 

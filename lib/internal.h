@@ -63,6 +63,8 @@
 #include "media.h"
 #include "profile.h"
 
+_Static_assert(PS_FLOW_ID_MAX == 1ull << PS_BE_FLOW_ID_BITS, "one flow id range");
+
 struct pktstore;
 struct pmem2_map;
 struct pmem2_source;

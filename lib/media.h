@@ -132,6 +132,10 @@ struct ps_desc {
 #define PS_DESC_MOVED 0x44564f4du /* "MOVD" */
 /* Ids stay far below 2^64, so the next id can never wrap to 0. */
 #define PS_ID_MAX (1ull << 62)
+/* Flow ids stay below 2^56: the io_uring backends tag their user data with
+ * the bits above a flow id (uring_ring.h), and a superblock's flow id limit
+ * or a flow entry above it is damage. */
+#define PS_FLOW_ID_MAX (1ull << 56)
 
 _Static_assert(sizeof(struct ps_superblock) <= PS_SB_SIZE, "superblock fits its slot");
 _Static_assert(sizeof(struct ps_flow_entry) == 128, "flow entry is two cache lines");

@@ -240,8 +240,10 @@ static void hangup_done(struct ps_ring *r, struct ps_flow *f, int res)
 #define SEND_QUEUE_MAX (4u << 20)
 
 /* Post the send of out from out_sent (the ring is enabled). io_uring
- * waits for room itself, on a non-blocking socket too: a net request
- * fails with -EAGAIN only when it asked for MSG_DONTWAIT. */
+ * waits for room itself, mostly, on a non-blocking socket too; but a send
+ * it has polled for once and found no room for again (a wake-up without
+ * room, as the peer's FIN gives) goes to a worker, where a non-blocking
+ * socket fails it with -EAGAIN: send_done then waits for room itself. */
 static int post_send(struct ps_ring *r, struct ps_flow *f)
 {
 	struct ps_ring_flow *rf = ps_ring_flow(r, f);
@@ -317,10 +319,43 @@ static void post_cancel(struct ps_ring *r, struct ps_flow *f, uint64_t bit)
 	io_uring_sqe_set_data64(sqe, UD_CANCEL);
 }
 
+/* f's send found no room (-EAGAIN): it stays in flight, in a POLLOUT
+ * poll whose completion posts it again (room_done). */
+static int post_room_poll(struct ps_ring *r, struct ps_flow *f)
+{
+	struct ps_ring_flow *rf = ps_ring_flow(r, f);
+	struct io_uring_sqe *sqe = ps_ring_sqe(r);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_poll_add(sqe, ps_flow_fd(f), POLLOUT);
+	io_uring_sqe_set_data64(sqe, ps_flow_id(f) | UD_ROOM);
+	rf->room_poll = rf->await_room = true;
+	return 0;
+}
+
+static void room_done(struct ps_ring *r, struct ps_flow *f, int res)
+{
+	struct ps_ring_flow *rf = ps_ring_flow(r, f);
+	int ret = res < 0 ? res : 0;
+
+	rf->room_poll = false;
+	if (!ret && !rf->cancelling)
+		ret = post_send(r, f); /* still listed as sending */
+	if (ret || rf->cancelling) {
+		send_over(r, f);
+		if (!rf->cancelling)
+			rf->send_err = ret;
+		send_drop(r, rf);
+	}
+}
+
 static void send_done(struct ps_ring *r, struct ps_flow *f, int res)
 {
 	struct ps_ring_flow *rf = ps_ring_flow(r, f);
 
+	if (res == -EAGAIN && !rf->cancelling && !post_room_poll(r, f))
+		return;
 	send_over(r, f); /* a send that follows lists it again */
 	if (rf->cancelling) {
 		/* Detach: what was queued behind a send that went out whole
@@ -479,7 +514,7 @@ static void handle_cqe(struct ps_ring *r, const struct io_uring_cqe *cqe)
 		return;
 	}
 
-	struct ps_flow *f = ps_be_flow(r->ps, ud & ~(UD_HUP | UD_SEND));
+	struct ps_flow *f = ps_be_flow(r->ps, ud & ~(UD_HUP | UD_SEND | UD_ROOM));
 
 	if (ud & UD_HUP) {
 		if (f)
@@ -487,6 +522,9 @@ static void handle_cqe(struct ps_ring *r, const struct io_uring_cqe *cqe)
 	} else if (ud & UD_SEND) {
 		if (f)
 			send_done(r, f, cqe->res);
+	} else if (ud & UD_ROOM) {
+		if (f)
+			room_done(r, f, cqe->res);
 	} else {
 		if (f && !(cqe->flags & IORING_CQE_F_MORE))
 			ps_ring_flow(r, f)->armed = false;
@@ -586,7 +624,7 @@ void ps_ring_cancel(struct ps_ring *r, struct ps_flow *f)
 		if (rf->hup_watch)
 			post_cancel(r, f, UD_HUP);
 		if (rf->sending)
-			post_cancel(r, f, UD_SEND);
+			post_cancel(r, f, rf->room_poll ? UD_ROOM : UD_SEND);
 		while (rf->armed || rf->hup_watch || rf->sending) {
 			int ret = io_uring_submit_and_wait(&r->ring, 1);
 
@@ -597,7 +635,7 @@ void ps_ring_cancel(struct ps_ring *r, struct ps_flow *f)
 	}
 	if (rf->sending)
 		send_over(r, f); /* the wait above gave up */
-	rf->armed = rf->hup_watch = rf->cancelling = false;
+	rf->armed = rf->hup_watch = rf->room_poll = rf->cancelling = false;
 	send_drop(r, rf);
 	rf->send_err = 0;
 	watch(r, f);

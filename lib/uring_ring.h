@@ -20,6 +20,8 @@
 #define UD_HUP (1ull << 62)
 #define UD_SEND (1ull << 61) /* ... and a send's (pktstore_send) this one */
 #define UD_WATCH (1ull << 60) /* a watched fd's poll: its watch number */
+#define UD_ROOM (1ull << 59)  /* a send's wait for room after -EAGAIN */
+_Static_assert(UD_ROOM >= 1ull << PS_BE_FLOW_ID_BITS, "tags lie above every flow id");
 
 /* pktstore_send(): the bytes queued for a flow (uring_send.c), in pieces:
  * copied bytes, at an offset into buf, or arena bytes, at an arena offset,
@@ -69,6 +71,7 @@ struct ps_ring_flow {
 	bool hup_watch;  /* a POLLRDHUP poll, while starved */
 	bool sending;    /* a send of `out` (pktstore_send) */
 	bool await_room; /* ... that outlived the enter that submitted it */
+	bool room_poll;  /* ... that ended in -EAGAIN: a POLLOUT poll, then again */
 	bool cancelling; /* detach waits for all to end: post nothing new */
 	uint32_t watched; /* the events the readiness set watches (uring_ring.c) */
 	/* pktstore_send(): the bytes of the send in flight, from out_sent on,

@@ -453,3 +453,85 @@ static void writable_after_refusal(enum pktstore_recv_path rp)
 Test(send, writable_after_refusal_uring_inc) { writable_after_refusal(PKTSTORE_PATH_URING_INC); }
 Test(send, writable_after_refusal_uring_fixed) { writable_after_refusal(PKTSTORE_PATH_URING_FIXED); }
 Test(send, writable_after_refusal_recv) { writable_after_refusal(PKTSTORE_PATH_RECV); }
+
+/* A peer that shut down its sending side still reads: what the store takes
+ * for it must reach it whole, on a non-blocking socket too. (The io_uring
+ * paths once took the -EAGAIN such a send can complete with for the end of
+ * the flow's output and dropped what they held.) */
+static void half_closed_round(struct pktstore *ps)
+{
+	int c, s, ret, n;
+	uint64_t flow, queued = 0;
+	static char chunk[256 << 10];
+	struct iovec v = { chunk, sizeof(chunk) };
+	struct pktstore_rec r[4];
+	bool reading = false;
+	const uint64_t total = 16u << 20;
+	struct reader rd;
+
+	tcp_pair(&c, &s);
+	fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK);
+	cr_assert_eq(pktstore_attach(ps, s, 0, &flow), 0);
+	cr_assert_eq(shutdown(c, SHUT_WR), 0);
+	/* The store hears the stream end first. */
+	n = 0;
+	for (int i = 0; i < 200 && n <= 0; i++) {
+		n = pktstore_recv_persist_any(ps, r, 4, PKTSTORE_NONBLOCK);
+		if (n == -EAGAIN)
+			usleep(10000);
+	}
+	cr_assert_eq(n, 1, "%d", n);
+	cr_assert(r[0].flags & PKTSTORE_REC_END);
+	/* 16 MiB, more than the socket and the store's queue hold: the peer
+	 * starts reading once the store has refused more, as an event loop
+	 * sends (waiting on pktstore_fd() while refused), within 20 s. */
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (t = t0; t.tv_sec - t0.tv_sec < 20; clock_gettime(CLOCK_MONOTONIC, &t)) {
+		if (reading && __atomic_load_n(&rd.got, __ATOMIC_ACQUIRE) == total)
+			break;
+		if (queued < total) {
+			size_t len = total - queued < sizeof(chunk) ? total - queued : sizeof(chunk);
+
+			fill_stream(5, queued, (uint8_t *)chunk, len);
+			v.iov_len = len;
+			ret = pktstore_send(ps, flow, &v, 1, 0);
+			if (ret > 0) {
+				queued += (uint64_t)ret;
+				continue;
+			}
+			cr_assert_eq(ret, -EAGAIN, "after %llu bytes: %s",
+				     (unsigned long long)queued, pktstore_strerror(ret));
+			if (!reading) {
+				reader_start(&rd, c, 5, total);
+				reading = true;
+			}
+		}
+		struct pollfd p = { .fd = pktstore_fd(ps), .events = POLLIN };
+
+		poll(&p, 1, 10);
+		n = pktstore_recv_persist_any(ps, r, 4, PKTSTORE_NONBLOCK);
+		cr_assert(n == -EAGAIN || n >= 0, "%s", pktstore_strerror(n));
+	}
+	cr_assert(reading, "16 MiB taken without a refusal");
+	cr_assert_eq(queued, total, "only %llu bytes taken", (unsigned long long)queued);
+	reader_join(&rd);
+	cr_assert_eq(pktstore_detach(ps, flow), 0);
+	close(s);
+	close(c);
+}
+
+/* The -EAGAIN comes with some wake-ups only: a few rounds. */
+static void half_closed_reader(enum pktstore_recv_path rp)
+{
+	struct pktstore *ps = open_path(rp);
+
+	for (int i = 0; i < 30; i++)
+		half_closed_round(ps);
+	cr_assert_eq(pktstore_close(ps), 0);
+}
+
+Test(send, half_closed_reader_uring_inc) { half_closed_reader(PKTSTORE_PATH_URING_INC); }
+Test(send, half_closed_reader_uring_fixed) { half_closed_reader(PKTSTORE_PATH_URING_FIXED); }
+Test(send, half_closed_reader_recv) { half_closed_reader(PKTSTORE_PATH_RECV); }
