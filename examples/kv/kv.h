@@ -176,6 +176,7 @@ struct conn {
 	uint8_t ended;          /* its stream ended (or hung up): it sends nothing more */
 	uint8_t gone;           /* the peer reset or a send failed: nothing more reaches it */
 	uint8_t lingering;      /* our side is shut down; draining the peer's */
+	uint8_t fin_watch;      /* ... and the store watches fd for the peer's FIN */
 	uint8_t multi_dirty;    /* a command was refused while queueing: EXECABORT */
 	uint8_t watch_dirty;    /* a watched key changed: EXEC answers nil */
 	uint64_t close_deadline_ns;

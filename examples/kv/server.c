@@ -97,6 +97,8 @@ void conn_close(struct kv_server *s, struct conn *c)
 	free(c->name);
 	free(c->lib_name);
 	free(c->lib_ver);
+	if (c->fin_watch)
+		pktstore_unwatch(s->ps, c->fd); /* no event for it follows */
 	close(c->fd);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -249,14 +251,18 @@ static int by_id(const void *a, const void *b)
 /*
  * Closing: replies first, then our FIN, then the client's remaining bytes
  * are read and dropped until its FIN or a deadline. Closing with unread
- * input would send a RST that can destroy the error reply in flight.
+ * input would send a RST that can destroy the error reply in flight. The
+ * store watches the socket meanwhile, so the connection goes (and frees its
+ * place under --max-clients) as soon as the client's FIN comes, not at the
+ * next housekeeping tick.
  */
-static int linger_done(struct conn *c, uint64_t now)
+static int linger_done(struct kv_server *s, struct conn *c, uint64_t now)
 {
 	if (!c->lingering) {
 		shutdown(c->fd, SHUT_WR);
 		c->lingering = 1;
 		c->close_deadline_ns = now + CLOSE_GRACE_NS;
+		c->fin_watch = pktstore_watch(s->ps, c->fd, c) == 0;
 	}
 	char buf[16384];
 	for (int i = 0; i < 4; i++) {
@@ -296,7 +302,7 @@ static void serve_conn(struct kv_server *s, struct conn *c, uint64_t now)
 			return;
 		detach(s, c);
 	}
-	if (linger_done(c, now))
+	if (linger_done(s, c, now))
 		conn_close(s, c);
 }
 
@@ -375,6 +381,20 @@ static void out_of_space(struct kv_server *s)
  * store waits for it no more until it is watched again. */
 static void on_watched(struct kv_server *s, const struct pktstore_rec *r, int *tick)
 {
+	if (r->user != &tag_resp && r->user != &tag_http && r->user != &tag_timer &&
+	    r->user != &tag_signal) {
+		/* A lingering connection's socket (linger_done): a failed
+		 * wait leaves it to the housekeeping's deadline. */
+		struct conn *c = r->user;
+
+		if (r->status < 0) {
+			pktstore_unwatch(s->ps, c->fd);
+			c->fin_watch = 0;
+		} else if (linger_done(s, c, now_ns())) {
+			conn_close(s, c);
+		}
+		return;
+	}
 	int fd = r->user == &tag_resp ? s->resp_fd : r->user == &tag_http ? s->http_fd
 		 : r->user == &tag_timer ? s->timer_fd : s->signal_fd;
 	if (r->status < 0) {
