@@ -336,7 +336,7 @@ static void housekeeping(struct kv_server *s)
 		/* On the recv(2) path the store stops watching a flow for room
 		 * once its stream has ended, so no PKTSTORE_REC_WRITABLE comes
 		 * for it: try again here. A refused try takes nothing. */
-		if (c->ended && s->sock_flags & SOCK_NONBLOCK)
+		if (c->ended && s->recv_path)
 			c->blocked = 0;
 		if (c->closing || (c->qhead != c->qtail && !c->blocked))
 			serve_conn(s, c, now);
@@ -557,17 +557,13 @@ int server_run(struct kv_server *s)
 		kv_log("cannot listen on %s: %s", s->cfg.http_addr, strerror(-s->http_fd));
 		return 1;
 	}
-	/* Accepted sockets are non-blocking on the recv(2) path, where
-	 * pktstore_send() writes to them on this thread and a slow reader must
-	 * not stop the server. On the io_uring paths they stay blocking: once
-	 * a peer has shut down its sending side, the kernel no longer waits
-	 * for room for a send in a poll but in a worker thread, where a
-	 * non-blocking socket fails it with EAGAIN, which the store takes for
-	 * the end of the connection's output (and reports as a refusal that
-	 * no PKTSTORE_REC_WRITABLE follows). */
+	/* Accepted sockets are non-blocking: on the recv(2) path
+	 * pktstore_send() writes to them on this thread, and a slow reader
+	 * must not stop the server; the io_uring paths wait for room
+	 * themselves. */
+	s->sock_flags = SOCK_NONBLOCK;
 	struct pktstore_stats st;
-	if (pktstore_stats(s->ps, &st) == 0 && st.recv_path == PKTSTORE_PATH_RECV)
-		s->sock_flags = SOCK_NONBLOCK;
+	s->recv_path = pktstore_stats(s->ps, &st) == 0 && st.recv_path == PKTSTORE_PATH_RECV;
 	/* SIGINT and SIGTERM arrive as a readable signalfd in the store's own
 	 * wait: a blocking io_uring wait is no place to count on EINTR. */
 	sigset_t sigs;
