@@ -28,27 +28,62 @@
  * this bit, above every flow id. */
 #define WATCH_BIT (1ull << 63)
 
+/* What the epoll set holds of an attached flow, by flow slot. */
+struct sock_flow {
+	bool in_set;
+	bool ended;    /* its end of stream landed: its bytes are not read again */
+	bool want_out; /* a send waits for room (EPOLLOUT) */
+};
+
 struct socket_state {
 	int epfd;
 	struct ps_be_arena ar;
-	bool *want_out; /* by flow slot: a send waits for room (EPOLLOUT) */
+	struct sock_flow *fl;
 };
 
-static int watch(struct pktstore *ps, struct ps_flow *f, int op)
+/* Bring f's entry in the set to what f waits for: its bytes (only its
+ * hang-up while starved, nothing once that was reported but the reset or
+ * error epoll always reports), and room while a send waits for it. A flow
+ * whose stream ended and that waits for no room leaves the set: its socket
+ * stays readable (EOF) and would wake every wait. */
+static int watch(struct pktstore *ps, struct ps_flow *f)
 {
 	struct socket_state *s = ps_be_state(ps);
-	struct epoll_event ev = { .events = ps_flow_starved(f) ? EPOLLRDHUP : EPOLLIN | EPOLLRDHUP,
-				  .data.u64 = ps_flow_id(f) };
+	struct sock_flow *sf = &s->fl[ps_flow_slot(f)];
+	struct epoll_event ev = { .data.u64 = ps_flow_id(f) };
 
-	if (s->want_out[ps_flow_slot(f)])
+	if (!sf->ended)
+		ev.events = !ps_flow_starved(f) ? EPOLLIN | EPOLLRDHUP
+			    : ps_flow_hup_noticed(f) ? 0 : EPOLLRDHUP;
+	if (sf->want_out)
 		ev.events |= EPOLLOUT;
-	return epoll_ctl(s->epfd, op, ps_flow_fd(f), &ev) ? -errno : 0;
+	if (sf->ended && !ev.events) {
+		if (sf->in_set)
+			epoll_ctl(s->epfd, EPOLL_CTL_DEL, ps_flow_fd(f), NULL);
+		sf->in_set = false;
+		return 0;
+	}
+	if (epoll_ctl(s->epfd, sf->in_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, ps_flow_fd(f), &ev))
+		return -errno;
+	sf->in_set = true;
+	return 0;
 }
 
 static void starve(struct pktstore *ps, struct ps_flow *f)
 {
 	ps_flow_starve(ps, f, true);
-	watch(ps, f, EPOLL_CTL_MOD);
+	watch(ps, f);
+}
+
+/* f's stream ended (status 0: EOF, or -errno); a send may still wait for
+ * room. */
+static void end_flow(struct pktstore *ps, struct ps_flow *f, int status)
+{
+	struct socket_state *s = ps_be_state(ps);
+
+	s->fl[ps_flow_slot(f)].ended = true;
+	watch(ps, f);
+	ps_land(ps, f, 0, 0, status);
 }
 
 /*
@@ -60,20 +95,16 @@ static void starve(struct pktstore *ps, struct ps_flow *f)
  */
 static void hangup_while_starved(struct pktstore *ps, struct ps_flow *f)
 {
-	struct socket_state *s = ps_be_state(ps);
 	int unread = 0;
 
 	if (ioctl(ps_flow_fd(f), FIONREAD, &unread))
 		unread = 0;
 	if (unread <= 0) {
-		watch(ps, f, EPOLL_CTL_DEL);
-		ps_land(ps, f, 0, 0, 0);
+		end_flow(ps, f, 0);
 		return;
 	}
-	struct epoll_event ev = { .events = 0, .data.u64 = ps_flow_id(f) };
-
-	epoll_ctl(s->epfd, EPOLL_CTL_MOD, ps_flow_fd(f), &ev);
 	ps_hangup_notice(ps, f);
+	watch(ps, f);
 }
 
 static int socket_init(struct pktstore *ps)
@@ -91,8 +122,8 @@ static int socket_init(struct pktstore *ps)
 	}
 	ps_be_arena(ps, &s->ar);
 	ps_be_set_state(ps, s);
-	s->want_out = calloc(s->ar.max_flows ? s->ar.max_flows : 1, sizeof(*s->want_out));
-	return s->want_out ? 0 : -ENOMEM;
+	s->fl = calloc(s->ar.max_flows ? s->ar.max_flows : 1, sizeof(*s->fl));
+	return s->fl ? 0 : -ENOMEM;
 }
 
 static void socket_fini(struct pktstore *ps)
@@ -102,42 +133,43 @@ static void socket_fini(struct pktstore *ps)
 	if (!s)
 		return;
 	close(s->epfd);
-	free(s->want_out);
+	free(s->fl);
 	free(s);
 	ps_be_set_state(ps, NULL);
 }
 
 static int socket_attach(struct pktstore *ps, struct ps_flow *f)
 {
-	((struct socket_state *)ps_be_state(ps))->want_out[ps_flow_slot(f)] = false;
-	return watch(ps, f, EPOLL_CTL_ADD);
+	struct socket_state *s = ps_be_state(ps);
+
+	s->fl[ps_flow_slot(f)] = (struct sock_flow){ 0 };
+	return watch(ps, f);
 }
 
 static void socket_detach(struct pktstore *ps, struct ps_flow *f)
 {
 	struct socket_state *s = ps_be_state(ps);
+	struct sock_flow *sf = &s->fl[ps_flow_slot(f)];
 
-	if (ps_flow_receiving(f) || s->want_out[ps_flow_slot(f)])
-		watch(ps, f, EPOLL_CTL_DEL);
-	s->want_out[ps_flow_slot(f)] = false;
+	if (sf->in_set)
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, ps_flow_fd(f), NULL);
+	*sf = (struct sock_flow){ 0 };
 }
 
-/* A send took less than it was given: watch for room too. */
+/* A send took less than it was given: watch for room too, after the end of
+ * the stream as well (a peer that shut down its side may still read). */
 static void socket_want_writable(struct pktstore *ps, struct ps_flow *f)
 {
 	struct socket_state *s = ps_be_state(ps);
+	struct sock_flow *sf = &s->fl[ps_flow_slot(f)];
 
-	if (s->want_out[ps_flow_slot(f)])
+	if (sf->want_out)
 		return;
-	s->want_out[ps_flow_slot(f)] = true;
-	if (watch(ps, f, ps_flow_receiving(f) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD))
+	sf->want_out = true;
+	if (watch(ps, f)) {
+		sf->want_out = false;
 		ps_flow_writable(ps, f); /* cannot watch it: let the caller try */
-}
-
-static void end_flow(struct pktstore *ps, struct ps_flow *f, int status)
-{
-	watch(ps, f, EPOLL_CTL_DEL);
-	ps_land(ps, f, 0, 0, status);
+	}
 }
 
 /* Receive what the socket has, up to a fair share. Returns landings made. */
@@ -219,13 +251,16 @@ static int socket_poll(struct pktstore *ps, struct ps_flow *only, bool wait)
 		}
 		struct ps_flow *f = ps_be_flow(ps, ev[i].data.u64);
 
-		if (f && ev[i].events & EPOLLOUT && s->want_out[ps_flow_slot(f)]) {
-			s->want_out[ps_flow_slot(f)] = false;
-			watch(ps, f, ps_flow_receiving(f) ? EPOLL_CTL_MOD : EPOLL_CTL_DEL);
+		struct sock_flow *sf = f ? &s->fl[ps_flow_slot(f)] : NULL;
+
+		/* Room, or a socket that failed: the next send says which. */
+		if (sf && sf->want_out && ev[i].events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+			sf->want_out = false;
+			watch(ps, f);
 			ps_flow_writable(ps, f);
 			landed++;
 		}
-		if (!f || !ps_flow_receiving(f))
+		if (!f || sf->ended || !ps_flow_receiving(f))
 			continue;
 		if (!ps_flow_starved(f)) {
 			landed += recv_flow(ps, f);
@@ -252,7 +287,7 @@ static int socket_resume(struct pktstore *ps, struct ps_flow *f)
 	/* Full interest again once the core has marked it unstarved: the
 	 * watch follows ps_flow_starved(), so mark first. */
 	ps_flow_starve(ps, f, false);
-	watch(ps, f, EPOLL_CTL_MOD);
+	watch(ps, f);
 	return 0;
 }
 
