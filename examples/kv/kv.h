@@ -249,7 +249,6 @@ struct kv_server {
 	struct conn *dirty;       /* connections to serve after a batch */
 	int resp_fd, http_fd, timer_fd, signal_fd;
 	int sock_flags;           /* accept4() flags of connections (server.c) */
-	int recv_path;            /* the store receives with recv(2) (server.c) */
 	int replaying;
 	uint64_t start_ms;
 	struct kv_stats st;

@@ -333,11 +333,6 @@ static void housekeeping(struct kv_server *s)
 	uint64_t now = now_ns();
 	for (struct conn *c = s->conns, *next; c; c = next) {
 		next = c->next;
-		/* On the recv(2) path the store stops watching a flow for room
-		 * once its stream has ended, so no PKTSTORE_REC_WRITABLE comes
-		 * for it: try again here. A refused try takes nothing. */
-		if (c->ended && s->recv_path)
-			c->blocked = 0;
 		if (c->closing || (c->qhead != c->qtail && !c->blocked))
 			serve_conn(s, c, now);
 	}
@@ -562,8 +557,6 @@ int server_run(struct kv_server *s)
 	 * must not stop the server; the io_uring paths wait for room
 	 * themselves. */
 	s->sock_flags = SOCK_NONBLOCK;
-	struct pktstore_stats st;
-	s->recv_path = pktstore_stats(s->ps, &st) == 0 && st.recv_path == PKTSTORE_PATH_RECV;
 	/* SIGINT and SIGTERM arrive as a readable signalfd in the store's own
 	 * wait: a blocking io_uring wait is no place to count on EINTR. */
 	sigset_t sigs;
