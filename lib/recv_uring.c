@@ -376,7 +376,7 @@ static int register_buf_ring(struct pktstore *ps, struct uring_state *u)
 	if (ret)
 		ps_be_fallback(ps, "%s",
 			       u->inc && ret == -EINVAL
-				       ? "kernel lacks incremental buffer consumption (Linux 6.12)"
+				       ? "kernel lacks incremental buffer consumption (Linux 6.12 or later)"
 				       : "io_uring buffer ring registration failed");
 	return ret;
 }
