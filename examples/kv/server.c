@@ -379,7 +379,9 @@ static void on_watched(struct kv_server *s, const struct pktstore_rec *r, int *t
 	if (r->user != &tag_resp && r->user != &tag_http && r->user != &tag_timer &&
 	    r->user != &tag_signal) {
 		/* A lingering connection's socket (linger_done): a failed
-		 * wait leaves it to the housekeeping's deadline. */
+		 * wait leaves it to the housekeeping's deadline. The pointer
+		 * is live: conn_close unwatches before it frees, and a batch
+		 * holds one event per watched fd at most. */
 		struct conn *c = r->user;
 
 		if (r->status < 0) {
