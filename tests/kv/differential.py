@@ -79,10 +79,36 @@ def num(r):
                      b"9223372036854775808", b"1.5", str(r.randint(-50, 50)).encode()])
 
 
+class Spans:
+    """Relative times to live that no two commands share, in whole steps of
+    1000 s. A relative time becomes an expiry at the moment each server
+    runs the command, and the two servers' clocks need not turn over to
+    the next millisecond (or second) between the same two commands: were
+    two commands to set the same relative time, EXPIRE ... GT or LT
+    between them could answer 1 on one server and 0 on the other. With
+    every relative time distinct by at least 1000 s, far more than a run
+    lasts, each such comparison has one answer. Each seed draws from its
+    own range, since the seeds of one test run share the servers."""
+
+    def __init__(self, r, seed):
+        self.r, self.base, self.used = r, 100 + 100000 * seed, set()
+
+    def __call__(self):
+        while True:
+            k = self.base + self.r.randrange(100000)
+            if k not in self.used:
+                self.used.add(k)
+                return k * 1000
+
+
 def ttl(r, per_second):
     """A time that cannot run out during a run, or one Redis refuses."""
     return r.choice([b"0", b"-1", b"x", b"", b"9223372036854775807",
-                     str(r.randint(1000, 100000) * per_second).encode()])
+                     str(SPAN() * per_second).encode()])
+
+
+def span(per_second=1):
+    return str(SPAN() * per_second).encode()
 
 
 def command(r):
@@ -90,8 +116,8 @@ def command(r):
     c = r.randrange(40)
     if c == 0:
         opts = []
-        for o in r.sample([[b"NX"], [b"XX"], [b"GET"], [b"KEEPTTL"], [b"EX", b"1000"],
-                           [b"PX", b"100000"], [b"EXAT", b"4102444800"],
+        for o in r.sample([[b"NX"], [b"XX"], [b"GET"], [b"KEEPTTL"], [b"EX", span()],
+                           [b"PX", span(1000)], [b"EXAT", b"4102444800"],
                            [b"PXAT", b"4102444800000"], [b"EX", ttl(r, 1)], [b"BOGUS"]],
                           r.randint(0, 3)):
             opts += o
@@ -107,9 +133,9 @@ def command(r):
         [b"INCR", k], [b"DECR", k], [b"INCRBY", k, num(r)], [b"DECRBY", k, num(r)],
         [b"INCRBYFLOAT", k, r.choice([b"1.5", b"-0.25", b"1e3", b"abc", b"0", b"3.0e2"])],
         [b"DEL", k, k2], [b"UNLINK", k], [b"EXISTS", k, k2, k], [b"TOUCH", k], [b"TYPE", k],
-        [b"EXPIRE", k, r.choice([b"1000", b"2000", b"-1", b"0", b"x"])] +
+        [b"EXPIRE", k, r.choice([span(), span(), b"-1", b"0", b"x"])] +
         r.choice([[], [b"NX"], [b"XX"], [b"GT"], [b"LT"], [b"NX", b"XX"], [b"GT", b"LT"], [b"ZZ"]]),
-        [b"PEXPIRE", k, b"5000000"], [b"EXPIREAT", k, r.choice([b"4102444800", b"1"])],
+        [b"PEXPIRE", k, span(1000)], [b"EXPIREAT", k, r.choice([b"4102444800", b"1"])],
         [b"TTL", k], [b"EXPIRETIME", k], [b"PERSIST", k],
         [b"RENAME", k, k2], [b"RENAMENX", k, k2], [b"COPY", k, k2] +
         r.choice([[], [b"REPLACE"], [b"DB", b"1"], [b"DB", b"x"], [b"DB", b"99"], [b"BAD"]]),
@@ -131,6 +157,14 @@ def sorted_keys(reply):
     """KEYS answers in hash order: compare them as sets."""
     parts = reply.split(b"\r\n")
     return parts[0], sorted(parts[1:])
+
+
+def near(a, b):
+    """Two integer replies at most 1 apart, both of them a time (>= 0)."""
+    if a[:1] != b":" or b[:1] != b":":
+        return False
+    x, y = int(a[1:-2]), int(b[1:-2])
+    return x >= 0 and y >= 0 and abs(x - y) <= 1
 
 
 def dump(c):
@@ -167,7 +201,10 @@ def main():
         return same_data(int(sys.argv[2]), int(sys.argv[3]))
     rport, kport = int(sys.argv[1]), int(sys.argv[2])
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 3000
-    r = random.Random(int(sys.argv[4]) if len(sys.argv) > 4 else 1)
+    seed = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+    r = random.Random(seed)
+    global SPAN
+    SPAN = Spans(r, seed)
     a, b = Conn(rport), Conn(kport)
     history = []
     in_multi = False
@@ -186,6 +223,8 @@ def main():
         ra, rb = a.reply(), b.reply()
         if cmd[0] == b"KEYS":
             ra, rb = sorted_keys(ra), sorted_keys(rb)
+        if cmd[0] in (b"TTL", b"EXPIRETIME") and near(ra, rb):
+            ra = rb  # rounded to seconds: the servers' clocks may straddle one
         if ra != rb:
             print("difference after %d commands; the last ones:" % (i + 1))
             for h in history[-12:]:
