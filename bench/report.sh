@@ -161,7 +161,7 @@ KSET=$(rat resp_SET_c50_P1 pktstore-kv rps redis) KGET=$(rat resp_GET_c50_P16 pk
 	echo "- The floor of every ratio: the networking-only server on io_uring (bench/srv_uring.c: multishot recv into provided DRAM buffers, bytes discarded, acks sent through the ring and submitted by the io_uring_enter that waits); the epoll + recv(2) one beside it"
 	echo "- A noisy shared 2-core VM: compare ratios within this file, not absolute numbers across runs."
 	echo
-	echo "## Targets (issue 12)"
+	echo "## Targets"
 	echo
 	echo "Each row from this run; a ratio is the median of the per-round ratios, min-max in brackets."
 	echo

@@ -385,12 +385,15 @@ if [ $CPU_TOOL != none ]; then
 	# requests (TSV: per request, function, object).
 	if [ $CPU_TOOL = callgrind ] && [ -f "$TMP/cpu.pktstore.$N2.cnt" ] && command -v callgrind_annotate >/dev/null; then
 		for n in $N1 $N2; do
-			callgrind_annotate --inclusive=no --threshold=100 "$TMP/cpu.pktstore.$n.cnt" 2>/dev/null |
-				awk '$1 ~ /^[0-9,]+$/ && $2 ~ /^\(/ && $3 != "PROGRAM" {
-					v = $1; gsub(/,/, "", v); o = $NF
-					if ($2 ~ /%\)$/) f = $3; else f = $4
-					gsub(/[][]/, "", o); sub(/.*\//, "", o); sub(/^.*:/, "", f)
-					print v "\t" f "\t" o }' >"$TMP/cpu.pktstore.$n.fn" || true
+			# --auto=no: no annotated source, whose lines ("=> ... (6,003x)")
+			# read like function rows.
+			callgrind_annotate --auto=no --inclusive=no --threshold=100 "$TMP/cpu.pktstore.$n.cnt" 2>/dev/null |
+				sed -n 's/^ *\([0-9,]*\) *([ 0-9.]*%) *\(.*\)$/\1\t\2/p' | tr -d , |
+				awk -F'\t' '$2 !~ /PROGRAM TOTALS/ {
+					f = $2; o = ""
+					if (match(f, / \[[^]]*\]$/)) { o = substr(f, RSTART + 2, RLENGTH - 3); f = substr(f, 1, RSTART - 1) }
+					sub(/.*\//, "", o); sub(/^.*:/, "", f)
+					print $1 "\t" f "\t" (o == "" ? "inlined" : o) }' >"$TMP/cpu.pktstore.$n.fn" || true
 		done
 		awk -F'\t' -v n=$((N2 - N1)) 'FNR == NR { a[$2 "\t" $3] += $1; next } { b[$2 "\t" $3] += $1 }
 			END { for (k in b) { d = (b[k] - a[k]) / n; if (d >= 5) printf "%.1f\t%s\n", d, k } }' \

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Answers that must be Redis's own (checked against redis-server 7.0), for
-# the wrong answers and dropped connections issue 13 lists: long pipelines,
+# the wrong answers and dropped connections clients met in Redis-only corners: long pipelines,
 # many arguments, inline quotes, syntax errors that must not write, strict
 # integers, COMMAND COUNT, INFO sections, arity, long keys, SELECT with
 # redis-cli -n.

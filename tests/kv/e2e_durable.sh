@@ -1,6 +1,6 @@
 #!/bin/bash
-# What the new semantics promise across a kill -9 (issue 13, "Durability of
-# the new semantics"):
+# What the new semantics promise across a kill -9 (examples/kv/README.md,
+# "Durability"):
 #   - MULTI/EXEC is all or nothing: a transaction whose EXEC is incomplete
 #     in the stream, or that WATCH aborted, never applies; one that was
 #     answered applies whole, also when a cleaning pass ran while it was

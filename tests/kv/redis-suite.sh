@@ -8,7 +8,8 @@
 # nothing of it is part of this project, and this script changes only a
 # temporary copy: the suite's client gets one hook that logs, for every
 # command a test sends, the test's name (set KV_SUITE_CMDLOG to use it
-# alone). The units default to those issue 13 lists.
+# alone). The units default to those that cover the commands
+# examples/kv/README.md lists.
 #
 # The suite runs with --singledb --durable (a failing test does not stop
 # the run) and without the tests tagged needs:repl (they read the
