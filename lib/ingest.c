@@ -178,6 +178,23 @@ int ps_settle(struct pktstore *ps, bool may_move)
 	return ps->broken ? PKTSTORE_EBROKEN : 0;
 }
 
+/*
+ * Whether a receive call about to wait may leave the releases made since
+ * the last commit to the commit after its wait: nothing is ready to hand
+ * out (so the call cannot return before it commits again), nothing waits
+ * to land, and no flow or landing needs the space they free. The server
+ * that releases what it has just acknowledged then pays one drain per
+ * request instead of two, and the acknowledgement it queued goes out with
+ * the wait's enter without a fence in front of it. The durability point
+ * stays where pktstore_release(3) puts it: every return of the call
+ * commits first.
+ */
+bool ps_releases_may_wait(const struct pktstore *ps)
+{
+	return ps->rel_n && !ps->uncommitted && !ps->ready_head && !ps->nfired && !ps->stall_n &&
+	       !ps->nstarved && ps->desc_free && !ps->broken && !ps_clean_wanted(ps);
+}
+
 /* Hand out f's durable, undelivered records. */
 unsigned ps_deliver(struct pktstore *ps, struct ps_flow *f, struct pktstore_rec *out,
 			unsigned max)

@@ -350,6 +350,8 @@ int ps_make_room(struct pktstore *ps);
 /* Make records from whatever waits, then make them durable; may_move lets
  * the cleaner run first. */
 int ps_settle(struct pktstore *ps, bool may_move);
+/* A receive call about to wait may leave the releases to its next commit. */
+bool ps_releases_may_wait(const struct pktstore *ps);
 /* Hand out f's durable, undelivered records. */
 unsigned ps_deliver(struct pktstore *ps, struct ps_flow *f, struct pktstore_rec *out,
 		    unsigned max);

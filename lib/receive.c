@@ -65,7 +65,10 @@ int pktstore_recv_persist_any(struct pktstore *ps, struct pktstore_rec *recs, un
 	if (ps->a.rdonly)
 		return -EROFS;
 	for (bool polled = false;;) {
-		int ret = ps_settle(ps, true);
+		/* Releases alone, with nothing to hand out, ride on the commit
+		 * after the wait (ps_releases_may_wait). */
+		bool defer = !polled && ps_releases_may_wait(ps);
+		int ret = defer ? 0 : ps_settle(ps, true);
 
 		if (ret)
 			return ret;
@@ -89,8 +92,13 @@ int pktstore_recv_persist_any(struct pktstore *ps, struct pktstore_rec *recs, un
 			return -EAGAIN;
 		ret = ps->be->poll(ps, NULL,
 				   !(flags & PKTSTORE_NONBLOCK) && !idle && !ps_out_of_space(ps, NULL));
-		if (ret < 0)
-			return ret;
+		if (ret < 0) {
+			/* A signal or a failure ends the wait: the releases
+			 * left to it are made durable before the return. */
+			int s = defer ? ps_settle(ps, false) : 0;
+
+			return s ? s : ret;
+		}
 		polled = true;
 	}
 }
