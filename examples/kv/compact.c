@@ -49,7 +49,7 @@ static int stage_flush(struct kv_server *s, struct stage *st)
 	st->n = 0;
 	st->mb.len = 0;
 	if (!r->refs) {
-		r->refs = 1;
+		rec_ref(r);
 		rec_unref(s, r);
 	}
 	return 0;
@@ -222,7 +222,7 @@ int compact_pass(struct kv_server *s)
 	}
 
 	/* 3. The checkpoint is durable: below the horizon nothing is replayed. */
-	cr->refs++;
+	rec_ref(cr);
 	struct krec *old = s->ckpt;
 	s->ckpt = cr;
 	s->hpos = hpos;

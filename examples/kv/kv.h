@@ -115,6 +115,7 @@ struct kflow {
 	int proto;
 	struct krec *head, *tail, *hint;
 	uint32_t nrecs;
+	uint32_t nheld;         /* of them, records something refers to (refs > 0) */
 	uint64_t next_seq;      /* stream offset after the last byte taken */
 	uint64_t skip_to;       /* replay: bytes before this are already accounted for */
 	uint64_t release_limit; /* records ending at or before this may go */
@@ -326,6 +327,14 @@ void pin_drop(struct kv_server *s, struct pin *p);
 int pin_in_meta(const struct pin *p);
 uint32_t pin_copy(const struct pin *v, uint32_t from, char *buf, uint32_t cap);
 void rec_unref(struct kv_server *s, struct krec *r);
+
+/* One more reference to r; its flow counts the records held, so that
+ * whether a closed flow can go whole is known without walking it. */
+static inline void rec_ref(struct krec *r)
+{
+	if (!r->refs++)
+		r->flow->nheld++;
+}
 void rec_hold(struct krec **slot, struct krec *r);
 void flow_try_release(struct kv_server *s, struct kflow *f);
 void flow_set_state(struct kflow *f, int db, int authed, struct krec *r,

@@ -225,7 +225,7 @@ int meta_refuse(struct kv_server *s, uint64_t pos)
 		return rc;
 	struct pin *p = pin_meta(s, r, pos, sizeof(h), 0);
 	if (!p) {
-		r->refs = 1;
+		rec_ref(r);
 		rec_unref(s, r);
 		return -ENOMEM;
 	}
@@ -428,7 +428,7 @@ int meta_mark_start(struct kv_server *s)
 		return rc;
 	if (r->ts_ms > s->now_ms)
 		s->now_ms = r->ts_ms;
-	r->refs = 1;
+	rec_ref(r);
 	rec_unref(s, r);
 	return 0;
 }

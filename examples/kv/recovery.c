@@ -327,12 +327,12 @@ static int replay_records(struct kv_server *s, struct replay *rp)
 static void release_unreferenced(struct kv_server *s, struct replay *rp)
 {
 	if (rp->best) {
-		rp->best->refs++;
+		rec_ref(rp->best);
 		s->ckpt = rp->best;
 	}
 	for (size_t i = 0; i < rp->nmeta; i++)
 		if (!rp->meta[i]->refs) {
-			rp->meta[i]->refs = 1;
+			rec_ref(rp->meta[i]);
 			rec_unref(s, rp->meta[i]);
 		}
 	for (uint64_t b = 0; s->fh && b < KV_FLOW_BUCKETS; b++)

@@ -148,7 +148,7 @@ static void out_arena(struct conn *c, struct krec *r, uint32_t off, uint32_t len
 	it->p = r->data + off;
 	it->len = len;
 	it->pin = r;
-	r->refs++;
+	rec_ref(r);
 	c->qbytes += len;
 }
 

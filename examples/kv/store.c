@@ -146,18 +146,24 @@ static void release_whole(struct kv_server *s, struct kflow *f)
 	free(v);
 }
 
+static int all_parsed(const struct kflow *f)
+{
+	for (const struct krec *r = f->head; r; r = r->next)
+		if (!r->parsed)
+			return 0;
+	return 1;
+}
+
 void flow_try_release(struct kv_server *s, struct kflow *f)
 {
 	if (s->replaying || f->proto == KV_META)
 		return;
-	int all = f->closed;
-	if (all)
-		for (struct krec *r = f->head; r; r = r->next)
-			if (r->refs || !r->parsed) {
-				all = 0;
-				break;
-			}
-	if (all)
+	/* Whether nothing holds any of a closed flow's records is counted, not
+	 * walked: a closed flow whose head cannot go yet (a record that ends
+	 * inside a request) would otherwise be walked at every release of one
+	 * of its records, quadratic in its length (a window of logged POSTs
+	 * trimmed from the oldest, say). */
+	if (f->closed && !f->nheld && all_parsed(f))
 		release_whole(s, f);
 	struct krec *r;
 	while ((r = f->head) && r->parsed && r->refs == 0 &&
@@ -180,6 +186,7 @@ void rec_unref(struct kv_server *s, struct krec *r)
 {
 	if (--r->refs)
 		return;
+	r->flow->nheld--;
 	if (r->flow->proto == KV_META) {
 		/* Meta records are self-contained: any one can go, in any order. */
 		if (s->replaying)
@@ -235,7 +242,7 @@ struct pin *pin_command(struct kv_server *s, struct kflow *f, uint64_t pos, uint
 		p->s[i].rec = r;
 		p->s[i].off = lo < hi ? (uint32_t)(lo - r->seq) : 0;
 		p->s[i].len = lo < hi ? (uint32_t)(hi - lo) : 0;
-		r->refs++;
+		rec_ref(r);
 	}
 	return p;
 }
@@ -269,7 +276,7 @@ struct pin *pin_range(struct kv_server *s, struct kflow *f, uint64_t pos, uint64
 		uint64_t lo = seq > r->seq ? seq : r->seq;
 		uint64_t hi = end < r->seq + r->len ? end : r->seq + r->len;
 		p->s[i] = (struct span){ r, (uint32_t)(lo - r->seq), (uint32_t)(hi - lo) };
-		r->refs++;
+		rec_ref(r);
 	}
 	return p;
 }
@@ -284,7 +291,7 @@ struct pin *pin_meta(struct kv_server *s, struct krec *r, uint64_t pos, uint32_t
 	p->vlen = len;
 	p->vid = ++s->next_vid;
 	p->s[0] = (struct span){ r, off, len };
-	r->refs++;
+	rec_ref(r);
 	return p;
 }
 
@@ -306,11 +313,11 @@ struct pin *pin_clone(struct kv_server *s, const struct pin *o)
 		memcpy(p->heap, o->heap, o->vlen);
 	}
 	for (uint32_t i = 0; i < p->n; i++)
-		p->s[i].rec->refs++;
+		rec_ref(p->s[i].rec);
 	if (p->urec)
-		p->urec->refs++;
+		rec_ref(p->urec);
 	if (p->xrec)
-		p->xrec->refs++;
+		rec_ref(p->xrec);
 	return p;
 }
 
@@ -365,7 +372,7 @@ void pin_drop(struct kv_server *s, struct pin *p)
 void rec_hold(struct krec **slot, struct krec *r)
 {
 	if (r)
-		r->refs++;
+		rec_ref(r);
 	*slot = r;
 }
 
@@ -387,7 +394,7 @@ void flow_set_state(struct kflow *f, int db, int authed, struct krec *r,
 		kv_log_limited(&rl, "out of memory for a connection's state");
 		return;
 	}
-	r->refs++;
+	rec_ref(r);
 	f->states[f->nstates++] = (struct kstate){ r, from_seq };
 }
 

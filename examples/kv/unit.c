@@ -125,14 +125,14 @@ int unit_end(struct unit *u)
 		unit_free(u);
 		return rc;
 	}
-	r->refs++; /* held while the versions take it */
+	rec_ref(r); /* held while the versions take it */
 	for (uint32_t i = 0; i < u->nmade; i++) {
 		struct made *m = &u->made[i];
 		struct pin *p = m->p;
 		if (m->heap_off >= 0 && p->heap) {
 			p->s[0] = (struct span){ r, (uint32_t)m->heap_off, p->vlen };
 			p->n = 1;
-			r->refs++;
+			rec_ref(r);
 			free(p->heap);
 			p->heap = NULL;
 		}
@@ -233,7 +233,7 @@ int eff_set_copy(struct unit *u, int db, const char *key, uint32_t klen, const s
 	for (uint32_t i = 0, j = 0; i < src->n; i++)
 		if (src->s[i].len) {
 			p->s[j++] = src->s[i];
-			src->s[i].rec->refs++;
+			rec_ref(src->s[i].rec);
 		}
 	uint64_t flow = n ? p->s[0].rec->flow->id : 0;
 	uint64_t seq = n ? p->s[0].rec->seq + p->s[0].off : 0;
