@@ -37,7 +37,10 @@ const char *arg(struct cmdctx *x, uint32_t i)
 	char *out = b + sizeof(char *);
 	memset(out, 0, a->len); /* never what an earlier allocation held */
 	uint64_t seq = a->seq, end = a->seq + a->len;
-	for (struct krec *r = x->f->head; r && seq < end; r = r->next) {
+	/* From the record the command started in, when known: a connection
+	 * whose oldest record cannot go yet may hold a long chain. */
+	struct krec *first = x->f->hint && x->f->hint->seq <= seq ? x->f->hint : x->f->head;
+	for (struct krec *r = first; r && seq < end; r = r->next) {
 		if (r->seq + r->len <= seq)
 			continue;
 		uint32_t off = (uint32_t)(seq - r->seq);

@@ -81,6 +81,7 @@ struct krec {
 	uint64_t cstart;     /* start of the first command that completes here or later */
 	struct kflow *flow;
 	struct krec *next;   /* next record of the same flow (meta: of all meta records) */
+	struct krec *prev;   /* ... and the one before: a meta record goes from anywhere */
 	uint8_t parsed;
 	uint8_t ends_clean;  /* replay may start right after it: no command nor
 				transaction straddles its end */

@@ -100,6 +100,7 @@ struct krec *rec_add(struct kv_server *s, struct kflow *f, const struct pktstore
 	r->data = pr->data;
 	r->len = pr->len;
 	r->flow = f;
+	r->prev = f->tail;
 	if (f->tail)
 		f->tail->next = r;
 	else
@@ -169,6 +170,8 @@ void flow_try_release(struct kv_server *s, struct kflow *f)
 	while ((r = f->head) && r->parsed && r->refs == 0 &&
 	       (r->ends_clean || r->seq + r->len <= f->release_limit)) {
 		f->head = r->next;
+		if (f->head)
+			f->head->prev = NULL;
 		if (f->tail == r)
 			f->tail = NULL;
 		if (f->hint == r)
@@ -188,18 +191,23 @@ void rec_unref(struct kv_server *s, struct krec *r)
 		return;
 	r->flow->nheld--;
 	if (r->flow->proto == KV_META) {
-		/* Meta records are self-contained: any one can go, in any order. */
+		/* Meta records are self-contained: any one can go, in any order,
+		 * unlinked where it is (a walk from the head would make a
+		 * workload that supersedes old decisions, INCR on many keys,
+		 * quadratic). */
 		if (s->replaying)
 			return;
 		struct kflow *f = r->flow;
-		struct krec **pp = &f->head, *prev = NULL;
-		while (*pp != r) {
-			prev = *pp;
-			pp = &(*pp)->next;
-		}
-		*pp = r->next;
-		if (f->tail == r)
-			f->tail = prev;
+		if (r->prev)
+			r->prev->next = r->next;
+		else
+			f->head = r->next;
+		if (r->next)
+			r->next->prev = r->prev;
+		else
+			f->tail = r->prev;
+		if (f->hint == r)
+			f->hint = NULL;
 		f->nrecs--;
 		rec_release(s, r);
 		return;
