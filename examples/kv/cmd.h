@@ -53,6 +53,7 @@ struct cmdctx {
 	uint64_t pos, now_ms;
 	int db;
 	char *gather;            /* arguments gathered from the stream (a chain) */
+	struct krec *gather_at;  /* the record the last one started in */
 };
 
 const struct kv_cmd *cmd_lookup(const char *name, uint32_t len);

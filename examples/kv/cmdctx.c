@@ -37,12 +37,18 @@ const char *arg(struct cmdctx *x, uint32_t i)
 	char *out = b + sizeof(char *);
 	memset(out, 0, a->len); /* never what an earlier allocation held */
 	uint64_t seq = a->seq, end = a->seq + a->len;
-	/* From the record the command started in, when known: a connection
-	 * whose oldest record cannot go yet may hold a long chain. */
-	struct krec *first = x->f->hint && x->f->hint->seq <= seq ? x->f->hint : x->f->head;
+	/* From the record the last argument gathered started in, or the one
+	 * the command started in: arguments are mostly asked for in order, a
+	 * command may span thousands of records, and a connection whose oldest
+	 * record cannot go yet may hold a long chain before it. */
+	struct krec *first = x->gather_at && x->gather_at->seq <= seq ? x->gather_at
+			     : x->f->hint && x->f->hint->seq <= seq ? x->f->hint
+								     : x->f->head;
 	for (struct krec *r = first; r && seq < end; r = r->next) {
 		if (r->seq + r->len <= seq)
 			continue;
+		if (seq == a->seq)
+			x->gather_at = r;
 		uint32_t off = (uint32_t)(seq - r->seq);
 		uint32_t take = r->len - off < end - seq ? r->len - off : (uint32_t)(end - seq);
 		memcpy(out + (seq - a->seq), r->data + off, take);

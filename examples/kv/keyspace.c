@@ -11,15 +11,8 @@
 
 #include "kv.h"
 #include "unit.h"
+#include "util.h"
 #include "watch.h"
-
-static uint32_t hash(const char *k, uint32_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (uint32_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)k[i]) * 0x100000001b3ull;
-	return (uint32_t)(h ^ (h >> 32));
-}
 
 int ks_init(struct kv_server *s)
 {
@@ -70,7 +63,7 @@ static struct kentry **find(struct keyspace *ks, const char *key, uint32_t klen,
 /* The entry as it is, expired or not. */
 struct kentry *ks_find(struct kv_server *s, int db, const char *key, uint32_t klen)
 {
-	return *find(&s->ks[db], key, klen, hash(key, klen));
+	return *find(&s->ks[db], key, klen, kv_hash(key, klen));
 }
 
 int ks_expired(const struct pin *v, uint64_t now_ms)
@@ -193,7 +186,7 @@ int ks_put(struct kv_server *s, struct unit *u, int db, const char *key, uint32_
 	   struct pin *ver)
 {
 	struct keyspace *ks = &s->ks[db];
-	uint32_t h = hash(key, klen);
+	uint32_t h = kv_hash(key, klen);
 	struct kentry **e = find(ks, key, klen, h);
 	if (s->watches && !s->replaying)
 		watch_touch(s, db, key, klen);

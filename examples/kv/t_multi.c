@@ -164,6 +164,7 @@ void c_exec(struct cmdctx *x)
 		sub.argc = mq[i].argc;
 		sub.db = f->db;
 		sub.gather = NULL;
+		sub.gather_at = NULL; /* EXEC's own record lies after the queued ones */
 		cmd_run(&sub);
 		arg_free(&sub);
 		free(mq[i].argv);

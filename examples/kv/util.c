@@ -167,3 +167,11 @@ int glob_match(const char *pat, size_t plen, const char *s, size_t slen, int noc
 		pi++;
 	return pi == plen;
 }
+
+uint32_t kv_hash(const char *k, uint32_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (uint32_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)k[i]) * 0x100000001b3ull;
+	return (uint32_t)(h ^ (h >> 32));
+}

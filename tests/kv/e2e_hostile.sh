@@ -101,6 +101,22 @@ yes 'SET w000050 x' | head -n 2000 | tmo 20 redis-cli -p "$RESP_PORT" --pipe >/d
 	fail "writes to a watched key"
 [ $((SECONDS - start)) -le "$(ts 5)" ] || fail "2000 writes took $((SECONDS - start)) s with 100,000 keys watched"
 exec 6<&-
+# MSET of 100,000 pairs (2 MB, past what the parser copies): a bulk load is
+# answered at once, each key counted once, the last value of a repeated key
+# kept. Every key used to be compared with every later one, each compare
+# gathering the key from the stream again.
+{
+	printf '*200005\r\n$4\r\nMSET\r\n$5\r\nmdupe\r\n$5\r\nfirst\r\n'
+	seq -f 'm%06g' 1 100000 | awk '{ printf "$%d\r\n%s\r\n$1\r\nx\r\n", length($0), $0 }'
+	printf '$5\r\nmdupe\r\n$4\r\nlast\r\n'
+} >"$WORK/mset"
+exec 6<>"/dev/tcp/127.0.0.1/$RESP_PORT"
+cat "$WORK/mset" >&6
+IFS= read -r -t "$(ts 10)" line <&6
+exec 6<&-
+expect_eq mset-100000 "$line" $'+OK\r'
+expect_eq mset-last-value "$(rcli get mdupe)" last
+expect_eq mset-keys "$(rcli exists mdupe m000001 m100000)" 3
 rcli set longkey "$(head -c 4000 /dev/zero | tr '\0' a)" >/dev/null
 expect_eq keys-backtracking "$(tmo 5 redis-cli -p "$RESP_PORT" keys 'a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b')" ""
 expect_eq scan-huge-count "$(rcli scan 0 count 9223372036854775807 | head -n 1)" 0
