@@ -259,15 +259,24 @@ uint64_t ks_flush(struct kv_server *s, struct unit *u, int db)
  * from now on carries a time at least as late (the library's record times
  * never go back), so these keys are gone for all of them, and replay, which
  * decides expiry with the same times, agrees.
+ *
+ * The walk is bounded in keys looked at and in buckets visited (four
+ * per key): the table keeps its size after its keys go, and a million
+ * empty buckets around a few keys with a time would otherwise be walked
+ * whole after every batch.
  */
+#define EXPIRE_BUCKETS_PER_KEY 4
+
 void ks_active_expire(struct kv_server *s, uint32_t budget)
 {
-	for (int d = 0; d < KV_DBS && budget; d++) {
+	uint64_t buckets = (uint64_t)budget * EXPIRE_BUCKETS_PER_KEY;
+	for (int d = 0; d < KV_DBS && budget && buckets; d++) {
 		struct keyspace *ks = &s->ks[d];
 		if (!ks->nexpires)
 			continue;
 		uint64_t walked = 0;
-		while (budget && walked < ks->nb && ks->nexpires) {
+		while (budget && buckets && walked < ks->nb && ks->nexpires) {
+			buckets--;
 			uint64_t b = ks->expire_cursor++ & (ks->nb - 1);
 			walked++;
 			for (struct kentry *e = ks->b[b], *next; e; e = next) {
