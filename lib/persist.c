@@ -100,32 +100,48 @@ int ps_flush_set_flush(struct ps_persist *pp, struct ps_flush_set *fs)
 	return ret;
 }
 
+/* A full set is flushed early; the drain at commit still covers it, and an
+ * error is kept for commit to report. Out of line: the common add stays a
+ * few instructions. */
+__attribute__((noinline, cold)) static void flush_early(struct ps_persist *pp,
+							struct ps_flush_set *fs)
+{
+	int r = flush_range_all(pp, fs);
+
+	if (r && !fs->err)
+		fs->err = r;
+}
+
+/* Flushes act on whole cache lines: ranges are kept line-aligned, so two
+ * releases of neighbouring descriptors (8 bytes at the end of each line) are
+ * one run, not two. */
+#define LINE 64u
+
+/* How many of the newest runs an added range may merge with. A batch writes
+ * back to back, so a range that touches an open run touches one of the last
+ * few; a longer look only costs time (a range left unmerged is flushed twice
+ * at worst, which is harmless). */
+#define MERGE_LOOK 4u
+
 void ps_flush_set_add(struct ps_persist *pp, struct ps_flush_set *fs, uint64_t off,
 		      uint64_t len)
 {
-	/* Records of a batch usually sit back to back in one segment and their
-	 * descriptors in consecutive slots: try to extend one of the open runs. */
-	for (unsigned i = fs->n; i-- > 0;) {
-		uint64_t ro = fs->r[i].off, rl = fs->r[i].len;
+	uint64_t lo = off & ~(uint64_t)(LINE - 1);
+	uint64_t hi = (off + len + LINE - 1) & ~(uint64_t)(LINE - 1);
+	unsigned stop = fs->n > MERGE_LOOK ? fs->n - MERGE_LOOK : 0;
 
-		if (off <= ro + rl && ro <= off + len) {
-			uint64_t lo = off < ro ? off : ro;
-			uint64_t hi = off + len > ro + rl ? off + len : ro + rl;
+	for (unsigned i = fs->n; i-- > stop;) {
+		uint64_t ro = fs->r[i].off, re = ro + fs->r[i].len;
 
-			fs->r[i].off = lo;
-			fs->r[i].len = hi - lo;
+		if (lo <= re && ro <= hi) {
+			fs->r[i].off = lo < ro ? lo : ro;
+			fs->r[i].len = (hi > re ? hi : re) - fs->r[i].off;
 			return;
 		}
 	}
-	/* A full set is flushed early; the drain at commit still covers it,
-	 * and an error is kept for commit to report. */
-	if (fs->n == PS_FLUSH_SET_MAX) {
-		int r = flush_range_all(pp, fs);
-
-		if (r && !fs->err)
-			fs->err = r;
-	}
-	fs->r[fs->n].off = off;
-	fs->r[fs->n].len = len;
+	if (fs->n == PS_FLUSH_SET_MAX)
+		flush_early(pp, fs);
+	fs->r[fs->n].off = lo;
+	fs->r[fs->n].len = hi - lo;
 	fs->n++;
 }
