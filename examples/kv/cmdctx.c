@@ -96,7 +96,7 @@ void r_ok(struct cmdctx *x)
 
 void r_int(struct cmdctx *x, int64_t v)
 {
-	out_fmt(x->c, ":%" PRId64 "\r\n", v);
+	out_num(x->c, ':', v);
 }
 
 void r_nil(struct cmdctx *x)
@@ -111,14 +111,14 @@ void r_nil_array(struct cmdctx *x)
 
 void r_array(struct cmdctx *x, uint64_t n)
 {
-	out_fmt(x->c, "*%" PRIu64 "\r\n", n);
+	out_num(x->c, '*', (int64_t)n);
 }
 
 void r_bulk(struct cmdctx *x, const char *p, size_t n)
 {
 	if (!x->c)
 		return;
-	out_fmt(x->c, "$%zu\r\n", n);
+	out_num(x->c, '$', (int64_t)n);
 	out_text(x->c, p, n);
 	out_lit(x->c, "\r\n");
 }
@@ -137,7 +137,7 @@ void r_value(struct cmdctx *x, const struct pin *v)
 {
 	if (!x->c)
 		return;
-	out_fmt(x->c, "$%u\r\n", v->vlen);
+	out_num(x->c, '$', v->vlen);
 	out_pin(x->c, v);
 	out_lit(x->c, "\r\n");
 }

@@ -359,6 +359,7 @@ const char *http_reason(int status);
 void out_text(struct conn *c, const char *s, size_t n);
 #define out_lit(c, s) out_text((c), "" s, sizeof(s) - 1)
 void out_fmt(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void out_num(struct conn *c, char type, int64_t v);
 void out_pin(struct conn *c, const struct pin *v);
 void out_pin_range(struct conn *c, const struct pin *v, uint32_t from, uint32_t len);
 void out_range(struct conn *c, struct kflow *f, uint64_t seq, uint32_t len);

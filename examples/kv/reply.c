@@ -123,6 +123,27 @@ void out_text(struct conn *c, const char *s, size_t n)
 	c->qbytes += n;
 }
 
+/* A RESP header or integer: the type byte, v in decimal, CRLF. Written by
+ * hand: every GET reply starts with one, and vsnprintf costs more than the
+ * rest of the reply. */
+void out_num(struct conn *c, char type, int64_t v)
+{
+	char buf[24]; /* type, sign, 19 digits, CRLF */
+	char *e = buf + sizeof(buf), *p = e;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+	*--p = '\n';
+	*--p = '\r';
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	*--p = type;
+	out_text(c, p, (size_t)(e - p));
+}
+
 void out_fmt(struct conn *c, const char *fmt, ...)
 {
 	char buf[512];

@@ -212,6 +212,76 @@ static int split_inline(struct resp_parser *p, uint32_t line)
 	}
 }
 
+/* A length field's digits and its CR LF, all within data[*i, len): the
+ * value, or -1 for anything the byte-at-a-time path must judge (no digit, a
+ * sign, more than 10 digits, above max, not followed by CR LF, cut short). */
+static int64_t fast_len(const char *data, size_t len, size_t *i, uint64_t max)
+{
+	size_t j = *i;
+	uint64_t v = 0;
+	unsigned nd = 0;
+
+	while (j < len && data[j] >= '0' && data[j] <= '9') {
+		if (++nd > 10)
+			return -1;
+		v = v * 10 + (uint64_t)(data[j++] - '0');
+	}
+	if (!nd || v > max || j + 1 >= len || data[j] != '\r' || data[j + 1] != '\n')
+		return -1;
+	*i = j + 2;
+	return (int64_t)v;
+}
+
+/*
+ * The common case in one pass: a whole, well-formed multibulk command in
+ * data[0, len) (data[0] is its '*'). It keeps exactly what the state
+ * machine below would keep for the same bytes. Anything else (cut short,
+ * malformed, an empty array) returns 0 with nothing kept, and the state
+ * machine parses the same bytes from the start, errors and all. The
+ * argument array grows only for arguments whose headers are in data: each
+ * takes at least 6 bytes ("$0\r\n\r\n"), so a count the bytes cannot hold
+ * goes the slow way, which grows it one argument at a time.
+ */
+static int fast_multibulk(struct resp_parser *p, uint64_t seq, const char *data, size_t len,
+			  size_t *used)
+{
+	const struct kv_limits *lim = &p->lim;
+	size_t i = 1;
+	int64_t n = fast_len(data, len, &i, lim->max_args);
+
+	if (n <= 0 || (uint64_t)n > (len - i) / 6 || reserve_args(p, (uint32_t)n))
+		return 0;
+	for (uint32_t a = 0; a < (uint32_t)n; a++) {
+		if (i >= len || data[i] != '$')
+			goto slow;
+		i++;
+		int64_t l = fast_len(data, len, &i, lim->max_bulk);
+
+		if (l < 0 || len - i < (uint64_t)l + 2 || data[i + (size_t)l] != '\r' ||
+		    data[i + (size_t)l + 1] != '\n')
+			goto slow;
+		uint32_t m = (uint32_t)l;
+
+		p->argv[a] = (struct kv_arg){ .seq = seq + i, .len = m };
+		p->copy_off[a] = UINT32_MAX;
+		if (m <= lim->copy_max &&
+		    (uint64_t)p->buf_len + m <= (lim->copy_total ? lim->copy_total : lim->max_line) &&
+		    reserve_buf(p, m) == 0) {
+			p->copy_off[a] = p->buf_len;
+			memcpy(p->buf + p->buf_len, data + i, m);
+			p->buf_len += m;
+		}
+		i += (size_t)m + 2;
+	}
+	p->argc = p->want = (uint32_t)n;
+	publish(p);
+	*used = i;
+	return 1;
+slow:
+	start_command(p, seq);
+	return 0;
+}
+
 int resp_parse(struct resp_parser *p, uint64_t seq, const char *data, size_t len, size_t *used)
 {
 	size_t i = 0;
@@ -222,6 +292,12 @@ int resp_parse(struct resp_parser *p, uint64_t seq, const char *data, size_t len
 		case S_BEGIN:
 			start_command(p, seq + i);
 			if (c == '*') {
+				size_t n;
+
+				if (fast_multibulk(p, seq + i, data + i, len - i, &n)) {
+					*used = i + n;
+					return KV_DONE;
+				}
 				p->state = S_COUNT;
 				i++;
 			} else if (c == '\r' || c == '\n') {

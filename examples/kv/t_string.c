@@ -399,7 +399,7 @@ void c_getrange(struct cmdctx *x)
 		return r_bulk(x, "", 0);
 	if (!x->c)
 		return;
-	out_fmt(x->c, "$%" PRId64 "\r\n", end - start + 1);
+	out_num(x->c, '$', end - start + 1);
 	out_pin_range(x->c, e->ver, (uint32_t)start, (uint32_t)(end - start + 1));
 	out_lit(x->c, "\r\n");
 }

@@ -17,7 +17,7 @@ int str_to_i64(const char *s, size_t n, int64_t *out);
 int str_to_ld(const char *s, size_t n, long double *out);
 int ld_to_str(char *buf, size_t len, long double v);
 int glob_match(const char *pat, size_t plen, const char *s, size_t slen, int nocase);
-/* FNV-1a of a key, folded to 32 bits: the keyspace's buckets, MSET's
+/* A multiply-mix hash of a key, 8 bytes a step, folded to 32 bits: the keyspace's buckets, MSET's
  * repeated keys. */
 uint32_t kv_hash(const char *k, uint32_t n);
 
