@@ -49,6 +49,8 @@ struct uring_state {
 	uint32_t *seg_out;     /* fixed: chunks of a segment still in the kernel */
 	int64_t chop_seg;      /* fixed: segment being handed out chunk by chunk */
 	uint32_t chop_next;
+	unsigned segs_out;     /* fixed: segments with chunks lent or left to lend */
+	unsigned segs_max;     /* ... at most this many */
 };
 
 static struct uring_state *state(struct pktstore *ps)
@@ -83,8 +85,10 @@ static bool tail_buffer(struct pktstore *ps, struct uring_state *u, uint64_t *of
 		return false;
 	*off = u->ar.data_off + (uint64_t)s * u->ar.seg_size + start;
 	*len = u->ar.seg_size - start;
-	if (!u->inc)
+	if (!u->inc) {
 		u->seg_out[s]++;
+		u->segs_out++;
+	}
 	return true;
 }
 
@@ -103,10 +107,18 @@ static bool next_buffer(struct pktstore *ps, struct uring_state *u, uint64_t *of
 		return true;
 	}
 	if (u->chop_seg < 0) {
+		/* Rests go back at the end of the ring, so the segments whose
+		 * chunks are out finish in no particular order: without this
+		 * bound the lent bytes would spread over every segment, none
+		 * could be sealed and freed, and released space would never
+		 * come back. */
+		if (u->segs_out >= u->segs_max)
+			return false;
 		u->chop_seg = ps_be_seg_take(ps);
 		u->chop_next = 0;
 		if (u->chop_seg < 0)
 			return tail_buffer(ps, u, off, len);
+		u->segs_out++;
 	}
 	uint64_t s = (uint64_t)u->chop_seg;
 
@@ -171,6 +183,7 @@ static void buffer_done(struct pktstore *ps, struct uring_state *u, uint16_t bid
 	if (u->inc) {
 		ps_be_seg_seal(ps, seg);
 	} else if (--u->seg_out[seg] == 0 && (int64_t)seg != u->chop_seg) {
+		u->segs_out--;
 		ps_be_seg_seal(ps, seg);
 	}
 }
@@ -314,17 +327,23 @@ static int check_multishot(struct pktstore *ps, struct uring_state *u)
 	return -EOPNOTSUPP;
 }
 
-/* How many buffers are lent at most, and how long they are: a quarter of
- * the segments at most, so appends keep room. */
+/* How many buffers are lent at most, and how long they are: the same
+ * number of segments on both shapes, a quarter of them and no more than
+ * WINDOW_SEGS, so appends keep room. */
 static int size_window(struct uring_state *u)
 {
+	unsigned segs = (unsigned)(u->ar.nsegs / 4 < WINDOW_SEGS ? u->ar.nsegs / 4 : WINDOW_SEGS);
+
+	if (!segs)
+		segs = 1;
 	if (u->inc) {
 		u->buf_len = u->ar.seg_size;
-		u->window = (unsigned)(u->ar.nsegs / 4 < WINDOW_SEGS ? u->ar.nsegs / 4 : WINDOW_SEGS);
+		u->window = segs;
 	} else {
 		u->buf_len = u->ar.seg_size < FIXED_CHUNK ? u->ar.seg_size : FIXED_CHUNK;
-		uint64_t chunks = u->ar.nsegs / 4 * (u->ar.seg_size / u->buf_len);
+		uint64_t chunks = (uint64_t)segs * (u->ar.seg_size / u->buf_len);
 
+		u->segs_max = segs;
 		u->window = (unsigned)(chunks < FIXED_WINDOW ? chunks : FIXED_WINDOW);
 		u->seg_out = calloc(u->ar.nsegs, sizeof(*u->seg_out));
 		if (!u->seg_out)

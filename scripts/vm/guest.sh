@@ -131,10 +131,10 @@ kvdemo() {
 # server reaches the medium only through the library calls its tests cover
 # (the kv demo runs at each granularity).
 # io_uring refused: the power-loss workloads that do not need io_uring force
-# recv and ran in the full suite, and the kv damage campaign damages stopped
-# arenas, whatever the path.
+# recv and ran in the full suite, the kv damage campaign damages stopped
+# arenas, whatever the path, and kv.e2e.full.uring-fixed asks for io_uring.
 MEDIUM_EXCLUDE='-^(powerfail|cli|kv\..*)$'
-NO_URING_EXCLUDE='-^(powerfail|kv\.parser\..*|kv\.e2e\.campaign)$'
+NO_URING_EXCLUDE='-^(powerfail|kv\.parser\..*|kv\.e2e\.campaign|kv\.e2e\.full\.uring-fixed)$'
 # The bounded runs (VM_SCOPE=ci): what the medium and the kernel can change
 # in the least time. The Criterion suites, the adapters and distinct-stores
 # (every receive path the kernel has, on DAX), kv.e2e.overwrite (the kv
