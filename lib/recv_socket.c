@@ -10,6 +10,9 @@
  * free descriptor) stays in the set watching only for a hang-up, so the fd
  * does not spin while the caller must release records, yet a client that
  * leaves still gets its end of stream; full interest returns with space.
+ * "Leaves" means a reset or a FIN that reached this socket: a zero window
+ * holds back a FIN queued behind unsent bytes, and kernels before 6.10 drop
+ * a bare FIN at a zero window (pktstore_recv_persist_any(3) says so).
  */
 #include <errno.h>
 #include <poll.h>

@@ -68,7 +68,8 @@ t1=$(cpu_ticks)
 echo "server with a full store: $((t1 - t0)) CPU ticks in 3 s"
 [ $((t1 - t0)) -le 15 ] || fail "a server whose store is full used $((t1 - t0)) ticks in 3 s"
 alive
-# They leave: their records go, and the server serves again.
+# They leave (with resets: see output_client.py): their records go, and the
+# server serves again.
 exec {FILL[1]}>&-
 wait "$FILL_PID"
 expect_eq after-full "$(rcli set k v)" OK
