@@ -218,6 +218,8 @@ struct kv_config {
 	uint32_t max_clients;
 	uint64_t max_output;    /* bytes queued for one client before it is cut off */
 	uint64_t maxmemory;     /* CONFIG SET maxmemory: a lower bound than the arena's (0: none) */
+	uint64_t full_timeout_ns; /* full this long with nothing released: close the
+				     connections holding unfinished commands (0: never) */
 	const char *zcrx;       /* --zcrx IF:QUEUE, or NULL */
 	char *requirepass;      /* NULL: no AUTH needed */
 };
@@ -225,6 +227,7 @@ struct kv_config {
 struct kv_stats {
 	uint64_t commands, connections, rejected_connections, expired_keys;
 	uint64_t hits, misses, net_in, net_out, errors;
+	uint64_t evicted_clients; /* closed by the full-arena timeout */
 };
 
 struct kv_server {
@@ -255,6 +258,7 @@ struct kv_server {
 	uint64_t start_ms;
 	struct kv_stats st;
 	uint64_t passes, relocated_bytes, released;
+	uint64_t full_since_ns;   /* receiving found the arena full since then (0: not full) */
 	/* Space (compact.c): every live value is charged what it takes in a
 	 * meta record, packing waste included; writes that would take the
 	 * charge past limit are refused (OOM), and a cleaning pass starts while

@@ -26,6 +26,10 @@ static const char usage[] =
 	"  --max-clients N     simultaneous connections (default 512)\n"
 	"  --max-output BYTES  replies queued for one client before it is cut off\n"
 	"                      (default 1G; CONFIG SET client-output-buffer-limit)\n"
+	"  --full-timeout SECONDS\n"
+	"                      when the arena has been full this long with nothing\n"
+	"                      released, close the connections holding unfinished\n"
+	"                      commands, largest first (default 10; 0: never)\n"
 	"  --requirepass-file PATH\n"
 	"                      clients must AUTH with the first line of PATH first\n"
 	"  --requirepass PASS  the same with PASS (visible to ps: prefer the file);\n"
@@ -128,6 +132,7 @@ int main(int argc, char **argv)
 		{ "max-value", required_argument, NULL, 'v' },
 		{ "max-clients", required_argument, NULL, 'c' },
 		{ "max-output", required_argument, NULL, 'o' },
+		{ "full-timeout", required_argument, NULL, 'T' },
 		{ "requirepass", required_argument, NULL, 'p' },
 		{ "requirepass-file", required_argument, NULL, 'P' },
 		{ "zcrx", required_argument, NULL, 'z' },
@@ -144,6 +149,7 @@ int main(int argc, char **argv)
 	s->cfg.http_addr = "127.0.0.1:7380";
 	s->cfg.max_clients = 512;
 	s->cfg.max_output = 1ull << 30;
+	s->cfg.full_timeout_ns = 10 * 1000000000ull;
 	s->start_ms = wall_ms();
 	int o, http_given = 0;
 	opterr = 0;
@@ -181,6 +187,12 @@ int main(int argc, char **argv)
 			}
 			if (!s->cfg.max_output)
 				return bad("--max-output '%s' is too small: at least 1", optarg);
+			break;
+		case 'T':
+			if (parse_size(optarg, 86400, &v) < 0)
+				return bad("--full-timeout '%s' is not a number of seconds from 0 to 86400",
+					   optarg);
+			s->cfg.full_timeout_ns = v * 1000000000ull;
 			break;
 		case 'p':
 			free(s->cfg.requirepass);

@@ -346,22 +346,84 @@ static void on_signal(struct kv_server *s)
 		stop = 1;
 }
 
+/* Bytes of c's stream that belong to a command (or MULTI) not finished
+ * yet: the records holding them stay until it is. */
+static uint64_t unfinished_bytes(const struct conn *c)
+{
+	const struct kflow *f = c->flow;
+	uint64_t from = f->in_multi ? f->multi_start : flow_cmd_start(f);
+	return f->broken || c->detached || f->next_seq <= from ? 0 : f->next_seq - from;
+}
+
+static int by_unfinished_desc(const void *a, const void *b)
+{
+	uint64_t x = unfinished_bytes(*(struct conn *const *)a);
+	uint64_t y = unfinished_bytes(*(struct conn *const *)b);
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/*
+ * The arena has been full for --full-timeout with nothing released: the
+ * space is held by commands still arriving, whose clients may never finish
+ * them (or whose goodbye cannot get through: a peer's FIN waits behind the
+ * bytes a full store does not read). Nobody else can be served meanwhile, not
+ * even a GET, whose bytes need room too. Close the connections holding
+ * unfinished commands, largest first, until a quarter of the data region is
+ * theirs no more; none of those commands was answered, so nothing
+ * acknowledged is lost. Redis's client eviction (maxmemory-clients) is the
+ * same choice.
+ */
+static void evict_unfinished(struct kv_server *s)
+{
+	struct pktstore_stats st;
+	uint64_t want = pktstore_stats(s->ps, &st) == 0 ? st.data_bytes / 4 : UINT64_MAX;
+	struct conn **v = malloc((s->nconns ? s->nconns : 1) * sizeof(*v));
+	if (!v)
+		return;
+	uint64_t n = 0;
+	for (struct conn *c = s->conns; c; c = c->next)
+		if (unfinished_bytes(c))
+			v[n++] = c;
+	qsort(v, n, sizeof(*v), by_unfinished_desc);
+	uint64_t freed = 0;
+	for (uint64_t i = 0; i < n && freed < want; i++) {
+		uint64_t b = unfinished_bytes(v[i]);
+		kv_log("the arena has been full for %llu s: closing client %llu, whose unfinished "
+		       "command holds %llu bytes",
+		       (unsigned long long)(s->cfg.full_timeout_ns / 1000000000ull),
+		       (unsigned long long)v[i]->id, (unsigned long long)b);
+		freed += b;
+		s->st.evicted_clients++;
+		conn_close(s, v[i]);
+	}
+	free(v);
+}
+
 /*
  * The store returns -ENOSPC at once while it is full, blocking or not: it
  * hands out nothing until records are released, and does not wait for the
  * watched descriptors meanwhile. Make room; if nothing was released, wait
  * for the next tick (or a signal) instead of calling again at once, which
- * would spin.
+ * would spin. A store that stays full with nothing released past
+ * --full-timeout loses its unfinished commands (evict_unfinished).
  */
 static void out_of_space(struct kv_server *s)
 {
 	static struct kv_ratelimit rl;
 	kv_log_limited(&rl, "the arena is full: receiving waits until records are released");
-	uint64_t released = s->released;
+	uint64_t released = s->released, now = now_ns();
 	compact_maybe(s);
 	serve_dirty(s);
-	if (s->released != released)
+	if (s->released != released || !s->full_since_ns) {
+		s->full_since_ns = now;
 		return;
+	}
+	if (s->cfg.full_timeout_ns && now - s->full_since_ns >= s->cfg.full_timeout_ns) {
+		evict_unfinished(s);
+		s->full_since_ns = now;
+		if (s->released != released)
+			return;
+	}
 	struct pollfd p[2] = { { .fd = s->timer_fd, .events = POLLIN },
 			       { .fd = s->signal_fd, .events = POLLIN } };
 	if (poll(p, 2, -1) <= 0)
@@ -455,6 +517,10 @@ static void round_once(struct kv_server *s)
 				mark(s, f->conn);
 			}
 		} else {
+			/* Bytes came in: the store is not stuck full. (Events
+			 * alone, such as the timer's, come while it is.) */
+			if (r->len)
+				s->full_since_ns = 0;
 			process(s, r);
 		}
 	}

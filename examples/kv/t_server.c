@@ -123,11 +123,13 @@ static void section(struct kv_server *s, struct sbuf *b, size_t i)
 			  "total_commands_processed:%" PRIu64 "\r\ninstantaneous_ops_per_sec:0\r\n"
 			  "total_net_input_bytes:0\r\ntotal_net_output_bytes:0\r\n"
 			  "rejected_connections:%" PRIu64 "\r\nexpired_keys:%" PRIu64 "\r\n"
-			  "evicted_keys:0\r\nkeyspace_hits:%" PRIu64 "\r\nkeyspace_misses:%" PRIu64
+			  "evicted_keys:0\r\nevicted_clients:%" PRIu64 "\r\n"
+			  "keyspace_hits:%" PRIu64 "\r\nkeyspace_misses:%" PRIu64
 			  "\r\npubsub_channels:0\r\npubsub_patterns:0\r\ntotal_error_replies:%" PRIu64
 			  "\r\n",
 			  s->st.connections, s->st.commands, s->st.rejected_connections,
-			  s->st.expired_keys, s->st.hits, s->st.misses, s->st.errors);
+			  s->st.expired_keys, s->st.evicted_clients, s->st.hits, s->st.misses,
+			  s->st.errors);
 	} else if (!strcmp(n, "replication")) {
 		sb_printf(b, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"
 			  "master_failover_state:no-failover\r\n"

@@ -6,7 +6,7 @@
 # only once they are all in its socket); the output limit still cuts off a
 # client that does not read; and a store filled by commands still being
 # received (the server cannot release them) leaves the server idle, not
-# spinning, until they go.
+# spinning, until they go, or until --full-timeout closes the largest.
 . "$(dirname "$0")/lib.sh" "$@"
 need python3 redis-cli timeout
 C="$(dirname "$0")/output_client.py"
@@ -52,7 +52,7 @@ stop_server_clean
 # store fills with records the server must keep, and hands out nothing
 # until some are released.
 rm -f "$WORK/arena"
-start_server --size 8M
+start_server --size 8M --full-timeout 0
 coproc FILL { exec python3 "$C" fill "$RESP_PORT" 40 450000; }
 IFS= read -r -t "$(ts 30)" line <&"${FILL[0]}" || fail "the fill client did not start"
 echo "$line"
@@ -74,5 +74,32 @@ exec {FILL[1]}>&-
 wait "$FILL_PID"
 expect_eq after-full "$(rcli set k v)" OK
 expect_eq after-full-get "$(rcli get k)" v
+grep -q "closing client" "$WORK/server.log" && fail "--full-timeout 0 closed clients"
+stop_server_clean
+
+# The same 40 clients, who never finish nor leave: once the store has been
+# full for --full-timeout with nothing released, the largest unfinished
+# commands go and everyone else is served again.
+rm -f "$WORK/arena"
+start_server --size 8M --full-timeout 2
+coproc FILL { exec python3 "$C" fill "$RESP_PORT" 40 450000; }
+IFS= read -r -t "$(ts 30)" line <&"${FILL[0]}" || fail "the fill client did not start"
+for _ in $(seq $((50 * TIME_SCALE))); do
+	grep -q "the arena is full" "$WORK/server.log" && break
+	sleep 0.1
+done
+grep -q "the arena is full" "$WORK/server.log" || fail "the arena did not fill"
+t0=$(date +%s%N)
+out=$(tmo 20 redis-cli -p "$RESP_PORT" set k2 v2) || true
+echo "SET while 40 stalled clients hold the store: '$out' after $((($(date +%s%N) - t0) / 1000000)) ms"
+expect_eq stalled-set "$out" OK
+expect_eq stalled-get "$(rcli get k2)" v2
+grep "closing client" "$WORK/server.log" | head -3
+evicted=$(rcli info stats | tr -d '\r' | sed -n 's/^evicted_clients://p')
+echo "evicted_clients: $evicted"
+[ "${evicted:-0}" -gt 0 ] || fail "INFO counts no evicted clients"
+alive
+exec {FILL[1]}>&-
+wait "$FILL_PID"
 stop_server_clean
 echo PASS

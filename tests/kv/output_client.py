@@ -16,7 +16,7 @@
       CLIENTS connections each start a SET whose value is announced as
       500,000 bytes and send BYTES of it (what the sockets take within 10 s),
       then hold them until stdin closes: commands being received, which the
-      arena must keep, until it is full.
+      arena must keep, until it is full (or the server closes some).
 """
 import select
 import socket
@@ -136,6 +136,8 @@ def fill(port, clients, nbytes):
                     c[1] = c[1][c[0].send(c[1]):]
                 except BlockingIOError:
                     pass
+                except (BrokenPipeError, ConnectionResetError):
+                    c[1] = b""  # the server closed it (--full-timeout)
     print("holding %d partial commands" % clients, flush=True)
     sys.stdin.read()
     # Leave with a reset, not a FIN.  The server reads nothing from a flow
