@@ -351,7 +351,8 @@ static void on_signal(struct kv_server *s)
 static uint64_t unfinished_bytes(const struct conn *c)
 {
 	const struct kflow *f = c->flow;
-	uint64_t from = f->in_multi ? f->multi_start : flow_cmd_start(f);
+	uint64_t from = f->in_multi ? f->multi_start
+			: flow_busy(f) ? flow_cmd_start(f) : f->next_seq;
 	return f->broken || c->detached || f->next_seq <= from ? 0 : f->next_seq - from;
 }
 

@@ -82,6 +82,16 @@ stop_server_clean
 # commands go and everyone else is served again.
 rm -f "$WORK/arena"
 start_server --size 8M --full-timeout 2
+# (One coproc at a time: the idle client talks through a fifo and a file.)
+mkfifo "$WORK/idle.in"
+python3 "$C" idle "$RESP_PORT" <"$WORK/idle.in" >"$WORK/idle.out" 2>&1 &
+IDLE_PID=$!
+exec {IDLE_IN}>"$WORK/idle.in"
+for _ in $(seq $((100 * TIME_SCALE))); do
+	grep -q "ready" "$WORK/idle.out" && break
+	sleep 0.1
+done
+grep -q "ready" "$WORK/idle.out" || fail "the idle client did not start: $(cat "$WORK/idle.out")"
 coproc FILL { exec python3 "$C" fill "$RESP_PORT" 40 450000; }
 IFS= read -r -t "$(ts 30)" line <&"${FILL[0]}" || fail "the fill client did not start"
 for _ in $(seq $((50 * TIME_SCALE))); do
@@ -98,6 +108,10 @@ grep "closing client" "$WORK/server.log" | head -3
 evicted=$(rcli info stats | tr -d '\r' | sed -n 's/^evicted_clients://p')
 echo "evicted_clients: $evicted"
 [ "${evicted:-0}" -gt 0 ] || fail "INFO counts no evicted clients"
+echo >&"$IDLE_IN"
+exec {IDLE_IN}>&-
+wait "$IDLE_PID" || true
+expect_eq idle-client "$(tail -n 1 "$WORK/idle.out")" "idle client still served"
 alive
 exec {FILL[1]}>&-
 wait "$FILL_PID"

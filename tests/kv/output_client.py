@@ -17,6 +17,9 @@
       500,000 bytes and send BYTES of it (what the sockets take within 10 s),
       then hold them until stdin closes: commands being received, which the
       arena must keep, until it is full (or the server closes some).
+  output_client.py idle PORT
+      SET idle 1, then wait for a line on stdin and GET it on the same
+      connection: a client between commands must still be served.
 """
 import select
 import socket
@@ -150,6 +153,23 @@ def fill(port, clients, nbytes):
         s.close()
 
 
+def idle(port):
+    s = connect(port)
+    s.sendall(b"*3\r\n$3\r\nSET\r\n$4\r\nidle\r\n$1\r\n1\r\n")
+    if s.recv(64) != b"+OK\r\n":
+        sys.exit("idle: SET not answered")
+    print("idle client ready", flush=True)
+    sys.stdin.readline()
+    try:
+        s.sendall(b"*2\r\n$3\r\nGET\r\n$4\r\nidle\r\n")
+        got = s.recv(64)
+    except OSError as e:
+        sys.exit("idle: closed by the server (%s)" % e)
+    if got != b"$1\r\n1\r\n":
+        sys.exit("idle: GET answered %r" % got)
+    print("idle client still served", flush=True)
+
+
 def main():
     mode, port = sys.argv[1], int(sys.argv[2])
     if mode == "pipeline":
@@ -158,6 +178,8 @@ def main():
     elif mode == "noread":
         noread(port, int(sys.argv[3]), float(sys.argv[4]),
                len(sys.argv) > 5 and sys.argv[5] == "halfclose")
+    elif mode == "idle":
+        idle(port)
     elif mode == "fill":
         fill(port, int(sys.argv[3]), int(sys.argv[4]))
     else:
