@@ -58,8 +58,7 @@ static void full_then_hangup(enum pktstore_recv_path rp, uint32_t bytes_per_reco
 
 	arena_path(MEDIUM_TMPFS, "bp", path, sizeof(path));
 	ret = pktstore_open(path, &o, &ps);
-	if (ret && rp != PKTSTORE_PATH_RECV)
-		cr_skip_test("receive path %d unavailable here: %s", (int)rp, pktstore_strerror(ret));
+	skip_if_path_missing(rp, ret, path);
 	cr_assert_eq(ret, 0, "%s", pktstore_strerror(ret));
 
 	int c[CLIENTS], s[CLIENTS];
@@ -166,8 +165,7 @@ static void tails_after_restart(enum pktstore_recv_path rp)
 
 	o = (struct pktstore_opts){ .recv_path = rp };
 	ret = pktstore_open(path, &o, &ps);
-	if (ret && rp != PKTSTORE_PATH_RECV)
-		cr_skip_test("receive path %d unavailable here: %s", (int)rp, pktstore_strerror(ret));
+	skip_if_path_missing(rp, ret, path);
 	cr_assert_eq(ret, 0, "%s", pktstore_strerror(ret));
 	cr_assert_eq(pktstore_stats(ps, &st), 0);
 	cr_assert_eq(st.segments_free, 0);

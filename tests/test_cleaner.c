@@ -164,8 +164,7 @@ static void idle_clients(enum pktstore_recv_path rp)
 	arena_path(MEDIUM_TMPFS, "cleaner-net", path, sizeof(path));
 	int ret = pktstore_open(path, &o, &ps);
 
-	if (ret && rp != PKTSTORE_PATH_RECV)
-		cr_skip_test("receive path %d unavailable here: %s", (int)rp, pktstore_strerror(ret));
+	skip_if_path_missing(rp, ret, path);
 	cr_assert_eq(ret, 0, "%s", pktstore_strerror(ret));
 	tcp_pair(&bc, &bs);
 	cr_assert_eq(pktstore_attach(ps, bs, 0, &bflow), 0);
@@ -296,8 +295,8 @@ Test(cleaner, detach_moves_nothing)
 	arena_path(MEDIUM_TMPFS, "cleaner-detach", path, sizeof(path));
 	int ret = pktstore_open(path, &o, &ps);
 
-	if (ret)
-		cr_skip_test("uring-fixed unavailable here: %s", pktstore_strerror(ret));
+	skip_if_path_missing(PKTSTORE_PATH_URING_FIXED, ret, path);
+	cr_assert_eq(ret, 0, "%s", pktstore_strerror(ret));
 	for (int i = 0; i < NF; i++) {
 		tcp_pair(&cl[i], &sv[i]);
 		cr_assert_eq(pktstore_attach(ps, sv[i], (uint64_t)i, &fl[i]), 0);

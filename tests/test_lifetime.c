@@ -25,8 +25,8 @@ static void cleanup(void)
 
 TestSuite(lifetime, .fini = cleanup);
 
-/* Whether this kernel offers the receive path; why not, in *why. */
-static bool path_works(enum pktstore_recv_path rp, char *why, size_t n)
+/* Skip the test when this kernel lacks the receive path (and only then). */
+static void need_path(enum pktstore_recv_path rp)
 {
 	char p[256];
 	struct pktstore_opts o = { .flags = PKTSTORE_CREATE, .size = 2 << 20,
@@ -36,11 +36,10 @@ static bool path_works(enum pktstore_recv_path rp, char *why, size_t n)
 	arena_path(MEDIUM_TMPFS, "probe", p, sizeof(p));
 	int ret = pktstore_open(p, &o, &ps);
 
+	skip_if_path_missing(rp, ret, p);
 	unlink(p);
-	if (!ret)
-		return pktstore_close(ps) == 0;
-	snprintf(why, n, "receive path %d unavailable: %s", (int)rp, pktstore_strerror(ret));
-	return false;
+	cr_assert_eq(ret, 0, "open on %d: %s", (int)rp, pktstore_strerror(ret));
+	cr_assert_eq(pktstore_close(ps), 0);
 }
 
 static struct pktstore *open_small(enum pktstore_recv_path rp, uint32_t max_flows,
@@ -137,19 +136,13 @@ Test(lifetime, detach_while_stalled_recv)
 
 Test(lifetime, detach_while_stalled_uring_fixed)
 {
-	char why[128];
-
-	if (!path_works(PKTSTORE_PATH_URING_FIXED, why, sizeof(why)))
-		cr_skip_test("%s", why);
+	need_path(PKTSTORE_PATH_URING_FIXED);
 	detach_while_stalled(PKTSTORE_PATH_URING_FIXED);
 }
 
 Test(lifetime, detach_while_stalled_uring_inc)
 {
-	char why[128];
-
-	if (!path_works(PKTSTORE_PATH_URING_INC, why, sizeof(why)))
-		cr_skip_test("%s", why);
+	need_path(PKTSTORE_PATH_URING_INC);
 	detach_while_stalled(PKTSTORE_PATH_URING_INC);
 }
 
@@ -199,10 +192,7 @@ Test(lifetime, recv_persist_gives_slots_back_recv)
 
 Test(lifetime, recv_persist_gives_slots_back_uring_fixed)
 {
-	char why[128];
-
-	if (!path_works(PKTSTORE_PATH_URING_FIXED, why, sizeof(why)))
-		cr_skip_test("%s", why);
+	need_path(PKTSTORE_PATH_URING_FIXED);
 	slots_come_back(PKTSTORE_PATH_URING_FIXED);
 }
 
