@@ -14,6 +14,7 @@
 
 #include "cmd.h"
 #include "size.h"
+#include "util.h"
 
 static const char usage[] =
 	"usage: pktstore-kv --arena PATH [options]\n"
@@ -151,6 +152,7 @@ int main(int argc, char **argv)
 	s->cfg.max_output = 1ull << 30;
 	s->cfg.full_timeout_ns = 10 * 1000000000ull;
 	s->start_ms = wall_ms();
+	kv_hash_init(); /* before any key is hashed, replay's included */
 	int o, http_given = 0;
 	opterr = 0;
 	while ((o = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {

@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 /* Decimal digits only, an optional '-', no leading zero (but "0" itself),
  * no "-0", and within int64: what Redis accepts as an integer. */
@@ -168,30 +171,73 @@ int glob_match(const char *pat, size_t plen, const char *s, size_t slen, int noc
 	return pi == plen;
 }
 
-/* Eight bytes a step: keys are typically 10-40 bytes, where a byte-at-a-time
- * hash cost more than the lookup it serves. Each step mixes the word in with
- * a multiply and folds the high bits down; the length goes in first so keys
- * that differ only by trailing zero bytes differ. */
+/*
+ * SipHash-1-3 (Aumasson and Bernstein's keyed hash; one round per word,
+ * three to finish) under a key drawn at start. Keys come from the network:
+ * a hash anyone can compute lets one client send keys that all share a
+ * bucket and make every insert walk them all. An unkeyed multiply-mix hash
+ * fell to solving for one word; seeding it did not help, as a flipped top
+ * bit passes its multiply unchanged and the next word cancels it.
+ */
+static uint64_t sip_k0, sip_k1;
+
+void kv_hash_init(void)
+{
+	uint64_t k[2];
+
+	if (getrandom(k, sizeof(k), 0) != (ssize_t)sizeof(k)) {
+		/* No entropy source: still unpredictable from outside. */
+		struct timespec t;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		k[0] = (uint64_t)t.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+		k[1] = (uint64_t)t.tv_sec * 0xbf58476d1ce4e5b9ull ^ (uint64_t)(uintptr_t)&t;
+	}
+	sip_k0 = k[0];
+	sip_k1 = k[1];
+}
+
+static inline uint64_t rotl(uint64_t x, int b)
+{
+	return x << b | x >> (64 - b);
+}
+
+#define SIPROUND                                                                            \
+	do {                                                                                \
+		v0 += v1, v1 = rotl(v1, 13), v1 ^= v0, v0 = rotl(v0, 32);                   \
+		v2 += v3, v3 = rotl(v3, 16), v3 ^= v2;                                      \
+		v0 += v3, v3 = rotl(v3, 21), v3 ^= v0;                                      \
+		v2 += v1, v1 = rotl(v1, 17), v1 ^= v2, v2 = rotl(v2, 32);                   \
+	} while (0)
+
+uint64_t kv_siphash13(uint64_t k0, uint64_t k1, const char *k, uint32_t n)
+{
+	uint64_t v0 = k0 ^ 0x736f6d6570736575ull, v1 = k1 ^ 0x646f72616e646f6dull;
+	uint64_t v2 = k0 ^ 0x6c7967656e657261ull, v3 = k1 ^ 0x7465646279746573ull;
+	uint64_t last = (uint64_t)n << 56, m;
+	uint32_t left = n;
+
+	for (; left >= 8; k += 8, left -= 8) {
+		memcpy(&m, k, 8); /* little-endian words, as the algorithm reads them */
+		v3 ^= m;
+		SIPROUND;
+		v0 ^= m;
+	}
+	for (uint32_t i = 0; i < left; i++)
+		last |= (uint64_t)(uint8_t)k[i] << (8 * i);
+	v3 ^= last;
+	SIPROUND;
+	v0 ^= last;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
 uint32_t kv_hash(const char *k, uint32_t n)
 {
-	const uint64_t m = 0x9e3779b97f4a7c15ull;
-	uint64_t h = (uint64_t)n * m ^ 0xcbf29ce484222325ull;
+	uint64_t h = kv_siphash13(sip_k0, sip_k1, k, n);
 
-	for (; n >= 8; k += 8, n -= 8) {
-		uint64_t w;
-
-		memcpy(&w, k, 8);
-		h = (h ^ w) * m;
-		h ^= h >> 29;
-	}
-	if (n) {
-		uint64_t w = 0;
-
-		for (uint32_t i = 0; i < n; i++)
-			w |= (uint64_t)(uint8_t)k[i] << (8 * i);
-		h = (h ^ w) * m;
-		h ^= h >> 29;
-	}
-	h *= 0xbf58476d1ce4e5b9ull;
 	return (uint32_t)(h ^ (h >> 32));
 }

@@ -9,14 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
 #include "watch.h"
 
+/* The keyspace's keyed hash (keys come from clients), the database mixed in. */
 static uint32_t hash(int db, const char *key, uint32_t klen)
 {
-	uint32_t h = 2166136261u ^ (uint32_t)db;
-	for (uint32_t i = 0; i < klen; i++)
-		h = (h ^ (uint8_t)key[i]) * 16777619u;
-	return h;
+	return kv_hash(key, klen) ^ (uint32_t)db * 0x9e3779b9u;
 }
 
 static int same(const struct watch *w, int db, const char *key, uint32_t klen, uint32_t h)
