@@ -279,6 +279,7 @@ boot() {
 	BUILD='$BUILD'
 	RUNS='${VM_RUNS:-$runs}'
 	POINTS='$POINTS'
+	TIME_SCALE='$PKTSTORE_TEST_TIME_SCALE'
 	RES=/tmp/results
 	CTEST_ARGS='${VM_CTEST_ARGS:-}'
 	EOF

@@ -45,6 +45,7 @@ export PKTSTORE_POWERFAIL_POINTS=$POINTS CRITERION_VERBOSITY_LEVEL=1
 # The init's chroot starts from an empty environment: the slow-machine
 # factor of the tests' time limits comes from config.sh.
 export PKTSTORE_TEST_TIME_SCALE=${TIME_SCALE:-1}
+say "time limits scaled by $PKTSTORE_TEST_TIME_SCALE"
 export TMPDIR=/tmp
 
 # ctest writes its logs under the build tree, read-only here.
