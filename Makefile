@@ -58,7 +58,9 @@ test-sanitize: deps
 test-tsan: deps
 	cmake -S . -B build-tsan -DPKTSTORE_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build build-tsan -j $(JOBS)
+	rm -f /dev/shm/pktstore-tsan.arena
 	build-tsan/examples/demo/pktstore-demo --arena /dev/shm/pktstore-tsan.arena --size 67108864
+	rm -f /dev/shm/pktstore-tsan.arena
 	cd build-tsan && ctest --output-on-failure -R 'kv.e2e|cli|distinct-stores' -E 'kv.e2e.campaign'
 
 bench: deps build

@@ -25,6 +25,12 @@
 
 static char path[64];
 
+/* libFuzzer exits when its time is up: the arena file goes with it. */
+static void remove_arena(void)
+{
+	unlink(path);
+}
+
 static void walk(struct pktstore *ps)
 {
 	struct pktstore_rec r[64];
@@ -124,8 +130,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!size)
 		return 0;
-	if (!path[0])
+	if (!path[0]) {
 		snprintf(path, sizeof(path), "/dev/shm/pktstore-fuzz-%d.arena", (int)getpid());
+		atexit(remove_arena);
+	}
 	size--;
 	uint8_t *img = malloc(size ? size : 1);
 
