@@ -11,6 +11,15 @@
 need python3 redis-cli timeout
 C="$(dirname "$0")/output_client.py"
 
+# wait_full: the server has said its arena is full (within 5 s, scaled).
+wait_full() {
+	for _ in $(seq $((50 * TIME_SCALE))); do
+		grep -q "the arena is full" "$WORK/server.log" && return
+		sleep 0.1
+	done
+	fail "the arena did not fill"
+}
+
 cpu_ticks() {
 	awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"
 }
@@ -56,11 +65,7 @@ start_server --size 8M --full-timeout 0
 coproc FILL { exec python3 "$C" fill "$RESP_PORT" 40 450000; }
 IFS= read -r -t "$(ts 30)" line <&"${FILL[0]}" || fail "the fill client did not start"
 echo "$line"
-for _ in $(seq $((50 * TIME_SCALE))); do
-	grep -q "the arena is full" "$WORK/server.log" && break
-	sleep 0.1
-done
-grep -q "the arena is full" "$WORK/server.log" || fail "the arena did not fill"
+wait_full
 sleep 0.5
 t0=$(cpu_ticks)
 sleep 3
@@ -94,11 +99,7 @@ done
 grep -q "ready" "$WORK/idle.out" || fail "the idle client did not start: $(cat "$WORK/idle.out")"
 coproc FILL { exec python3 "$C" fill "$RESP_PORT" 40 450000; }
 IFS= read -r -t "$(ts 30)" line <&"${FILL[0]}" || fail "the fill client did not start"
-for _ in $(seq $((50 * TIME_SCALE))); do
-	grep -q "the arena is full" "$WORK/server.log" && break
-	sleep 0.1
-done
-grep -q "the arena is full" "$WORK/server.log" || fail "the arena did not fill"
+wait_full
 t0=$(date +%s%N)
 out=$(tmo 20 redis-cli -p "$RESP_PORT" set k2 v2) || true
 echo "SET while 40 stalled clients hold the store: '$out' after $((($(date +%s%N) - t0) / 1000000)) ms"
