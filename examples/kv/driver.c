@@ -91,6 +91,13 @@ uint64_t flow_cmd_start(const struct kflow *f)
 	return ops_of(f)->cmd_start(f);
 }
 
+/* Where the bytes of the command, or the transaction, not finished yet
+ * begin: next_seq when there is none. */
+uint64_t flow_unfinished_from(const struct kflow *f)
+{
+	return f->in_multi ? f->multi_start : flow_busy(f) ? flow_cmd_start(f) : f->next_seq;
+}
+
 /* Redis's words for a command it does not know, newlines made spaces. */
 static void unknown(struct cmdctx *x)
 {

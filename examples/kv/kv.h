@@ -353,6 +353,7 @@ void log_trim(struct kv_server *s, uint64_t below_pos);
 int flow_feed(struct kv_server *s, struct kflow *f, struct krec *r, struct replay *rp);
 int flow_busy(const struct kflow *f);
 uint64_t flow_cmd_start(const struct kflow *f);
+uint64_t flow_unfinished_from(const struct kflow *f);
 
 /* http_exec.c: the HTTP API */
 void exec_http(struct kv_server *s, struct kflow *f, struct http_parser *p, uint64_t pos,

@@ -351,8 +351,7 @@ static void on_signal(struct kv_server *s)
 static uint64_t unfinished_bytes(const struct conn *c)
 {
 	const struct kflow *f = c->flow;
-	uint64_t from = f->in_multi ? f->multi_start
-			: flow_busy(f) ? flow_cmd_start(f) : f->next_seq;
+	uint64_t from = flow_unfinished_from(f);
 	return f->broken || c->detached || f->next_seq <= from ? 0 : f->next_seq - from;
 }
 

@@ -155,6 +155,31 @@ static int all_parsed(const struct kflow *f)
 	return 1;
 }
 
+/*
+ * A closed flow's unfinished command (or transaction) never runs, live or in
+ * replay, so the records holding nothing but its bytes go, newest first,
+ * even while an older record stays for a value it holds: a client closed in
+ * the middle of a large value gives that space back at once. A crash
+ * halfway leaves a prefix of the stream, or one with a gap, which replay
+ * stops at; either way the command stays unfinished.
+ */
+static void release_unfinished_tail(struct kv_server *s, struct kflow *f)
+{
+	uint64_t from = flow_unfinished_from(f);
+	struct krec *r;
+	while ((r = f->tail) && r->parsed && r->refs == 0 && r->seq >= from) {
+		f->tail = r->prev;
+		if (f->tail)
+			f->tail->next = NULL;
+		else
+			f->head = NULL;
+		if (f->hint == r)
+			f->hint = NULL;
+		f->nrecs--;
+		rec_release(s, r);
+	}
+}
+
 void flow_try_release(struct kv_server *s, struct kflow *f)
 {
 	if (s->replaying || f->proto == KV_META)
@@ -179,6 +204,8 @@ void flow_try_release(struct kv_server *s, struct kflow *f)
 		f->nrecs--;
 		rec_release(s, r);
 	}
+	if (f->closed && !f->broken)
+		release_unfinished_tail(s, f);
 	if (f->closed && !f->head && !f->conn)
 		flow_forget(s, f);
 	else

@@ -6,7 +6,8 @@
 # only once they are all in its socket); the output limit still cuts off a
 # client that does not read; and a store filled by commands still being
 # received (the server cannot release them) leaves the server idle, not
-# spinning, until they go, or until --full-timeout closes the largest.
+# spinning, until they go, or until --full-timeout closes the largest; and
+# a client that leaves in the middle of a value gives its bytes back at once.
 . "$(dirname "$0")/lib.sh" "$@"
 need python3 redis-cli timeout
 C="$(dirname "$0")/output_client.py"
@@ -116,5 +117,40 @@ expect_eq idle-client "$(tail -n 1 "$WORK/idle.out")" "idle client still served"
 alive
 exec {FILL[1]}>&-
 wait "$FILL_PID"
+stop_server_clean
+
+# Clients that set a key of their own and then leave in the middle of a
+# large value: each one's first record stays for its key, but the bytes of
+# the value it never finished must come back at once, not at the next
+# cleaning pass. (--full-timeout counts on it: closing such a client would
+# otherwise free nothing, and every stalled client would be closed in turn
+# with the store still full.) Killed right after, the server must replay
+# what stays to the same keys.
+record_bytes() {
+	rcli info persistence | tr -d '\r' | sed -n 's/^record_bytes://p'
+}
+rm -f "$WORK/arena"
+start_server --size 8M --full-timeout 0
+coproc FILL { exec python3 "$C" fill "$RESP_PORT" 4 450000 held; }
+IFS= read -r -t "$(ts 30)" line <&"${FILL[0]}" || fail "the fill client did not start"
+echo "$line"
+held=$(record_bytes)
+echo "records hold $held bytes with 4 clients in the middle of their values"
+[ "${held:-0}" -ge 1500000 ] || fail "the partial values are not in the arena: $held bytes"
+exec {FILL[1]}>&-
+wait "$FILL_PID"
+for _ in $(seq $((50 * TIME_SCALE))); do
+	left=$(record_bytes)
+	[ "${left:-$held}" -lt 100000 ] && break
+	sleep 0.1
+done
+echo "after they left: $left bytes"
+[ "${left:-$held}" -lt 100000 ] || fail "the unfinished values of clients that left still hold $left bytes"
+stop_server
+start_server --size 8M --full-timeout 0
+for i in 0 1 2 3; do
+	expect_eq "held$i after kill -9" "$(rcli get "held$i")" abc
+done
+expect_eq "keys after kill -9" "$(rcli dbsize)" 4
 stop_server_clean
 echo PASS

@@ -12,11 +12,14 @@
       shutting down the sending side); then read until the server closes: it
       must close, having sent fewer bytes than the replies (the output limit,
       or the grace a closing connection has, cut the client off).
-  output_client.py fill PORT CLIENTS BYTES
+  output_client.py fill PORT CLIENTS BYTES [held]
       CLIENTS connections each start a SET whose value is announced as
       500,000 bytes and send BYTES of it (what the sockets take within 10 s),
       then hold them until stdin closes: commands being received, which the
-      arena must keep, until it is full (or the server closes some).
+      arena must keep, until it is full (or the server closes some).  With
+      held, each first sets a key of its own and waits for the OK, so its
+      first record stays while that key is there: the unfinished command
+      lies behind bytes that are still needed.
   output_client.py idle PORT
       SET idle 1, then wait for a line on stdin and GET it on the same
       connection: a client between commands must still be served.
@@ -120,10 +123,21 @@ def noread(port, n, pause, halfclose):
         sys.exit("every reply came: the output limit did not apply")
 
 
-def fill(port, clients, nbytes):
+def fill(port, clients, nbytes, held):
     conns = []
     for i in range(clients):
         s = connect(port)
+        if held:
+            s.sendall(b"*3\r\n$3\r\nSET\r\n$%d\r\nheld%d\r\n$3\r\nabc\r\n" %
+                      (len("held%d" % i), i))
+            reply = b""
+            while not reply.endswith(b"\r\n"):
+                chunk = s.recv(64)
+                if not chunk:
+                    sys.exit("the server closed before OK")
+                reply += chunk
+            if reply != b"+OK\r\n":
+                sys.exit("SET held%d: %r" % (i, reply))
         # A small send buffer keeps bytes queued here once the server's
         # socket is full, as a client on a real network would.
         s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
@@ -181,7 +195,8 @@ def main():
     elif mode == "idle":
         idle(port)
     elif mode == "fill":
-        fill(port, int(sys.argv[3]), int(sys.argv[4]))
+        fill(port, int(sys.argv[3]), int(sys.argv[4]),
+             len(sys.argv) > 5 and sys.argv[5] == "held")
     else:
         sys.exit(__doc__)
 
