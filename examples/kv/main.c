@@ -30,7 +30,8 @@ static const char usage[] =
 	"  --full-timeout SECONDS\n"
 	"                      when the arena has been full this long with nothing\n"
 	"                      released, close the connections holding unfinished\n"
-	"                      commands, largest first (default 10; 0: never)\n"
+	"                      commands or transactions, largest first\n"
+	"                      (default 10; 0: never)\n"
 	"  --requirepass-file PATH\n"
 	"                      clients must AUTH with the first line of PATH first\n"
 	"  --requirepass PASS  the same with PASS (visible to ps: prefer the file);\n"
@@ -191,7 +192,10 @@ int main(int argc, char **argv)
 				return bad("--max-output '%s' is too small: at least 1", optarg);
 			break;
 		case 'T':
-			if (parse_size(optarg, 86400, &v) < 0)
+			/* Seconds: digits only, as a size suffix would make 1K
+			 * mean 1024 of them. */
+			if (!*optarg || optarg[strspn(optarg, "0123456789")] ||
+			    parse_size(optarg, 86400, &v) < 0)
 				return bad("--full-timeout '%s' is not a number of seconds from 0 to 86400",
 					   optarg);
 			s->cfg.full_timeout_ns = v * 1000000000ull;

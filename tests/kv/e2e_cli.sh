@@ -26,6 +26,13 @@ out=$("$KV" --arena "$WORK/typo.arena" --size 0x10M 2>&1)
 grep -q "is not a size" <<<"$out" || fail "--size 0x10M said: $out"
 out=$("$KV" --arena "$WORK/typo.arena" --max-value 2G 2>&1)
 grep -q "too large: at most 1073741824 (1G)" <<<"$out" || fail "--max-value 2G said: $out"
+# --full-timeout is seconds: a size suffix would silently mean 1024 of them.
+for t in 1K 10x -1 ''; do
+	out=$(tmo 10 "$KV" --arena "$WORK/typo.arena" --resp 127.0.0.1:0 --http 127.0.0.1:0 \
+		--full-timeout "$t" 2>&1)
+	expect_eq "--full-timeout '$t' exit" "$?" 2
+	grep -q "is not a number of seconds" <<<"$out" || fail "--full-timeout '$t' said: $out"
+done
 [ ! -e "$WORK/typo.arena" ] || fail "a bad size created the arena"
 # With a password the HTTP API, which has no AUTH, listens only when asked.
 printf 'pw\n' >"$WORK/pass"
