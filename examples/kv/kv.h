@@ -182,6 +182,7 @@ struct conn {
 	uint8_t multi_dirty;    /* a command was refused while queueing: EXECABORT */
 	uint8_t watch_dirty;    /* a watched key changed: EXEC answers nil */
 	uint64_t close_deadline_ns;
+	uint64_t close_acked;   /* reply bytes the peer had acknowledged then */
 	uint64_t sent;          /* bytes pktstore_send() took for this connection */
 	uint64_t id;            /* CLIENT ID */
 	uint64_t created_ms, last_ms;
@@ -372,6 +373,7 @@ void out_mark(const struct conn *c, struct out_mark *m);
 void out_rewind(struct kv_server *s, struct conn *c, const struct out_mark *m);
 int out_flush(struct kv_server *s, struct conn *c);
 int out_in_socket(const struct conn *c);
+uint64_t out_acked(const struct conn *c);
 void out_free(struct kv_server *s, struct conn *c);
 void out_set_limit(uint64_t bytes);
 

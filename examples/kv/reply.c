@@ -330,14 +330,22 @@ int out_in_socket(const struct conn *c)
 {
 	if (!c->sent)
 		return 1;
+	uint64_t acked = out_acked(c);
+	int outq;
+	if (ioctl(c->fd, SIOCOUTQ, &outq) < 0)
+		return 0; /* cannot tell: the grace decides */
+	return acked + (uint64_t)outq >= c->sent;
+}
+
+/* Bytes the peer has acknowledged on c's socket (0: cannot tell). */
+uint64_t out_acked(const struct conn *c)
+{
 	struct tcp_info ti;
 	socklen_t l = sizeof(ti);
-	int outq;
 	if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0 ||
-	    l < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof(ti.tcpi_bytes_acked) ||
-	    ioctl(c->fd, SIOCOUTQ, &outq) < 0)
-		return 0; /* cannot tell: the grace decides */
-	return ti.tcpi_bytes_acked + (uint64_t)outq >= c->sent;
+	    l < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof(ti.tcpi_bytes_acked))
+		return 0;
+	return ti.tcpi_bytes_acked;
 }
 
 void out_free(struct kv_server *s, struct conn *c)

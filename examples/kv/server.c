@@ -295,8 +295,15 @@ static void serve_conn(struct kv_server *s, struct conn *c, uint64_t now)
 	if (!c->closing)
 		return;
 	if (!c->detached) {
-		if (!c->close_deadline_ns)
+		/* The grace runs from the client's last progress: one still
+		 * taking its replies, however slowly, gets them all (its queue
+		 * is bounded by --max-output like any client's); one that takes
+		 * nothing is cut off after it. */
+		uint64_t acked = c->sent ? out_acked(c) : 0;
+		if (!c->close_deadline_ns || acked != c->close_acked) {
 			c->close_deadline_ns = now + CLOSE_GRACE_NS;
+			c->close_acked = acked;
+		}
 		if (!c->gone && (c->qhead != c->qtail || !out_in_socket(c)) &&
 		    now <= c->close_deadline_ns)
 			return;

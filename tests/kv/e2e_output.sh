@@ -31,6 +31,11 @@ out=$(tmo 60 python3 "$C" pipeline "$RESP_PORT" 7500 0.5) || fail "pipeline: $ou
 echo "pipeline: $out"
 out=$(tmo 60 python3 "$C" pipeline "$RESP_PORT" 7500 0.5 halfclose) || fail "half-closed: $out"
 echo "half-closed: $out"
+# Half-closed and reading, but slowly: 10 MB at 2 MB/s outlasts the grace
+# (2 s), which runs from the client's last progress, not from its FIN.
+out=$(tmo 60 python3 "$C" pipeline "$RESP_PORT" 2500 0 halfclose 2000000) ||
+	fail "half-closed, reading slowly: $out"
+echo "half-closed, reading slowly: $out"
 alive
 expect_eq after-pipelines "$(rcli ping)" PONG
 # Half-closed and never reading: cut off after the grace (2 s), while the

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Clients for e2e_output.sh: replies larger than every buffer on their way.
 
-  output_client.py pipeline PORT N PAUSE [halfclose]
+  output_client.py pipeline PORT N PAUSE [halfclose [RATE]]
       SET v0..v9 (4000 bytes each, all different), then send N GETs of
       v(i % 10) at once, read nothing for PAUSE seconds (with halfclose: shut
-      down the sending side first), then read: every reply must come back,
-      byte for byte and in order (and, with halfclose, the server's FIN right
-      after the last one).
+      down the sending side first), then read (at most RATE bytes a second):
+      every reply must come back, byte for byte and in order (and, with
+      halfclose, the server's FIN right after the last one).
   output_client.py noread PORT N PAUSE [halfclose]
       The same N GETs, not read for PAUSE seconds (with halfclose: after
       shutting down the sending side); then read until the server closes: it
@@ -50,14 +50,16 @@ def cmd(*args):
     return out
 
 
-def read_exact(s, n, deadline):
-    buf = bytearray()
+def read_exact(s, n, deadline, rate=0):
+    buf, t0 = bytearray(), time.time()
     while len(buf) < n:
         s.settimeout(max(0.1, deadline - time.time()))
-        chunk = s.recv(min(1 << 20, n - len(buf)))
+        chunk = s.recv(min(1 << 16 if rate else 1 << 20, n - len(buf)))
         if not chunk:
             break
         buf += chunk
+        if rate:  # at most rate bytes a second
+            time.sleep(max(0, t0 + len(buf) / rate - time.time()))
     return bytes(buf)
 
 
@@ -72,7 +74,7 @@ def gets(n):
     return b"".join(cmd(b"GET", b"v%d" % (i % 10)) for i in range(n))
 
 
-def pipeline(port, n, pause, halfclose):
+def pipeline(port, n, pause, halfclose, rate=0):
     vals = values()
     s = connect(port)
     setup(s, vals)
@@ -81,7 +83,7 @@ def pipeline(port, n, pause, halfclose):
         s.shutdown(socket.SHUT_WR)
     time.sleep(pause)
     want = b"".join(b"$%d\r\n%s\r\n" % (VLEN, vals[i % 10]) for i in range(n))
-    got = read_exact(s, len(want), time.time() + 30)
+    got = read_exact(s, len(want), time.time() + 30, rate)
     if got != want:
         at = next((i for i in range(min(len(got), len(want))) if got[i] != want[i]),
                   min(len(got), len(want)))
@@ -188,7 +190,8 @@ def main():
     mode, port = sys.argv[1], int(sys.argv[2])
     if mode == "pipeline":
         pipeline(port, int(sys.argv[3]), float(sys.argv[4]),
-                 len(sys.argv) > 5 and sys.argv[5] == "halfclose")
+                 len(sys.argv) > 5 and sys.argv[5] == "halfclose",
+                 int(sys.argv[6]) if len(sys.argv) > 6 else 0)
     elif mode == "noread":
         noread(port, int(sys.argv[3]), float(sys.argv[4]),
                len(sys.argv) > 5 and sys.argv[5] == "halfclose")
