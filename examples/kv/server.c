@@ -202,6 +202,22 @@ static void process(struct kv_server *s, const struct pktstore_rec *pr)
 	}
 	if (f->started && pr->seq < f->next_seq)
 		return; /* already taken (seen again after a detach) */
+	if (f->closed) {
+		/* Bytes that became a record only after the connection closed
+		 * (they waited in the store for a descriptor): nobody is left
+		 * to answer, the transaction they might end was dropped with
+		 * the connection, and the unfinished command they continue may
+		 * have given its records back already (flow_try_release). They
+		 * go unread. Replay stops at the gap, or runs them unanswered,
+		 * as for any command a crash cut off before its reply. */
+		static struct kv_ratelimit rl;
+		kv_log_limited(&rl, "flow %llu: %u bytes arrived after it closed; dropped",
+			       (unsigned long long)f->id, pr->len);
+		int rc = pktstore_release(s->ps, pr->id);
+		if (rc == 0)
+			s->released++;
+		return;
+	}
 	f->started = 1;
 	if (pr->id > s->last_id) {
 		s->last_id = pr->id;
