@@ -131,8 +131,15 @@ stop_server_clean
 # otherwise free nothing, and every stalled client would be closed in turn
 # with the store still full.) Killed right after, the server must replay
 # what stays to the same keys.
-record_bytes() {
-	rcli info persistence | tr -d '\r' | sed -n 's/^record_bytes://p'
+# records_reach TEST BYTES: record_bytes (INFO) passes [ x TEST BYTES ]
+# within 10 s (scaled); it is left in $rb.
+records_reach() {
+	for _ in $(seq $((100 * TIME_SCALE))); do
+		rb=$(rcli info persistence | tr -d '\r' | sed -n 's/^record_bytes://p')
+		[ -n "$rb" ] && [ "$rb" "$1" "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
 }
 rm -f "$WORK/arena"
 start_server --size 8M --full-timeout 0
@@ -140,22 +147,12 @@ coproc FILL { exec python3 "$C" fill "$RESP_PORT" 4 450000 held; }
 IFS= read -r -t "$(ts 30)" line <&"${FILL[0]}" || fail "the fill client did not start"
 echo "$line"
 # (The last bytes sent may still be in the server's socket buffers.)
-for _ in $(seq $((100 * TIME_SCALE))); do
-	held=$(record_bytes)
-	[ "${held:-0}" -ge 1500000 ] && break
-	sleep 0.1
-done
-echo "records hold $held bytes with 4 clients in the middle of their values"
-[ "${held:-0}" -ge 1500000 ] || fail "the partial values are not in the arena: $held bytes"
+records_reach -ge 1500000 || fail "the partial values are not in the arena: $rb bytes"
+echo "records hold $rb bytes with 4 clients in the middle of their values"
 exec {FILL[1]}>&-
 wait "$FILL_PID"
-for _ in $(seq $((50 * TIME_SCALE))); do
-	left=$(record_bytes)
-	[ "${left:-$held}" -lt 100000 ] && break
-	sleep 0.1
-done
-echo "after they left: $left bytes"
-[ "${left:-$held}" -lt 100000 ] || fail "the unfinished values of clients that left still hold $left bytes"
+records_reach -lt 100000 || fail "the unfinished values of clients that left still hold $rb bytes"
+echo "after they left: $rb bytes"
 stop_server
 start_server --size 8M --full-timeout 0
 for i in 0 1 2 3; do
