@@ -122,6 +122,22 @@ static void rec_release(struct kv_server *s, struct krec *r)
 	free(r);
 }
 
+/* Take r out of its flow's list, from anywhere in it. */
+static void rec_unlink(struct kflow *f, struct krec *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		f->head = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	else
+		f->tail = r->prev;
+	if (f->hint == r)
+		f->hint = NULL;
+	f->nrecs--;
+}
+
 /*
  * A flow's records go oldest first, and only up to a point where parsing can
  * restart: the end of a record that ends on a command boundary outside a
@@ -168,14 +184,7 @@ static void release_unfinished_tail(struct kv_server *s, struct kflow *f)
 	uint64_t from = flow_unfinished_from(f);
 	struct krec *r;
 	while ((r = f->tail) && r->parsed && r->refs == 0 && r->seq >= from) {
-		f->tail = r->prev;
-		if (f->tail)
-			f->tail->next = NULL;
-		else
-			f->head = NULL;
-		if (f->hint == r)
-			f->hint = NULL;
-		f->nrecs--;
+		rec_unlink(f, r);
 		rec_release(s, r);
 	}
 }
@@ -194,14 +203,7 @@ void flow_try_release(struct kv_server *s, struct kflow *f)
 	struct krec *r;
 	while ((r = f->head) && r->parsed && r->refs == 0 &&
 	       (r->ends_clean || r->seq + r->len <= f->release_limit)) {
-		f->head = r->next;
-		if (f->head)
-			f->head->prev = NULL;
-		if (f->tail == r)
-			f->tail = NULL;
-		if (f->hint == r)
-			f->hint = NULL;
-		f->nrecs--;
+		rec_unlink(f, r);
 		rec_release(s, r);
 	}
 	if (f->closed && !f->broken)
@@ -224,18 +226,7 @@ void rec_unref(struct kv_server *s, struct krec *r)
 		 * quadratic). */
 		if (s->replaying)
 			return;
-		struct kflow *f = r->flow;
-		if (r->prev)
-			r->prev->next = r->next;
-		else
-			f->head = r->next;
-		if (r->next)
-			r->next->prev = r->prev;
-		else
-			f->tail = r->prev;
-		if (f->hint == r)
-			f->hint = NULL;
-		f->nrecs--;
+		rec_unlink(r->flow, r);
 		rec_release(s, r);
 		return;
 	}
