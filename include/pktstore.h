@@ -351,8 +351,9 @@ PKTSTORE_API int pktstore_release(struct pktstore *ps, uint64_t id);
  * released (-ENOENT). */
 PKTSTORE_API int pktstore_release_batch(struct pktstore *ps, const uint64_t *ids, unsigned n);
 /* Commit now: every release made so far is durable and its space free when
- * this returns 0. The calls that receive or append records, and trim,
- * flow_delete, detach and close, commit on their way too. */
+ * this returns 0. The calls that receive or append records, and
+ * flow_delete, detach and close, commit on their way too (trim does not:
+ * its trim point is durable at once, its releases at the next commit). */
 PKTSTORE_API int pktstore_sync(struct pktstore *ps);
 
 /* Fill the first st_size bytes of *st (the size the caller was compiled
