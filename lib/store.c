@@ -50,7 +50,10 @@ static int pick_backend(struct pktstore *ps, enum pktstore_recv_path want)
 		ret = be->init(ps);
 		if (!ret) {
 			ps->be = be;
-			memcpy(ps->fallback, why, sizeof(why));
+			/* A better path's failure, or else the chosen path's
+			 * own note (zcrx copying from a private area). */
+			if (why[0])
+				memcpy(ps->fallback, why, sizeof(why));
 			return 0;
 		}
 		if (!why[0])
