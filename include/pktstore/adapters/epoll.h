@@ -34,8 +34,11 @@ static inline int pktstore_epoll_init(struct pktstore_epoll *a, int epfd, struct
 				      pktstore_loop_records_fn on_records,
 				      pktstore_loop_status_fn on_status, void *arg)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = a };
-	int fd = pktstore_fd(ps);
+	struct epoll_event ev;
+	int fd = pktstore_fd(ps), err;
+
+	ev.events = EPOLLIN;
+	ev.data.ptr = a; /* not in the initialiser: C++ has no nested designators */
 
 	if (fd < 0)
 		return fd;
@@ -45,14 +48,22 @@ static inline int pktstore_epoll_init(struct pktstore_epoll *a, int epfd, struct
 	a->kickfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (a->kickfd < 0)
 		return -errno;
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ||
-	    epoll_ctl(epfd, EPOLL_CTL_ADD, a->kickfd, &ev)) {
-		int err = -errno;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev))
+		err = -errno;
+	else if (epoll_ctl(epfd, EPOLL_CTL_ADD, a->kickfd, &ev)) {
+		err = -errno;
+		epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+	} else
+		return 0;
+	close(a->kickfd);
+	return err;
+}
 
-		close(a->kickfd);
-		return err;
-	}
-	return 0;
+/* Both descriptors out of the set (again after a stop: ENOENT, ignored). */
+static inline void pktstore__epoll_unwatch(struct pktstore_epoll *a)
+{
+	epoll_ctl(a->epfd, EPOLL_CTL_DEL, pktstore_fd(a->l.ps), NULL);
+	epoll_ctl(a->epfd, EPOLL_CTL_DEL, a->kickfd, NULL);
 }
 
 static inline int pktstore_epoll_owns(const struct pktstore_epoll *a, const struct epoll_event *ev)
@@ -82,13 +93,15 @@ static inline int pktstore_epoll_handle(struct pktstore_epoll *a)
 
 	if (ret == 1)
 		pktstore_epoll_kick(a);
+	else if (ret == PKTSTORE_EBROKEN)
+		pktstore__epoll_unwatch(a); /* the store is done (loop.h) */
 	return ret < 0 ? ret : 0;
 }
 
+/* Before pktstore_close(): it asks the store for its fd. */
 static inline void pktstore_epoll_fini(struct pktstore_epoll *a)
 {
-	epoll_ctl(a->epfd, EPOLL_CTL_DEL, pktstore_fd(a->l.ps), NULL);
-	epoll_ctl(a->epfd, EPOLL_CTL_DEL, a->kickfd, NULL);
+	pktstore__epoll_unwatch(a);
 	close(a->kickfd);
 }
 

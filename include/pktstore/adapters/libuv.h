@@ -31,8 +31,12 @@ static inline void pktstore__libuv_idle(uv_idle_t *h)
 	struct pktstore_libuv *a = (struct pktstore_libuv *)h->data;
 
 	uv_idle_stop(h);
-	if (pktstore_loop_drain(&a->l) == 1)
+	int ret = pktstore_loop_drain(&a->l);
+
+	if (ret == 1)
 		uv_idle_start(h, pktstore__libuv_idle);
+	else if (ret == PKTSTORE_EBROKEN)
+		uv_poll_stop(&a->poll); /* the store is done (loop.h) */
 }
 
 static inline void pktstore__libuv_poll(uv_poll_t *h, int status, int events)
@@ -45,8 +49,12 @@ static inline void pktstore__libuv_poll(uv_poll_t *h, int status, int events)
 			a->l.on_status(a->l.ps, status, a->l.arg);
 		return;
 	}
-	if (pktstore_loop_drain(&a->l) == 1)
+	int ret = pktstore_loop_drain(&a->l);
+
+	if (ret == 1)
 		uv_idle_start(&a->idle, pktstore__libuv_idle);
+	else if (ret == PKTSTORE_EBROKEN)
+		uv_poll_stop(h); /* the store is done (loop.h) */
 }
 
 /* Ask for a drain at the next turn of the loop. */

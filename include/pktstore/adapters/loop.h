@@ -9,7 +9,10 @@
  *     loop; the adapter schedules itself again when records may be left;
  *   - while the arena is full (-ENOSPC) the fd stays quiet, and it does not
  *     become readable when space comes back: after releasing or trimming
- *     records, the application calls the adapter's kick function.
+ *     records, the application calls the adapter's kick function;
+ *   - once the store is broken (PKTSTORE_EBROKEN) every call fails at once
+ *     while its fd may stay readable: the adapter stops watching it, or the
+ *     loop would call in for ever.
  *
  * Header-only; the adapters include it. See pktstore_adapters(3).
  */
