@@ -182,28 +182,45 @@ static int conn_consume(struct conn *c)
 	return 0;
 }
 
+/* The batch was filled before c closed: its later elements still carry c. */
+static void forget_conn(struct pktstore_rec *recs, int from, int n, const struct conn *c)
+{
+	for (int j = from; j < n; j++)
+		if (recs[j].user == c)
+			recs[j].user = NULL;
+}
+
 void ingest_records(struct pktstore *ps, struct pktstore_rec *recs, int n, void *arg)
 {
-	(void)ps;
 	(void)arg;
 	for (int i = 0; i < n; i++) {
 		struct conn *c = recs[i].user;
 
 		if (!c) {
-			/* Bytes of a client already closed: nobody wants them. */
-			if (recs[i].id)
+			/* Bytes of a client already closed, which waited for a
+			 * descriptor when it closed: nobody wants them, nor its
+			 * older records. The delete failed then (-EBUSY) and
+			 * succeeds once the last of them is a record. */
+			if (recs[i].id) {
 				pktstore_release(ps, recs[i].id);
+				pktstore_flow_delete(ps, recs[i].flow);
+			}
 			continue;
 		}
 		if (recs[i].flags & (PKTSTORE_REC_END | PKTSTORE_REC_HANGUP)) {
 			/* Gone, or gone with its last bytes unread while the
 			 * arena is full: nothing it sent can be acknowledged. */
+			forget_conn(recs, i + 1, n, c);
 			conn_close(c);
 			continue;
 		}
+		if (recs[i].flags & (PKTSTORE_REC_WRITABLE | PKTSTORE_REC_READABLE))
+			continue; /* never asked for: no pktstore_send(), no watch */
 		c->end = recs[i].seq + recs[i].len;
-		if (conn_consume(c))
+		if (conn_consume(c)) {
+			forget_conn(recs, i + 1, n, c);
 			conn_close(c);
+		}
 	}
 }
 

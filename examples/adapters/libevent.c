@@ -15,6 +15,14 @@ static void kick(void *arg)
 	pktstore_libevent_kick(arg);
 }
 
+/* A broken store ends the program (the adapter stopped watching it). */
+static void on_status(struct pktstore *ps, int status, void *arg)
+{
+	ingest_status(ps, status, arg);
+	if (ingest_stop_wanted)
+		event_base_loopbreak(base);
+}
+
 static void on_accept(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -43,7 +51,7 @@ int main(int argc, char **argv)
 	base = event_base_new();
 
 	struct pktstore_libevent *a =
-		base ? pktstore_libevent_new(base, in.ps, ingest_records, ingest_status, &in) : NULL;
+		base ? pktstore_libevent_new(base, in.ps, ingest_records, on_status, &in) : NULL;
 	struct event *acc = a ? event_new(base, in.lfd, EV_READ | EV_PERSIST, on_accept, &in) : NULL;
 	struct event *usr = evsignal_new(base, SIGUSR1, on_signal, &in);
 	struct event *term = evsignal_new(base, SIGTERM, on_signal, &in);

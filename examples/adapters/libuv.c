@@ -18,6 +18,14 @@ static void kick(void *arg)
 	pktstore_libuv_kick(arg);
 }
 
+/* A broken store ends the program (the adapter stopped watching it). */
+static void on_status(struct pktstore *ps, int status, void *arg)
+{
+	ingest_status(ps, status, arg);
+	if (ingest_stop_wanted)
+		uv_stop(uv_default_loop());
+}
+
 static void on_accept(uv_poll_t *h, int status, int events)
 {
 	(void)h;
@@ -43,7 +51,7 @@ int main(int argc, char **argv)
 		return ret < 0 ? 0 : ret;
 	uv_loop_t *loop = uv_default_loop();
 
-	if (pktstore_libuv_init(&a, loop, in.ps, ingest_records, ingest_status, &in) ||
+	if (pktstore_libuv_init(&a, loop, in.ps, ingest_records, on_status, &in) ||
 	    uv_poll_init(loop, &acc, in.lfd) || uv_poll_start(&acc, UV_READABLE, on_accept) ||
 	    uv_signal_init(loop, &usr) || uv_signal_start(&usr, on_signal, SIGUSR1) ||
 	    uv_signal_init(loop, &term) || uv_signal_start(&term, on_signal, SIGTERM) ||

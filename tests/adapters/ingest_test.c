@@ -28,6 +28,7 @@
 #define MESSAGES 40
 #define HOLDERS 24
 #define HELD (50u * 1024)
+#define OVERSIZED 20
 
 static pid_t server;
 static FILE *server_out;
@@ -272,6 +273,28 @@ int main(int argc, char **argv)
 		usleep(100000);
 		c3 = ask();
 	}
+	/* Clients that announce a message over the limit and hang up at once:
+	 * the server closes each when it reads the length, while the end of
+	 * the same stream may already wait in the same batch of records. */
+	stage = "closing clients that announced oversized messages";
+	for (int i = 0; i < OVERSIZED; i++) {
+		int fd = connect_client();
+		char msg[104] = { 0x7f, 0xff, 0xff, 0xff }; /* and 100 bytes */
+
+		/* One send: the server may close before a second one. */
+		if (send(fd, msg, sizeof(msg), MSG_NOSIGNAL) != sizeof(msg))
+			fail("send");
+		close(fd);
+	}
+	deadline = now() + 15;
+	while (c3.closed < NORMAL + HOLDERS + 2 + OVERSIZED) {
+		if (now() > deadline)
+			fail("clients with oversized messages were not closed");
+		usleep(100000);
+		c3 = ask();
+	}
+	if (c3.closed != NORMAL + HOLDERS + 2 + OVERSIZED)
+		fail("a connection was closed twice");
 	/* Stop it 10 ms after its last answer: an idle loop is back in its
 	 * wait by then, and under tests/adapters/slow_loop.c it is in the 20 ms
 	 * before the wait, where a loop that waits with the signal unblocked
