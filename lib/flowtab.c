@@ -272,7 +272,7 @@ void ps_flow_drop(struct pktstore *ps, struct ps_flow *f)
 	ready_remove(ps, f);
 	ps->flows[f->slot] = NULL;
 	ps->nflows--;
-	free(f->idx.e);
+	ps_index_free(&f->idx);
 	free(f);
 }
 
@@ -334,7 +334,7 @@ void ps_flows_free(struct pktstore *ps)
 		return;
 	for (uint32_t i = 0; i < ps->a.sb.max_flows; i++) {
 		if (ps->flows[i]) {
-			free(ps->flows[i]->idx.e);
+			ps_index_free(&ps->flows[i]->idx);
 			free(ps->flows[i]);
 		}
 	}

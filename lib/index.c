@@ -13,34 +13,102 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 
 #include "internal.h"
 
-int ps_index_reserve(struct ps_index *ix, size_t n)
-{
-	if (n <= ix->cap)
-		return 0;
+/*
+ * An index of a million records is tens of MiB, filled once by an open's
+ * scan or by appends. Two costs dominate if it lives on the heap: each
+ * doubling copies the whole array (realloc of a heap block), and each
+ * 4 KiB page faults once as it fills (dear in many VMs). So a large array
+ * gets a mapping of its own: it grows by mremap, which moves page tables,
+ * never bytes, and asks for transparent huge pages, one fault per 2 MiB.
+ * Without THP the kernel just keeps small pages. Small arrays (most flows)
+ * stay on the heap.
+ */
+#define MAPPED_MIN ((size_t)1 << 20)
 
-	struct ps_ent *e = realloc(ix->e, n * sizeof(*e));
+static size_t bytes_of(size_t cap)
+{
+	return cap * sizeof(struct ps_ent);
+}
+
+static bool mapped(const struct ps_index *ix)
+{
+	return bytes_of(ix->cap) >= MAPPED_MIN;
+}
+
+/* The whole mapping, never a part: a part would split it into several
+ * areas, and mremap moves only one. */
+static void *map_new(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+	return p;
+}
+
+static void *grow_mapped(struct ps_index *ix, size_t cap)
+{
+	void *p = NULL;
+
+	if (mapped(ix)) {
+		p = mremap(ix->e, bytes_of(ix->cap), bytes_of(cap), MREMAP_MAYMOVE);
+		if (p != MAP_FAILED)
+			return p;
+	}
+	/* From the heap, or where the kernel would not remap: copy. */
+	p = map_new(bytes_of(cap));
+	if (!p)
+		return NULL;
+	if (ix->n)
+		memcpy(p, ix->e, ix->n * sizeof(*ix->e));
+	if (mapped(ix))
+		munmap(ix->e, bytes_of(ix->cap));
+	else
+		free(ix->e);
+	return p;
+}
+
+static int resize(struct ps_index *ix, size_t cap)
+{
+	void *e = bytes_of(cap) >= MAPPED_MIN ? grow_mapped(ix, cap)
+					      : realloc(ix->e, bytes_of(cap));
 
 	if (!e)
 		return -ENOMEM;
 	ix->e = e;
-	ix->cap = n;
+	ix->cap = cap;
 	return 0;
+}
+
+int ps_index_reserve(struct ps_index *ix, size_t n)
+{
+	return n <= ix->cap ? 0 : resize(ix, n);
+}
+
+void ps_index_free(struct ps_index *ix)
+{
+	if (mapped(ix))
+		munmap(ix->e, bytes_of(ix->cap));
+	else
+		free(ix->e);
+	*ix = (struct ps_index){ 0 };
 }
 
 int ps_index_push(struct ps_index *ix, uint64_t id, uint64_t seq, uint64_t ts)
 {
 	if (ix->n == ix->cap) {
-		size_t cap = ix->cap ? ix->cap * 2 : 64;
-		struct ps_ent *e = realloc(ix->e, cap * sizeof(*e));
+		int ret = resize(ix, ix->cap ? ix->cap * 2 : 64);
 
-		if (!e)
-			return -ENOMEM;
-		ix->e = e;
-		ix->cap = cap;
+		if (ret)
+			return ret;
 	}
 	ix->e[ix->n++] = (struct ps_ent){ .id = id, .seq = seq, .ts = ts };
 	return 0;

@@ -273,6 +273,7 @@ struct ps_flow *ps_ready_pop(struct pktstore *ps);
 /* ------------------------------------------------------------- index.c */
 int ps_index_reserve(struct ps_index *ix, size_t n);
 int ps_index_push(struct ps_index *ix, uint64_t id, uint64_t seq, uint64_t ts);
+void ps_index_free(struct ps_index *ix);
 void ps_index_squeeze(struct pktstore *ps, struct ps_index *ix);
 /* First entry whose field (offsetof seq, id or ts in struct ps_ent: all
  * grow along the array) is >= key. */

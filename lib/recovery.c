@@ -128,8 +128,8 @@ static uint64_t slots_to_scan(const struct pktstore *ps)
 
 /* The id index gets room for every slot scanned at once, so the scan
  * appends without reallocating; its memory is only touched as it fills.
- * Each flow's index grows as its records come (by doubling, which moves
- * large arrays by remapping, not copying). */
+ * Each flow's index grows as its records come, by doubling: a large one
+ * has a mapping of its own and grows by remapping, not copying (index.c). */
 static int presize(struct pktstore *ps)
 {
 	return ps_index_reserve(&ps->all, slots_to_scan(ps));

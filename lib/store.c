@@ -71,7 +71,7 @@ static void store_free(struct pktstore *ps)
 	ps_flows_free(ps);
 	ps_segments_fini(&ps->seg);
 	free(ps->desc_state);
-	free(ps->all.e);
+	ps_index_free(&ps->all);
 	free(ps->stall);
 	free(ps->rel);
 	free(ps->watch);
