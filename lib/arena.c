@@ -325,6 +325,10 @@ static int format(struct pktstore *ps, const struct pktstore_opts *o, bool alloc
 	if (getrandom(sb.uuid, sizeof(sb.uuid), 0) != sizeof(sb.uuid))
 		memcpy(sb.uuid, &sb.create_ns, sizeof(sb.create_ns));
 	sb.in_use = 1;
+	/* Ids start at 1: none at or above it was handed out, so an open
+	 * scans no descriptor slot until the first append raises it (0 would
+	 * mean unknown, a scan of the whole log: O(arena size)). */
+	sb.id_limit = 1;
 	sb.flow_id_limit = 1;
 	uint64_t usc;
 

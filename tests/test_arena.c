@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -336,4 +337,79 @@ Test(arena, crc32c_paths_agree)
 
 		cr_assert_eq(whole, split, "length %zu", len);
 	}
+}
+
+/* Pages of [lo, hi) in this process's mapping of the file at path that
+ * have a page-table entry: what the library has touched since it mapped
+ * it (plus the kernel's fault-around, a few pages). */
+static size_t pages_mapped(const char *path, uint64_t lo, uint64_t hi)
+{
+	FILE *maps = fopen("/proc/self/maps", "r");
+	int pm = open("/proc/self/pagemap", O_RDONLY);
+	char line[512];
+	size_t n = 0;
+	long page = sysconf(_SC_PAGESIZE);
+	int found = 0;
+
+	cr_assert(maps && pm >= 0);
+	while (fgets(line, sizeof(line), maps)) {
+		unsigned long start, end, off;
+
+		if (!strstr(line, path) ||
+		    sscanf(line, "%lx-%lx %*s %lx", &start, &end, &off) != 3 || off)
+			continue;
+		found = 1;
+		for (uint64_t a = start + lo; a < start + hi && a < end; a += (uint64_t)page) {
+			uint64_t e;
+
+			cr_assert_eq(pread(pm, &e, sizeof(e), (off_t)(a / (uint64_t)page * 8)),
+				     (ssize_t)sizeof(e));
+			n += (e >> 63) & 1;
+		}
+		break;
+	}
+	fclose(maps);
+	close(pm);
+	cr_assert(found, "no mapping of %s in /proc/self/maps", path);
+	return n;
+}
+
+/* A new arena says at once that no record id was handed out: an open of it
+ * (the creating one included) reads no descriptor slot past the first,
+ * rather than the whole log, which is O(arena size): gigabytes on a large
+ * device. */
+Test(arena, new_arena_bounds_its_scan)
+{
+	struct ps_superblock sb[2];
+	struct pktstore_opts o = { .flags = PKTSTORE_CREATE | PKTSTORE_EXCL, .size = 64 << 20 };
+	struct pktstore *ps;
+	long page = sysconf(_SC_PAGESIZE);
+	int fd;
+
+	arena_path(MEDIUM_TMPFS, "fresh", path, sizeof(path));
+	cr_assert_eq(pktstore_open(path, &o, &ps), 0);
+	cr_assert_eq(pktstore_close(ps), 0);
+	fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pread(fd, &sb[0], sizeof(sb[0]), 0), (ssize_t)sizeof(sb[0]));
+	cr_assert_eq(pread(fd, &sb[1], sizeof(sb[1]), PS_SB_SIZE), (ssize_t)sizeof(sb[1]));
+	for (int c = 0; c < 2; c++)
+		cr_assert(sb[c].id_limit >= 1 && sb[c].id_limit <= sb[c].ndesc,
+			  "copy %d: id_limit %lu of %lu slots", c, (unsigned long)sb[c].id_limit,
+			  (unsigned long)sb[c].ndesc);
+
+	/* Reopened, the arena is mapped afresh: of the log, only slot 0's
+	 * page (and the kernel's fault-around) may have been touched. */
+	uint64_t lo = sb[0].desc_off, hi = lo + sb[0].ndesc * sizeof(struct ps_desc);
+	size_t npages = (size_t)((hi - lo) / (uint64_t)page);
+
+	cr_assert_gt(npages, 1000);
+	cr_assert_eq(pktstore_open(path, NULL, &ps), 0);
+	size_t touched = pages_mapped(path, lo, hi);
+
+	cr_assert_eq(pktstore_close(ps), 0);
+	cr_assert_leq(touched, 64, "an open of an empty arena read %zu of the log's %zu pages",
+		      touched, npages);
+	close(fd);
+	unlink(path);
 }
