@@ -150,11 +150,31 @@ start() {
 	PID[$name]=$!
 }
 
+# end PID SIGNAL WHAT [TARGET]: send SIGNAL to TARGET (default PID) and
+# wait for PID, sending it again every 5 s; after 30 s, SIGKILL and a note
+# (on stderr: callers' stdout may be a captured result).
+# (A server under valgrind runs io_uring_enter with signals blocked, so a
+# signal that lands while it waits can go unseen until another comes.)
+end() {
+	local pid=$1 sig=$2 what=$3 target=${4:-$1}
+	kill "-$sig" "$target" 2>/dev/null || true
+	for i in $(seq 300); do
+		kill -0 "$pid" 2>/dev/null || break
+		[ $((i % 50)) -ne 0 ] || kill "-$sig" "$target" 2>/dev/null || true
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		note "$what did not stop within 30 s of SIG$sig: killed" >&2
+		pkill -KILL -P "$pid" 2>/dev/null || true
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
 stop() {
 	local name=$1
 	[ -n "${PID[$name]:-}" ] || return 0
-	kill -TERM "${PID[$name]}" 2>/dev/null || true
-	wait "${PID[$name]}" 2>/dev/null || true
+	end "${PID[$name]}" TERM "server $name"
 	unset "PID[$name]"
 }
 
@@ -291,8 +311,9 @@ strace_run() { # SYSTEM COUNT LOAD PORT -> TMP/sc.SYSTEM.LOAD.COUNT
 		--requests "$count" --duration 60 --wait-ms 20000 >>"$TMP/loadgen.log" 2>>"$TMP/loadgen.err" || true
 	# The server itself is told to stop (strace's child): strace then
 	# writes its table and exits with it.
-	kill -TERM "$(pgrep -P $pid | head -1)" 2>/dev/null || kill -TERM $pid 2>/dev/null || true
-	wait $pid 2>/dev/null || true
+	local child
+	child=$(pgrep -P $pid | head -1)
+	end $pid TERM "$sys under strace" "${child:-$pid}"
 	rm -rf "$DIR/$sys.sc"*
 }
 sc_total() { awk '$NF == "total" { print $1 }' "$1"; }
@@ -359,8 +380,7 @@ instr_run() { # SYSTEM COUNT PORT -> instructions
 	local pid=$!
 	$CLI "$B/bench-loadgen" --connect "127.0.0.1:$port" --conns 1 --size 1024 \
 		--requests "$count" --duration 120 --wait-ms 30000 >>"$TMP/loadgen.log" 2>>"$TMP/loadgen.err" || true
-	kill -INT $pid 2>/dev/null || true
-	wait $pid 2>/dev/null || true
+	end $pid INT "$sys under $CPU_TOOL"
 	rm -rf "$DIR/$sys.cpu"*
 	if [ $CPU_TOOL = perf ]; then
 		awk -F, '/instructions/ { print $1; exit }' "$out.cnt"
