@@ -306,7 +306,7 @@ KSET=$(rat resp_SET_c50_P1 pktstore-kv rps redis) KGET=$(rat resp_GET_c50_P16 pk
 		echo
 		echo "An arena filled with pktstore_append() on a local flow (64-256 B records, $(get recovery pktstore record_bytes) bytes; $(get recovery pktstore fill_append_ns) ns per append, each durable), then reopened after a clean close or after the filling process exited without closing (dirty); each round makes both, in turn. Median of the rounds (min-max)."
 		echo
-		echo "| shutdown before open | open (ms) | of which recovery (ms) | records | descriptor slots scanned | ns per slot | records/s | GB/s of record bytes |"
+		echo "| shutdown before open | open (ms) | of which recovery (ms) | records | descriptor slots in the log | ns per slot of the log | records/s | GB/s of record bytes |"
 		echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 		for l in clean dirty clean-again; do
 			[ -n "$(get "recovery_$l" pktstore open_ms)" ] || continue

@@ -21,7 +21,7 @@ validate them; `pktstore check` does that.
 import struct
 import sys
 
-SB = struct.Struct("<QIIQQQQIIQQQ16sQIIQQI")
+SB = struct.Struct("<QIIQQQQIIQQQ16sQIIQQQQI")
 DESC = struct.Struct("<QQQQQIIIIII")
 FLOW_HEAD = struct.Struct("<QQQI")
 RELEASED = 0x444C4552
@@ -31,7 +31,7 @@ def layout(data):
     f = SB.unpack_from(data, 0)
     keys = ("magic version sb_size arena_size flow_off desc_off data_off max_flows "
             "seg_size ndesc nsegs create_ns uuid generation in_use usc_valid usc "
-            "id_limit crc").split()
+            "id_limit flow_id_limit verified_id crc").split()
     return dict(zip(keys, f))
 
 
@@ -65,7 +65,8 @@ def flows(data):
 
 SB_FIELDS = {"magic": 0, "version": 8, "arena_size": 16, "flow_off": 24, "desc_off": 32,
              "data_off": 40, "seg_size": 52, "ndesc": 56, "generation": 96, "in_use": 104,
-             "id_limit": 120, "crc": 128, "unused": 2000}
+             "id_limit": 120, "flow_id_limit": 128, "verified_id": 136, "crc": 144,
+             "unused": 2000}
 FLOW_FIELDS = {"id": 0, "tag": 8, "state": 24, "crc": 104, "trim_seq.lo": 112,
                "trim_seq.hi": 116, "close_ns": 120}
 DESC_FIELDS = {"flow": 8, "seq": 16, "len": 40, "crc": 60}
