@@ -54,25 +54,31 @@ static void *map_new(size_t bytes)
 	return p;
 }
 
-static void *grow_mapped(struct ps_index *ix, size_t cap)
+/* Give the array back, to the kernel or the heap, as it was got. */
+static void drop_array(const struct ps_index *ix)
 {
-	void *p = NULL;
-
-	if (mapped(ix)) {
-		p = mremap(ix->e, bytes_of(ix->cap), bytes_of(cap), MREMAP_MAYMOVE);
-		if (p != MAP_FAILED)
-			return p;
-	}
-	/* From the heap, or where the kernel would not remap: copy. */
-	p = map_new(bytes_of(cap));
-	if (!p)
-		return NULL;
-	if (ix->n)
-		memcpy(p, ix->e, ix->n * sizeof(*ix->e));
 	if (mapped(ix))
 		munmap(ix->e, bytes_of(ix->cap));
 	else
 		free(ix->e);
+}
+
+static void *grow_mapped(struct ps_index *ix, size_t cap)
+{
+	if (mapped(ix)) {
+		void *p = mremap(ix->e, bytes_of(ix->cap), bytes_of(cap), MREMAP_MAYMOVE);
+
+		if (p != MAP_FAILED)
+			return p;
+	}
+	/* From the heap, or where the kernel would not remap: copy. */
+	void *p = map_new(bytes_of(cap));
+
+	if (!p)
+		return NULL;
+	if (ix->n)
+		memcpy(p, ix->e, ix->n * sizeof(*ix->e));
+	drop_array(ix);
 	return p;
 }
 
@@ -95,10 +101,7 @@ int ps_index_reserve(struct ps_index *ix, size_t n)
 
 void ps_index_free(struct ps_index *ix)
 {
-	if (mapped(ix))
-		munmap(ix->e, bytes_of(ix->cap));
-	else
-		free(ix->e);
+	drop_array(ix);
 	*ix = (struct ps_index){ 0 };
 }
 
