@@ -122,56 +122,63 @@ static void assert_broken(struct pktstore *ps, uint64_t flow, int err)
 	cr_assert_eq(pktstore_sync(ps), PKTSTORE_EBROKEN);
 }
 
-Test(msync, append_meets_it)
-{
+/* A session before its failure: an arena on a regular file, n records
+ * appended (acknowledged), those from `released` on released but not yet
+ * committed. */
+struct session {
 	char path[256];
 	uint64_t flow, id[64];
-	struct pktstore *ps = create("msync-append", path, sizeof(path), &flow);
+	struct pktstore *ps;
+};
+
+static void start(struct session *s, const char *name, unsigned n, unsigned released)
+{
+	s->ps = create(name, s->path, sizeof(s->path), &s->flow);
+	for (unsigned i = 0; i < n; i++)
+		append_ok(s->ps, s->flow, i, s->id);
+	for (unsigned i = released; i < n; i++)
+		cr_assert_eq(pktstore_release(s->ps, s->id[i]), 0);
+}
+
+Test(msync, append_meets_it)
+{
+	struct session s;
 	uint8_t buf[64] = { 1 };
 
-	for (unsigned i = 0; i < 40; i++)
-		append_ok(ps, flow, i, id);
+	start(&s, "msync-append", 40, 40);
 	fail_from_now(EIO);
-	cr_assert_eq(pktstore_append(ps, flow, buf, sizeof(buf), NULL), -EIO);
-	assert_broken(ps, flow, EIO);
-	cr_assert_eq(pktstore_close(ps), PKTSTORE_EBROKEN);
-	reopen_check(path, id, 0, 40, true);
+	cr_assert_eq(pktstore_append(s.ps, s.flow, buf, sizeof(buf), NULL), -EIO);
+	assert_broken(s.ps, s.flow, EIO);
+	cr_assert_eq(pktstore_close(s.ps), PKTSTORE_EBROKEN);
+	reopen_check(s.path, s.id, 0, 40, true);
 }
 
 /* Its errno is kept as it is, not folded into -EIO. */
 Test(msync, other_errno_passed_on)
 {
-	char path[256];
-	uint64_t flow, id[8];
-	struct pktstore *ps = create("msync-enomem", path, sizeof(path), &flow);
+	struct session s;
 	uint8_t b = 2;
 
-	for (unsigned i = 0; i < 5; i++)
-		append_ok(ps, flow, i, id);
+	start(&s, "msync-enomem", 5, 5);
 	fail_from_now(ENOMEM);
-	cr_assert_eq(pktstore_append(ps, flow, &b, 1, NULL), -ENOMEM);
-	assert_broken(ps, flow, ENOMEM);
-	cr_assert_eq(pktstore_close(ps), PKTSTORE_EBROKEN);
-	reopen_check(path, id, 0, 5, true);
+	cr_assert_eq(pktstore_append(s.ps, s.flow, &b, 1, NULL), -ENOMEM);
+	assert_broken(s.ps, s.flow, ENOMEM);
+	cr_assert_eq(pktstore_close(s.ps), PKTSTORE_EBROKEN);
+	reopen_check(s.path, s.id, 0, 5, true);
 }
 
 /* The commit of releases fails: the released records may come back (their
  * release was never durable), the others are all there. */
 Test(msync, release_commit_meets_it)
 {
-	char path[256];
-	uint64_t flow, id[64];
-	struct pktstore *ps = create("msync-release", path, sizeof(path), &flow);
+	struct session s;
 
-	for (unsigned i = 0; i < 30; i++)
-		append_ok(ps, flow, i, id);
-	for (unsigned i = 20; i < 30; i++)
-		cr_assert_eq(pktstore_release(ps, id[i]), 0);
+	start(&s, "msync-release", 30, 20);
 	fail_from_now(EIO);
-	cr_assert_eq(pktstore_sync(ps), -EIO);
-	assert_broken(ps, flow, EIO);
-	cr_assert_eq(pktstore_close(ps), PKTSTORE_EBROKEN);
-	reopen_check(path, id, 0, 20, true);
+	cr_assert_eq(pktstore_sync(s.ps), -EIO);
+	assert_broken(s.ps, s.flow, EIO);
+	cr_assert_eq(pktstore_close(s.ps), PKTSTORE_EBROKEN);
+	reopen_check(s.path, s.id, 0, 20, true);
 }
 
 /* Close commits what is pending, then marks the shutdown clean. If the
@@ -179,17 +186,12 @@ Test(msync, release_commit_meets_it)
  * crash. */
 Test(msync, close_commit_meets_it)
 {
-	char path[256];
-	uint64_t flow, id[64];
-	struct pktstore *ps = create("msync-close-commit", path, sizeof(path), &flow);
+	struct session s;
 
-	for (unsigned i = 0; i < 25; i++)
-		append_ok(ps, flow, i, id);
-	for (unsigned i = 20; i < 25; i++)
-		cr_assert_eq(pktstore_release(ps, id[i]), 0);
+	start(&s, "msync-close-commit", 25, 20);
 	fail_from_now(EIO);
-	cr_assert_eq(pktstore_close(ps), -EIO);
-	reopen_check(path, id, 0, 20, true);
+	cr_assert_eq(pktstore_close(s.ps), -EIO);
+	reopen_check(s.path, s.id, 0, 20, true);
 }
 
 /* Nothing pending: only the mark fails. Every record was durable before
@@ -197,15 +199,12 @@ Test(msync, close_commit_meets_it)
  * hold it) or not, everything is there. */
 Test(msync, close_mark_meets_it)
 {
-	char path[256];
-	uint64_t flow, id[64];
-	struct pktstore *ps = create("msync-close-mark", path, sizeof(path), &flow);
+	struct session s;
 
-	for (unsigned i = 0; i < 25; i++)
-		append_ok(ps, flow, i, id);
+	start(&s, "msync-close-mark", 25, 25);
 	fail_from_now(EIO);
-	cr_assert_eq(pktstore_close(ps), -EIO);
-	reopen_check(path, id, 0, 25, false);
+	cr_assert_eq(pktstore_close(s.ps), -EIO);
+	reopen_check(s.path, s.id, 0, 25, false);
 }
 
 /* A failure at each msync of a session in turn: whichever call meets it
