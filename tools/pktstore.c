@@ -672,6 +672,23 @@ static int cmd_check(const char *path, bool progress)
 
 /* ------------------------------------------------------------- dump */
 
+/* A dump of a flow the arena does not hold: name the flows it does hold,
+ * rather than a bare "No such file or directory". */
+static _Noreturn void no_such_flow(struct pktstore *ps, const char *path, uint64_t flow)
+{
+	struct pktstore_flow_info fi[17]; /* 16 named, and whether there are more */
+	int n = pktstore_flows(ps, 0, fi, 17);
+
+	fprintf(stderr, "pktstore: dump: %s has no flow %" PRIu64, path, flow);
+	if (n <= 0)
+		fprintf(stderr, "; it holds no flows\n");
+	for (int i = 0; i < n && i < 16; i++)
+		fprintf(stderr, "%s%" PRIu64, i ? ", " : "; its flows are ", fi[i].id);
+	if (n > 0)
+		fprintf(stderr, "%s\n", n > 16 ? ", ..." : "");
+	exit(2);
+}
+
 static int cmd_dump(const char *path, struct pktstore_query q, bool data)
 {
 	struct pktstore *ps = open_ro(path);
@@ -711,6 +728,8 @@ static int cmd_dump(const char *path, struct pktstore_query q, bool data)
 	}
 	if (json)
 		printf("]\n");
+	if (n == -ENOENT && q.flow)
+		no_such_flow(ps, path, q.flow);
 	if (n < 0)
 		fail("dump", n);
 	pktstore_close(ps);
