@@ -108,7 +108,9 @@ void ps_index_free(struct ps_index *ix)
 int ps_index_push(struct ps_index *ix, uint64_t id, uint64_t seq, uint64_t ts)
 {
 	if (ix->n == ix->cap) {
-		int ret = resize(ix, ix->cap ? ix->cap * 2 : 64);
+		/* From a reserve of a few (a fresh arena reserves one), not
+		 * 2, 4, 8, ...: at least the 64 an empty index starts with. */
+		int ret = resize(ix, ix->cap * 2 > 64 ? ix->cap * 2 : 64);
 
 		if (ret)
 			return ret;

@@ -88,6 +88,24 @@ Test(index, reused_after_free)
 	}
 }
 
+/* A fresh arena reserves its id index for one entry (its id limit is 1):
+ * growth from there starts at the same 64 entries as from nothing, not at
+ * 2, 4, 8, ..., each a realloc of its own. */
+Test(index, growth_from_a_small_reserve_starts_at_64)
+{
+	struct ps_index ix = { 0 };
+
+	cr_assert_eq(ps_index_reserve(&ix, 1), 0);
+	cr_assert_eq(ix.cap, 1);
+	push(&ix, 0, 5);
+	push(&ix, 1, 5);
+	cr_assert_geq(ix.cap, 64, "cap %zu after growing from 1", (size_t)ix.cap);
+	for (uint64_t i = 2; i < 200; i++)
+		push(&ix, i, 5);
+	check(&ix, 200, 5);
+	ps_index_free(&ix);
+}
+
 /* Where the kernel will not remap (here: the mapping split in two areas,
  * as a partial madvise or mprotect would), growth copies instead of
  * failing. */
