@@ -119,6 +119,8 @@ void c_ping(struct cmdctx *), c_echo(struct cmdctx *), c_quit(struct cmdctx *),
 void c_info(struct cmdctx *), c_command(struct cmdctx *), c_lastsave(struct cmdctx *),
 	c_time(struct cmdctx *), c_wait(struct cmdctx *);
 void c_eval(struct cmdctx *), c_evalsha(struct cmdctx *);
+/* Scripts in the cache (at most 500; INFO memory's number_of_cached_scripts). */
+uint32_t script_cached(const struct kv_server *s);
 void script_free(struct kv_server *s);
 
 /* Variants of the shared handlers. */

@@ -36,6 +36,12 @@ static const struct {
 		       "return 1" },
 };
 
+/* The texts are recognised whitespace aside but named by the SHA-1 of the
+ * text as sent, so a client can load without end scripts that differ only
+ * in spaces. The cache keeps the newest SCRIPT_CACHE_MAX; an older one
+ * answers NOSCRIPT, and clients load it again (redis-py's Script does). */
+#define SCRIPT_CACHE_MAX 500
+
 struct script_cache {
 	uint32_t n, cap;
 	struct {
@@ -140,6 +146,10 @@ static int cache_add(struct kv_server *s, const char *sha, int kind)
 	if (!s->scripts && !(s->scripts = calloc(1, sizeof(*s->scripts))))
 		return -ENOMEM;
 	struct script_cache *c = s->scripts;
+	if (c->n == SCRIPT_CACHE_MAX) {
+		memmove(&c->e[0], &c->e[1], (c->n - 1) * sizeof(*c->e));
+		c->n--;
+	}
 	if (c->n == c->cap) {
 		uint32_t cap = c->cap ? 2 * c->cap : 4;
 		void *e = realloc(c->e, cap * sizeof(*c->e));
@@ -246,6 +256,11 @@ void c_script_exists(struct cmdctx *x)
 	r_array(x, x->argc - 2);
 	for (uint32_t i = 2; i < x->argc; i++)
 		r_int(x, cache_find(x->s, arg(x, i), x->argv[i].len) != 0);
+}
+
+uint32_t script_cached(const struct kv_server *s)
+{
+	return s->scripts ? s->scripts->n : 0;
 }
 
 void script_free(struct kv_server *s)

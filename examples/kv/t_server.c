@@ -99,8 +99,9 @@ static void section(struct kv_server *s, struct sbuf *b, size_t i)
 		human(h2, sizeof(h2), s->limit);
 		sb_printf(b, "# Memory\r\nused_memory:%" PRIu64 "\r\nused_memory_human:%s\r\n"
 			  "maxmemory:%" PRIu64 "\r\nmaxmemory_human:%s\r\n"
-			  "maxmemory_policy:noeviction\r\noom_replies:%" PRIu64 "\r\n",
-			  s->live_charge, h1, s->limit, h2, s->oom_replies);
+			  "maxmemory_policy:noeviction\r\noom_replies:%" PRIu64 "\r\n"
+			  "number_of_cached_scripts:%" PRIu32 "\r\n",
+			  s->live_charge, h1, s->limit, h2, s->oom_replies, script_cached(s));
 	} else if (!strcmp(n, "persistence")) {
 		struct pktstore_stats st;
 		if (pktstore_stats(s->ps, &st) < 0)

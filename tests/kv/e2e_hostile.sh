@@ -2,7 +2,8 @@
 # Hostile input: oversize keys and values, malformed RESP and HTTP, declared
 # lengths of gigabytes, slow, half-closed and non-reading clients, more
 # clients than --max-clients, commands that could be made to spin (100,000
-# watched keys, backtracking patterns, huge counts and offsets, Lua). Each gets an error reply or a closed
+# watched keys, backtracking patterns, huge counts and offsets, Lua, a
+# script cache filled with white-space variants). Each gets an error reply or a closed
 # connection; the server never dies and its memory stays bounded.
 . "$(dirname "$0")/lib.sh" "$@"
 need redis-cli timeout
@@ -128,6 +129,25 @@ expect_eq append-past-max "$(rcli append sr x)" "ERR string exceeds maximum allo
 expect_eq incrbyfloat-huge "$(rcli incrbyfloat f 1e4000 | tr -d '\n' | tr -d '0-9' | wc -c) $(rcli get f | tr -d '\n' | wc -c)" "0 4000"
 expect_eq eval-lua "$(rcli eval 'return 1' 0)" \
 	"ERR pktstore-kv runs no Lua: only redis-py's Lock scripts are recognised (see its README)"
+# Scripts that differ only in white space are one script with many SHA-1
+# names: loading 600 of them keeps the cache at its 500 newest.
+python3 - "$WORK" <<'PY'
+import hashlib, sys
+text = ("local token = redis.call('get', KEYS[1]) if not token or token ~= ARGV[1] "
+        "then return 0 end redis.call('del', KEYS[1]) return 1")
+out = bytearray()
+for i in range(1, 601):
+    s = (text + " " * i).encode()
+    out += b"*3\r\n$6\r\nSCRIPT\r\n$4\r\nLOAD\r\n$%d\r\n%s\r\n" % (len(s), s)
+    if i in (1, 600):
+        open("%s/sha%d" % (sys.argv[1], i), "w").write(hashlib.sha1(s).hexdigest())
+open(sys.argv[1] + "/loads", "wb").write(out)
+PY
+tmo 20 redis-cli -p "$RESP_PORT" --pipe <"$WORK/loads" >/dev/null || fail "600 SCRIPT LOADs"
+expect_eq scripts-cached "$(rcli info memory | tr -d '\r' | grep number_of_cached_scripts)" \
+	number_of_cached_scripts:500
+expect_eq oldest-script-dropped "$(rcli script exists "$(cat "$WORK/sha1")" "$(cat "$WORK/sha600")" |
+	tr '\n' ' ')" "0 1 "
 expect_eq client-name "$(rcli client setname "$(head -c 3000 /dev/zero | tr '\0' n)")" OK
 expect_eq multi-nested "$(printf 'MULTI\nMULTI\nEXEC\n' | rcli | head -n 2 | tr '\n' '|')" \
 	"OK|ERR MULTI calls can not be nested|"
