@@ -241,8 +241,14 @@ struct pin *pin_alloc(uint32_t n)
 	return p;
 }
 
-/* Every record of f from cstart to cend (or its last), with the value's
- * bytes [vseq, vseq + vlen) marked in them. */
+/*
+ * What a version of a command in the stream holds: the command's first
+ * record, and the records with the value's bytes [vseq, vseq + vlen) (cend
+ * bounds the search). A flow's records go oldest first and stop at the
+ * first one still held (flow_try_release), so holding the first keeps the
+ * whole command for replay: a span for each of its records would cost every
+ * key of an MSET sent in R pieces R spans.
+ */
 struct pin *pin_command(struct kv_server *s, struct kflow *f, uint64_t pos, uint64_t cstart,
 			uint64_t cend, uint64_t vseq, uint32_t vlen)
 {
@@ -251,18 +257,31 @@ struct pin *pin_command(struct kv_server *s, struct kflow *f, uint64_t pos, uint
 		first = f->head;
 	while (first && first->seq + first->len <= cstart)
 		first = first->next;
+	uint64_t vend = vseq + vlen;
+	struct krec *vfirst = NULL;
 	uint32_t n = 0;
-	for (struct krec *r = first; r && r->seq < cend; r = r->next)
+	for (struct krec *r = first; r && r->seq < cend && (vlen ? r->seq < vend : r == first);
+	     r = r->next) {
+		if (vlen && r->seq + r->len <= vseq)
+			continue;
+		if (!vfirst)
+			vfirst = r;
 		n++;
-	struct pin *p = pin_alloc(n);
+	}
+	int lead = first && first != vfirst; /* the first record, apart from the value's */
+	struct pin *p = pin_alloc(n + lead);
 	if (!p)
 		return NULL;
 	p->pos = pos;
 	p->vlen = vlen;
 	p->vid = ++s->next_vid;
-	uint64_t vend = vseq + vlen;
-	struct krec *r = first;
-	for (uint32_t i = 0; i < n; i++, r = r->next) {
+	uint32_t i = 0;
+	if (lead) {
+		p->s[i++] = (struct span){ first, 0, 0 };
+		rec_ref(first);
+	}
+	struct krec *r = vfirst;
+	for (; i < n + lead; i++, r = r->next) {
 		uint64_t lo = vseq > r->seq ? vseq : r->seq;
 		uint64_t hi = vend < r->seq + r->len ? vend : r->seq + r->len;
 		p->s[i].rec = r;
