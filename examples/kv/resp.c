@@ -92,8 +92,26 @@ static void publish(struct resp_parser *p)
 		p->argv[i].copy = p->copy_off[i] == UINT32_MAX ? NULL : p->buf + p->copy_off[i];
 }
 
+/* What a command of more than this many arguments, or copied bytes, grew
+ * goes back when the next one starts: a connection does not keep the
+ * arrays of the largest command it ever sent. */
+#define KEEP_ARGS 1024
+#define KEEP_BYTES (1u << 20)
+
 static void start_command(struct resp_parser *p, uint64_t seq)
 {
+	if (p->argv_cap > KEEP_ARGS) {
+		free(p->argv);
+		free(p->copy_off);
+		p->argv = NULL;
+		p->copy_off = NULL;
+		p->argv_cap = 0;
+	}
+	if (p->buf_cap > KEEP_BYTES) {
+		free(p->buf);
+		p->buf = NULL;
+		p->buf_cap = 0;
+	}
 	p->argc = 0;
 	p->buf_len = 0;
 	p->cmd_start = seq;

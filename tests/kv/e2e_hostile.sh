@@ -172,6 +172,25 @@ expect_eq mset-in-pieces "$got" "+OK"
 expect_eq mset-in-pieces-value "$(rcli get m005999)" v
 grown=$(($(rss) - before))
 [ "$grown" -lt 40000 ] || fail "an MSET of 6000 keys in 1500 records grew the server by $grown KiB"
+# One command of a million (empty) arguments: once it has run, its
+# connection does not keep the parser's arrays for a million (28 MB).
+before=$(rss)
+got=$(tmo 60 python3 - "$RESP_PORT" "/proc/$SERVER_PID/status" <<'PY'
+import socket, sys
+n = 1000000
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"*%d\r\n$6\r\nEXISTS\r\n" % n + b"$0\r\n\r\n" * (n - 1))
+s.settimeout(50)
+got = s.recv(64).decode().strip()
+s.sendall(b"*1\r\n$4\r\nPING\r\n")  # the next command starts: the old one is gone
+got += " " + s.recv(64).decode().strip()
+rss = [l.split()[1] for l in open(sys.argv[2]) if l.startswith("VmRSS")][0]
+print(got, rss)  # measured with the connection still open
+PY
+)
+expect_eq million-args "${got% *}" ":0 +PONG"
+grown=$((${got##* } - before))
+[ "$grown" -lt 16000 ] || fail "a command of a million arguments left its connection $grown KiB larger"
 # Overwritten, all but three keys: those three still hold the whole MSET
 # for replay (checked after the kill -9 at the end).
 for i in $(seq 1 5998); do
