@@ -98,6 +98,10 @@ void mbuf_free(struct mbuf *b)
 static int entry(struct mbuf *b, uint32_t type, uint64_t body)
 {
 	uint64_t need = (uint64_t)b->len + sizeof(struct meta_hdr) + body;
+	if (b->err)
+		return b->err;
+	if (b->max && need > b->max)
+		return b->err = -EMSGSIZE;
 	if (need > UINT32_MAX)
 		return -ENOMEM;
 	if (need > b->cap) {

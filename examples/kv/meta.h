@@ -69,10 +69,14 @@ struct meta_sink {
 	void (*refused)(struct kv_server *, struct krec *, uint64_t pos, uint32_t off, void *arg);
 };
 
-/* A growing buffer of entries. */
+/* A growing buffer of entries; with a max, one that would pass it fails,
+ * and so does every entry after it (err), so that a record that could
+ * never be written does not grow first. */
 struct mbuf {
 	char *p;
 	uint32_t len, cap;
+	uint32_t max; /* 0: none */
+	int err;      /* -EMSGSIZE once an entry would have passed max */
 };
 
 int meta_open(struct kv_server *s);

@@ -18,6 +18,9 @@ void unit_begin(struct unit *u, struct kv_server *s, struct kflow *f, uint64_t p
 	u->pos = pos;
 	u->cstart = cstart;
 	u->cend = cend;
+	/* Its record is one append: no larger than a segment (pktstore_append
+	 * refuses more with EMSGSIZE). */
+	u->mb.max = s->segment_size;
 }
 
 void unit_set_recorded(struct unit *u)
@@ -111,13 +114,13 @@ int unit_end(struct unit *u)
 		unit_free(u);
 		return 0;
 	}
-	if (!u->mb.len) {
+	if (!u->mb.len && !u->mb.err) {
 		commit_journal(u);
 		unit_free(u);
 		return 0;
 	}
 	struct krec *r;
-	int rc = meta_append(s, u->mb.p, u->mb.len, &r);
+	int rc = u->mb.err ? u->mb.err : meta_append(s, u->mb.p, u->mb.len, &r);
 	if (rc < 0) {
 		rollback(u);
 		if (u->state)

@@ -208,4 +208,22 @@ wait "$SERVER_PID" 2>/dev/null || true
 start_server
 expect_eq mset-after-crash "$(rcli mget m000000 m000001 m003000 m005998 m005999 | tr '\n' ' ')" "v Z v Z v "
 stop_server_clean
+
+# A transaction whose record could never be written (more than a segment)
+# fails as soon as it outgrows one, not after holding every intermediate
+# value twice: 400 SETRANGEs of a 400 KB value took 330 MB at the peak.
+start_server --max-value 512K
+hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$SERVER_PID/status"; }
+before=$(hwm)
+got=$({
+	echo MULTI
+	for i in $(seq 400); do echo "SETRANGE txbig 400000 x$i"; done
+	echo EXEC
+} | tmo 60 redis-cli -p "$RESP_PORT" | grep -v '^$' | tail -n 1)
+expect_eq oversize-exec "$got" "ERR cannot persist: Message too long"
+expect_eq oversize-exec-undone "$(rcli exists txbig)" 0
+grown=$(($(hwm) - before))
+[ "$grown" -lt 64000 ] || fail "a transaction of 400 SETRANGEs peaked $grown KiB above the server's start"
+alive
+stop_server_clean
 echo PASS
