@@ -165,7 +165,10 @@ void c_exec(struct cmdctx *x)
 		sub.db = f->db;
 		sub.gather = NULL;
 		sub.gather_at = NULL; /* EXEC's own record lies after the queued ones */
-		cmd_run(&sub);
+		/* Once its record has outgrown a segment the transaction is
+		 * undone whatever follows (unit_end): the rest need not run. */
+		if (!x->u->mb.err)
+			cmd_run(&sub);
 		arg_free(&sub);
 		free(mq[i].argv);
 		free(mq[i].buf);
