@@ -478,6 +478,15 @@ void tomb_add(struct kv_server *s, struct pin *p)
 	s->tombs[s->ntombs++] = p;
 }
 
+/* What an entry counts against the window: its body, and what the request
+ * line and its descriptor take besides (an empty body is not free). */
+#define LOG_ENTRY_OVERHEAD 128
+
+static uint64_t log_charge(const struct pin *p)
+{
+	return (uint64_t)p->vlen + LOG_ENTRY_OVERHEAD;
+}
+
 void log_trim(struct kv_server *s, uint64_t below_pos)
 {
 	while (s->log_head != s->log_tail) {
@@ -485,7 +494,7 @@ void log_trim(struct kv_server *s, uint64_t below_pos)
 		if (p->pos >= below_pos && s->log_bytes <= s->log_keep)
 			break;
 		s->log_head++;
-		s->log_bytes -= p->vlen;
+		s->log_bytes -= log_charge(p);
 		pin_drop(s, p);
 	}
 }
@@ -510,6 +519,6 @@ void log_add(struct kv_server *s, struct pin *p)
 		s->log_cap = cap;
 	}
 	s->log[s->log_tail++ % s->log_cap] = p;
-	s->log_bytes += p->vlen;
+	s->log_bytes += log_charge(p);
 	log_trim(s, 0);
 }

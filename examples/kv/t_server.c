@@ -114,11 +114,13 @@ static void section(struct kv_server *s, struct sbuf *b, size_t i)
 			  "arena_segments:%" PRIu64 "\r\narena_segments_free:%" PRIu64 "\r\n"
 			  "records:%" PRIu64 "\r\nrecord_bytes:%" PRIu64 "\r\n"
 			  "cleaning_passes:%" PRIu64 "\r\nrelocated_bytes:%" PRIu64 "\r\n"
-			  "released_records:%" PRIu64 "\r\nlog_bytes:%" PRIu64 "\r\n",
+			  "released_records:%" PRIu64 "\r\nlog_bytes:%" PRIu64 "\r\n"
+			  "log_entries:%" PRIu64 "\r\nlog_keep_bytes:%" PRIu64 "\r\n",
 			  s->now_ms / 1000, s->cfg.arena,
 			  gran[st.granularity <= PKTSTORE_GRAN_PAGE ? st.granularity : 2],
 			  st.recv_path_name, st.segments, st.segments_free, st.records, st.record_bytes,
-			  s->passes, s->relocated_bytes, s->released, s->log_bytes);
+			  s->passes, s->relocated_bytes, s->released, s->log_bytes,
+			  s->log_tail - s->log_head, s->log_keep);
 	} else if (!strcmp(n, "stats")) {
 		sb_printf(b, "# Stats\r\ntotal_connections_received:%" PRIu64 "\r\n"
 			  "total_commands_processed:%" PRIu64 "\r\ninstantaneous_ops_per_sec:0\r\n"

@@ -3,7 +3,9 @@
 # lengths of gigabytes, slow, half-closed and non-reading clients, more
 # clients than --max-clients, commands that could be made to spin (100,000
 # watched keys, backtracking patterns, huge counts and offsets, Lua, a
-# script cache filled with white-space variants). Each gets an error reply or a closed
+# script cache filled with white-space variants, an MSET in 1500 pieces, a
+# million arguments, a transaction larger than a segment, empty log
+# entries). Each gets an error reply or a closed
 # connection; the server never dies and its memory stays bounded.
 . "$(dirname "$0")/lib.sh" "$@"
 need redis-cli timeout
@@ -224,6 +226,35 @@ expect_eq oversize-exec "$got" "ERR cannot persist: Message too long"
 expect_eq oversize-exec-undone "$(rcli exists txbig)" 0
 grown=$(($(hwm) - before))
 [ "$grown" -lt 64000 ] || fail "a transaction of 400 SETRANGEs peaked $grown KiB above the server's start"
+alive
+stop_server_clean
+
+# Empty POST /log entries count against the log's window too: they were
+# free, so the window kept every one (about 110 bytes of memory each) until
+# a cleaning pass.
+rm -f "$WORK/arena"
+start_server --size 4M
+got=$(tmo 60 python3 - "$HTTP_PORT" <<'PY'
+import socket, sys
+n = 12000
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(50)
+req = b"POST /log HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
+got = b""
+for i in range(0, n, 500):
+    s.sendall(req * 500)
+    while got.count(b"HTTP/1.1 200") < i + 500:
+        got += s.recv(1 << 16)
+print(got.count(b"HTTP/1.1 200"))
+PY
+)
+expect_eq empty-log-posts "$got" 12000
+info=$(rcli info persistence | tr -d '\r')
+field() { sed -n "s/^$1://p" <<<"$info"; }
+entries=$(field log_entries) bytes=$(field log_bytes) keep=$(field log_keep_bytes)
+[ "$bytes" -eq $((entries * 128)) ] || fail "log_bytes $bytes for $entries empty entries"
+[ "$bytes" -le "$keep" ] && [ "$entries" -lt 12000 ] ||
+	fail "the log window kept $entries empty entries ($bytes bytes, window $keep)"
 alive
 stop_server_clean
 echo PASS
