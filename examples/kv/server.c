@@ -240,9 +240,12 @@ static void process(struct kv_server *s, const struct pktstore_rec *pr)
 		/* Records held for the command or transaction still open. */
 		uint64_t from = f->in_multi ? f->multi_start : flow_cmd_start(f);
 		uint32_t partial = 0;
-		for (struct krec *x = f->hint && f->hint->seq <= from ? f->hint : f->head;
-		     x && partial <= MAX_PARTIAL_RECORDS; x = x->next)
-			partial += x->seq + x->len > from;
+		/* They are the list's tail (it is in seq order): counted from
+		 * there, not walked to from a head that held records may keep
+		 * far behind, at each record received. */
+		for (struct krec *x = f->tail;
+		     x && x->seq + x->len > from && partial <= MAX_PARTIAL_RECORDS; x = x->prev)
+			partial++;
 		if (partial > MAX_PARTIAL_RECORDS) {
 			/* Not "broken": whatever of it was persisted still applies,
 			 * as replay would apply it. */
