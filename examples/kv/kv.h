@@ -368,7 +368,6 @@ void out_fmt(struct conn *c, const char *fmt, ...) __attribute__((format(printf,
 void out_num(struct conn *c, char type, int64_t v);
 void out_pin(struct conn *c, const struct pin *v);
 void out_pin_range(struct conn *c, const struct pin *v, uint32_t from, uint32_t len);
-void out_range(struct conn *c, struct kflow *f, uint64_t seq, uint32_t len);
 void out_mark(const struct conn *c, struct out_mark *m);
 void out_rewind(struct kv_server *s, struct conn *c, const struct out_mark *m);
 int out_flush(struct kv_server *s, struct conn *c);

@@ -204,19 +204,6 @@ void out_pin(struct conn *c, const struct pin *v)
 	out_pin_range(c, v, 0, v->vlen);
 }
 
-void out_range(struct conn *c, struct kflow *f, uint64_t seq, uint32_t len)
-{
-	if (!c)
-		return;
-	uint64_t end = seq + len;
-	for (struct krec *r = f->hint ? f->hint : f->head; r && r->seq < end; r = r->next) {
-		uint64_t lo = seq > r->seq ? seq : r->seq;
-		uint64_t hi = end < r->seq + r->len ? end : r->seq + r->len;
-		if (lo < hi)
-			out_arena(c, r, (uint32_t)(lo - r->seq), (uint32_t)(hi - lo));
-	}
-}
-
 static void item_done(struct kv_server *s, struct conn *c, struct oitem *it)
 {
 	if (it->blk)

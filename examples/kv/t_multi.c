@@ -121,6 +121,26 @@ void c_discard(struct cmdctx *x)
 	r_ok(x);
 }
 
+/*
+ * The flow's hint at the record where a queued command starts, found from
+ * the previous one's: what reads its arguments from the stream (arg(),
+ * pin_range()) starts there, not at the head of a connection that may hold
+ * thousands of older records (EXEC's own record lies after the queued
+ * ones). The hint, not a pointer of EXEC's own, carries it: a record
+ * unlinked meanwhile takes the hint with it (rec_unlink).
+ */
+static void hint_at(struct kflow *f, const struct queued *q)
+{
+	if (!q->argc || q->argv[0].seq == KV_ARG_SYNTHETIC)
+		return;
+	uint64_t seq = q->argv[0].seq;
+	struct krec *r = f->hint && f->hint->seq <= seq ? f->hint : f->head;
+	while (r && r->next && r->next->seq <= seq)
+		r = r->next;
+	if (r && r->seq <= seq)
+		f->hint = r;
+}
+
 void c_exec(struct cmdctx *x)
 {
 	struct kv_server *s = x->s;
@@ -158,6 +178,7 @@ void c_exec(struct cmdctx *x)
 	recorded(x);
 	r_array(x, n);
 	for (uint32_t i = 0; i < n; i++) {
+		hint_at(f, &mq[i]);
 		struct cmdctx sub = *x;
 		sub.cmd = mq[i].cmd;
 		sub.argv = mq[i].argv;
